@@ -1,0 +1,80 @@
+// What every bot needs from its runtime: configuration from Bot secrets, and id-only logging.
+import type { BotEvent } from '@medplum/core';
+import type { ProjectSetting } from '@medplum/fhirtypes';
+
+/**
+ * One-line logs prefixed with the bot name. Callers pass ids, counts and codes only: the server
+ * stores console output in the run's AuditEvent, so message text or names must never reach it.
+ */
+export interface BotLog {
+  info(message: string): void;
+  warn(message: string): void;
+}
+
+/**
+ * Creates a logger for a bot.
+ * @param botName - Prefix for every line.
+ * @returns The logger.
+ */
+export function createBotLog(botName: string): BotLog {
+  return {
+    info: (message) => console.log(`[${botName}] ${message}`),
+    warn: (message) => console.warn(`[${botName}] WARN ${message}`),
+  };
+}
+
+function rawSecret(setting: ProjectSetting | undefined): string | number | boolean | undefined {
+  return setting?.valueString ?? setting?.valueInteger ?? setting?.valueDecimal ?? setting?.valueBoolean;
+}
+
+/**
+ * Reads a positive number from a Bot secret, falling back to a default (with a warning) when the
+ * secret is set but malformed.
+ * @param event - The bot event.
+ * @param name - Secret name.
+ * @param defaultValue - Used when absent or malformed.
+ * @param log - Where the warning goes.
+ * @returns The value.
+ */
+export function readNumberSecret(event: BotEvent, name: string, defaultValue: number, log: BotLog): number {
+  const raw = rawSecret(event.secrets?.[name]);
+  if (raw === undefined || raw === '') {
+    return defaultValue;
+  }
+  const value = typeof raw === 'number' ? raw : Number(String(raw).trim());
+  if (!Number.isFinite(value) || value <= 0) {
+    log.warn(`secret ${name} is not a positive number; using default ${defaultValue}`);
+    return defaultValue;
+  }
+  return value;
+}
+
+/**
+ * Reads a JSON object from a Bot secret, falling back to a default (with a warning) when malformed.
+ * @param event - The bot event.
+ * @param name - Secret name.
+ * @param defaultValue - Used when absent or malformed.
+ * @param log - Where the warning goes.
+ * @returns The parsed object.
+ */
+export function readJsonObjectSecret<T extends object>(
+  event: BotEvent,
+  name: string,
+  defaultValue: T,
+  log: BotLog
+): T {
+  const raw = rawSecret(event.secrets?.[name]);
+  if (raw === undefined || raw === '') {
+    return defaultValue;
+  }
+  try {
+    const value = JSON.parse(String(raw));
+    if (value && typeof value === 'object' && !Array.isArray(value)) {
+      return value as T;
+    }
+  } catch {
+    // fall through to the warning
+  }
+  log.warn(`secret ${name} is not a JSON object; using the default`);
+  return defaultValue;
+}

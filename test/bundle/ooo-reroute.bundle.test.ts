@@ -1,0 +1,54 @@
+// The built dist/ooo-reroute.js, run as the server runs it (no Buffer, no process, no setTimeout).
+import type { Task } from '@medplum/fhirtypes';
+import { afterEach, beforeEach, expect, test, vi } from 'vitest';
+import { message, ref, seedBlock, seedPatient, seedPractitioner, seedSchedule, seedTask, seedThread } from '../harness/fixtures';
+import { createServerMock } from '../harness/server-mock';
+import { runBundledBot } from './vm-sandbox';
+
+beforeEach(() => {
+  vi.useFakeTimers({ toFake: ['Date'] });
+  vi.setSystemTime(new Date('2026-11-27T15:17:00.000Z'));
+  vi.spyOn(console, 'log').mockImplementation(() => undefined);
+});
+
+afterEach(() => {
+  vi.useRealTimers();
+  vi.restoreAllMocks();
+});
+
+test('the bundle reroutes a Task of an owner on vacation and keeps one of an owner on duty', async () => {
+  const server = createServerMock();
+  const patient = ref(await seedPatient(server));
+  const away = await seedPractitioner(server);
+  await seedBlock(server, await seedSchedule(server, [ref(away)]), '2026-11-20T00:00:00Z', '2026-12-05T00:00:00Z');
+  const present = await seedPractitioner(server);
+  await seedSchedule(server, [ref(present)]);
+  const thread = await seedThread(server, { subject: patient });
+  const awayTask = await seedTask(server, thread, { owner: ref(away) });
+  const presentTask = await seedTask(server, thread, { owner: ref(present) });
+
+  const input = { ...message(thread, patient), id: 'm1' };
+  const summary = await runBundledBot('dist/ooo-reroute.js', server.medplum, {
+    bot: { reference: 'Bot/ooo' },
+    contentType: 'application/fhir+json',
+    input,
+    secrets: {},
+  });
+
+  expect(summary).toMatchObject({ outcome: 'done', rerouted: 1, kept: 1 });
+  const rerouted = await server.read<Task>('Task', awayTask.id);
+  expect(rerouted.owner).toBeUndefined();
+  expect(rerouted.note).toHaveLength(1);
+  expect((await server.read<Task>('Task', presentTask.id)).owner).toEqual(ref(present));
+});
+
+test('a bundle without the exports footer would fail in this sandbox', async () => {
+  const { writeFileSync, readFileSync, mkdtempSync } = await import('node:fs');
+  const dir = mkdtempSync('/tmp/bundle-');
+  const withoutFooter = readFileSync('dist/ooo-reroute.js', 'utf8').replace('Object.assign(exports, module.exports);', '');
+  writeFileSync(`${dir}/no-footer.js`, withoutFooter);
+  const server = createServerMock();
+  await expect(
+    runBundledBot(`${dir}/no-footer.js`, server.medplum, { bot: {}, contentType: '', input: {}, secrets: {} })
+  ).rejects.toThrow('exports.handler is not a function');
+});
