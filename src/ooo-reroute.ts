@@ -420,6 +420,8 @@ export function planReroutes(facts: RerouteFacts): ReroutePlan {
       cover ? { op: 'replace', path: '/owner', value: { reference: cover } } : { op: 'remove', path: '/owner' },
       { op: 'replace', path: '/status', value: 'requested' },
       task.note ? { op: 'add', path: '/note/-', value: note } : { op: 'add', path: '/note', value: [note] },
+      // SLA analytics read when a Task last changed from lastModified as well as from history.
+      { op: 'add', path: '/lastModified', value: facts.now },
     ];
     entries.push(guardedPatchEntry(task, ops));
     removedRecipients.add(owner);

@@ -392,6 +392,7 @@ describe('planReroutes (pure)', () => {
       { op: 'remove', path: '/owner' },
       { op: 'replace', path: '/status', value: 'requested' },
       { op: 'add', path: '/note', value: [expect.objectContaining({ time: NOW })] },
+      { op: 'add', path: '/lastModified', value: NOW },
     ]);
   });
 

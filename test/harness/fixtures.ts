@@ -165,3 +165,105 @@ export async function seedTask(server: ServerMock, thread: Communication, fields
     ...fields,
   });
 }
+
+/**
+ * Seeds a message in a thread at a given time (`sent` and `meta.lastUpdated`).
+ * @param server - The server.
+ * @param thread - The header.
+ * @param sender - Who wrote it.
+ * @param sent - ISO time.
+ * @param fields - Extra or overriding fields (e.g. a later `meta.lastUpdated` for a read receipt).
+ * @returns The message.
+ */
+export async function seedMessage(
+  server: ServerMock,
+  thread: Communication,
+  sender: Ref,
+  sent: string,
+  fields: Partial<Communication> = {}
+): Promise<Communication & { id: string }> {
+  return server.seed<Communication>({ ...message(thread, sender), sent, meta: { lastUpdated: sent }, ...fields });
+}
+
+/** What a seeded clinic should produce on a stale-thread run. */
+export interface ClinicExpectations {
+  threads: number;
+  /** Threads that are stale (patient wrote last, over 72 h ago). */
+  stale: number;
+  /** Stale threads without an open reminder: the reminders a run must create. */
+  remindersToCreate: number;
+  messages: number;
+  openTasks: number;
+}
+
+const DAY_MS = 86_400_000;
+
+/**
+ * Seeds a clinic with a realistic mix of open threads (about 1.35 messages each), by thread index:
+ * - i % 10 == 0: stale, the patient wrote last 5 days ago after a care-team message (every other one
+ *   read by the care team yesterday: newer `received` and `meta.lastUpdated`); an open response Task
+ *   with an owner; every 4th of them already has an open reminder;
+ * - 1: the care team wrote last, 5 days ago; 2: an old thread with a patient message yesterday;
+ * - 3: a fresh thread (2 hours old) with no messages; 4: a patient message yesterday;
+ * - 5-9: an active conversation over the last 2 days (one or two messages).
+ * Times are jittered by the index in milliseconds, so no two resources share `meta.lastUpdated`.
+ * @param server - The server.
+ * @param now - The time the run will happen.
+ * @param threads - How many threads.
+ * @param onProgress - Called every 1000 threads.
+ * @returns What a run should find.
+ */
+export async function seedClinic(
+  server: ServerMock,
+  now: number,
+  threads: number,
+  onProgress?: (done: number) => void
+): Promise<ClinicExpectations> {
+  const patient = ref(await seedPatient(server));
+  const provider = ref(await seedPractitioner(server));
+  const at = (msAgo: number, i: number): string => new Date(now - msAgo - i).toISOString();
+  const expected: ClinicExpectations = { threads, stale: 0, remindersToCreate: 0, messages: 0, openTasks: 0 };
+  for (let i = 0; i < threads; i++) {
+    const kind = i % 10;
+    const created = kind === 3 ? at(2 * 3_600_000, i) : at(30 * DAY_MS, i);
+    const thread = await seedThread(server, { subject: patient, sender: patient, sent: created, meta: { lastUpdated: created } });
+    const say = async (sender: Ref, msAgo: number, fields: Partial<Communication> = {}): Promise<void> => {
+      await seedMessage(server, thread, sender, at(msAgo, i), fields);
+      expected.messages++;
+    };
+    if (kind === 0) {
+      await say(provider, 8 * DAY_MS);
+      const readYesterday = i % 20 === 10 ? { received: at(DAY_MS, i), meta: { lastUpdated: at(DAY_MS, i) } } : {};
+      await say(patient, 5 * DAY_MS, readYesterday);
+      await seedTask(server, thread, { owner: provider, status: 'in-progress', meta: { lastUpdated: at(8 * DAY_MS, i) } });
+      expected.openTasks++;
+      expected.stale++;
+      if (i % 40 === 0) {
+        await seedTask(server, thread, {
+          status: 'requested',
+          priority: 'urgent',
+          code: { coding: [{ system: 'https://medplum.com/task-codes', code: 'respond-to-old-message' }] },
+          authoredOn: at(3_600_000, i),
+          meta: { lastUpdated: at(3_600_000, i) },
+        });
+        expected.openTasks++;
+      } else {
+        expected.remindersToCreate++;
+      }
+    } else if (kind === 1) {
+      await say(patient, 6 * DAY_MS);
+      await say(provider, 5 * DAY_MS);
+    } else if (kind === 2 || kind === 4) {
+      await say(patient, DAY_MS);
+    } else if (kind >= 5) {
+      await say(patient, 2 * DAY_MS);
+      if (kind % 2 === 1) {
+        await say(provider, DAY_MS);
+      }
+    }
+    if ((i + 1) % 1000 === 0) {
+      onProgress?.(i + 1);
+    }
+  }
+  return expected;
+}

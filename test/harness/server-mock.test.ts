@@ -41,6 +41,38 @@ describe('paging', () => {
     expect(page.link?.some((l) => l.relation === 'next')).toBe(true);
   });
 
+  test('_sort=_lastUpdated pages with cursor links, past any offset limit', async () => {
+    const server = createServerMock();
+    for (let i = 0; i < 45; i++) {
+      const lastUpdated = new Date(Date.UTC(2026, 10, 1) + Math.floor(i / 2) * 1000).toISOString(); // pairs share an instant
+      await server.seed<Patient>({ resourceType: 'Patient', name: [{ family: 'Cursor' }], meta: { lastUpdated } });
+    }
+    const seen: string[] = [];
+    let bundle: Bundle = await server.medplum.search('Patient', { family: 'Cursor', _sort: '_lastUpdated', _count: '20' });
+    for (;;) {
+      seen.push(...(bundle.entry ?? []).map((e) => e.resource?.id as string));
+      const next = bundle.link?.find((l) => l.relation === 'next')?.url;
+      if (!next) {
+        break;
+      }
+      expect(next).toMatch(/_cursor=2-\d+/);
+      bundle = await server.medplum.get<Bundle>(next);
+    }
+    expect(seen).toHaveLength(45);
+    expect(new Set(seen).size).toBe(45);
+  });
+
+  test('a cursor page that cannot make progress is a server error, as on the server', async () => {
+    const server = createServerMock();
+    for (let i = 0; i < 21; i++) {
+      await server.seed<Patient>({ resourceType: 'Patient', name: [{ family: 'Same' }], meta: { lastUpdated: '2026-11-01T00:00:00.000Z' } });
+    }
+    server.faults.length = 0;
+    await expect(server.medplum.search('Patient', { family: 'Same', _sort: '_lastUpdated', _count: '20' })).rejects.toThrow(
+      'Cursor fails to make progress'
+    );
+  });
+
   test('_elements keeps only the listed elements with id and meta', async () => {
     const server = createServerMock();
     await server.seed<Patient>({ resourceType: 'Patient', gender: 'female', name: [{ family: 'Elem' }] });

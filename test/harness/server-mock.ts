@@ -2,7 +2,8 @@
 //
 // - All FHIR definitions and search parameters are indexed, so searches resolve as on the server.
 // - Every search is paged like the server: 20 by default, `_count` capped at 1000, a `next` link
-//   while more remain, `_offset` beyond 10,000 refused, `total` only with `_total=accurate`.
+//   while more remain, `_offset` beyond 10,000 refused (as on Medplum's hosted service), `total`
+//   only with `_total=accurate`; `_sort=_lastUpdated` pages with the server's `_cursor` links.
 // - `_elements` trims matched resources to the listed elements (plus id and meta).
 // - Writes are applied one at a time (the bare MockClient interleaves concurrent writes).
 // - `GET Schedule/{id}/$find` is answered as the Medplum server answers it; POST is 404.
@@ -67,6 +68,8 @@ export interface FaultRule {
 export interface ServerMockOptions {
   /** How `$find` answers: a Bundle (as the server), wrapped in Parameters (as the docs show), or absent (404). */
   find?: 'bundle' | 'parameters' | 'absent';
+  /** Largest page the server returns (`_count` cap); 1000 as on Medplum. Lower it to see paging with few resources. */
+  maxPageSize?: number;
   /** Seed MockClient's default example data (Homer, Dr. Alice...). Default false. */
   seedDefaultData?: boolean;
 }
@@ -139,7 +142,7 @@ export function createServerMock(options: ServerMockOptions = {}): ServerMock {
 
     const searchType = method === 'GET' ? /^([A-Z][A-Za-z]+)$/.exec(path)?.[1] : undefined;
     if (searchType) {
-      return pagedSearch(raw, searchType, query);
+      return pagedSearch(raw, searchType, query, options.maxPageSize ?? MAX_COUNT);
     }
     return raw(url, init);
   };
@@ -155,7 +158,10 @@ export function createServerMock(options: ServerMockOptions = {}): ServerMock {
     requests.push(recorded);
     await server.beforeRequest?.(recorded);
 
-    const rule = faults.find((f) => f.match.test(`${method} ${path}`) && hitFault(f, faultHits));
+    // Every rule counts the requests it matches, whether or not another rule fires on them.
+    const matching = faults.filter((f) => f.match.test(`${method} ${path}`));
+    const firing = matching.map((f) => hitFault(f, faultHits));
+    const rule = matching.find((_, i) => firing[i]);
     if (rule && (rule.when ?? 'before') === 'before') {
       return toResponse(rule.status, faultOutcome(rule.status));
     }
@@ -243,56 +249,79 @@ function keyOf(path: string): string {
 async function pagedSearch(
   raw: (url: string, init: RequestInit) => Promise<{ status: number; body: unknown }>,
   resourceType: string,
-  query: URLSearchParams
+  query: URLSearchParams,
+  maxCount: number
 ): Promise<{ status: number; body: unknown }> {
-  const count = Math.min(Math.max(Number(query.get('_count') ?? DEFAULT_COUNT) || DEFAULT_COUNT, 1), MAX_COUNT);
+  const count = Math.min(Math.max(Number(query.get('_count') ?? DEFAULT_COUNT) || DEFAULT_COUNT, 1), maxCount);
   const offset = Number(query.get('_offset') ?? 0) || 0;
   if (offset > MAX_OFFSET) {
     return { status: 400, body: badRequest(`Search offset cannot exceed ${MAX_OFFSET}`) };
   }
-  const elements = query.get('_elements')?.split(',').map((e) => e.trim());
-  const wantTotal = query.get('_total') === 'accurate';
+  if (offset > 0 && query.has('_cursor')) {
+    return { status: 400, body: badRequest('Cannot use both offset and cursor') };
+  }
+  // The server pages with a cursor on `_lastUpdated` when that is the only (ascending) sort.
+  const cursorMode =
+    offset === 0 && count >= 20 && query.get('_sort') === '_lastUpdated' && !query.has('_include') && !query.has('_revinclude');
   const forwarded = new URLSearchParams(query);
-  forwarded.set('_count', String(count));
-  forwarded.set('_offset', String(offset));
-  forwarded.delete('_elements');
-  forwarded.delete('_total');
+  for (const name of ['_elements', '_total', '_cursor']) {
+    forwarded.delete(name);
+  }
+  if (cursorMode) {
+    // Sorting and the cursor are done here: the memory store's FHIRPath sort is too slow for big projects.
+    for (const name of ['_count', '_offset', '_sort']) {
+      forwarded.delete(name);
+    }
+  } else {
+    forwarded.set('_count', String(count));
+    forwarded.set('_offset', String(offset));
+  }
   const result = await raw(`${BASE_URL}${FHIR_PREFIX}${resourceType}?${forwarded}`, {});
   const bundle = result.body as Bundle;
   if (result.status >= 400 || bundle?.resourceType !== 'Bundle') {
     return result;
   }
-  const total = bundle.total ?? 0;
   const link = (params: URLSearchParams): string => {
     const sorted = new URLSearchParams([...params.entries()].sort(([a], [b]) => a.localeCompare(b)));
     return `${BASE_URL}${FHIR_PREFIX}${resourceType}?${sorted}`;
   };
   const self = new URLSearchParams(query);
   self.set('_count', String(count));
-  if (offset) {
-    self.set('_offset', String(offset));
-  } else {
-    self.delete('_offset');
-  }
   const first = new URLSearchParams(self);
   first.delete('_offset');
-  bundle.link = [
+  first.delete('_cursor');
+  const links = [
     { relation: 'self', url: link(self) },
     { relation: 'first', url: link(first) },
   ];
-  if (offset + count < total) {
-    const next = new URLSearchParams(self);
-    next.set('_offset', String(offset + count));
-    bundle.link.push({ relation: 'next', url: link(next) });
+  const total = bundle.total ?? 0;
+  if (cursorMode) {
+    const paged = cursorPage(bundle, count, query.get('_cursor'));
+    if ('error' in paged) {
+      return { status: 500, body: serverError(paged.error) };
+    }
+    if (paged.cursor) {
+      links.push({ relation: 'next', url: link(new URLSearchParams([...first.entries(), ['_cursor', paged.cursor]])) });
+    }
+  } else {
+    if (offset + count < total) {
+      const next = new URLSearchParams(first);
+      next.set('_offset', String(offset + count));
+      links.push({ relation: 'next', url: link(next) });
+    }
+    if (offset > 0) {
+      const previous = new URLSearchParams(first);
+      previous.set('_offset', String(Math.max(offset - count, 0)));
+      links.push({ relation: 'previous', url: link(previous) });
+    }
   }
-  if (offset > 0) {
-    const previous = new URLSearchParams(self);
-    previous.set('_offset', String(Math.max(offset - count, 0)));
-    bundle.link.push({ relation: 'previous', url: link(previous) });
-  }
-  if (!wantTotal) {
+  bundle.link = links;
+  if (query.get('_total') === 'accurate') {
+    bundle.total = total;
+  } else {
     delete bundle.total;
   }
+  const elements = query.get('_elements')?.split(',').map((e) => e.trim());
   if (elements) {
     for (const entry of bundle.entry ?? []) {
       if (entry.search?.mode !== 'include' && entry.resource) {
@@ -301,6 +330,35 @@ async function pagedSearch(
     }
   }
   return { status: result.status, body: bundle };
+}
+
+/**
+ * Cuts one cursor page from all matches, as the server does: order by lastUpdated, keep those at or
+ * after the cursor instant minus the ids already given, and refuse a page that cannot make progress.
+ * @param bundle - All matches; its entries are replaced by the page.
+ * @param count - Page size.
+ * @param cursor - The `_cursor` parameter (`2-<epoch ms>-<excluded ids>`), if any.
+ * @returns The next cursor, or an error.
+ */
+function cursorPage(bundle: Bundle, count: number, cursor: string | null): { cursor?: string } | { error: string } {
+  const instant = (e: { resource?: Resource }): number => Date.parse(e.resource?.meta?.lastUpdated ?? '');
+  let entries = [...(bundle.entry ?? [])].sort((a, b) => instant(a) - instant(b));
+  if (cursor) {
+    const [, from, excluded] = cursor.split(/-(.*)/s)[1]?.match(/^(\d+)(?:-(.*))?$/) ?? [];
+    const excludedIds = new Set(excluded?.split(',') ?? []);
+    entries = entries.filter((e) => instant(e) >= Number(from) && !excludedIds.has(e.resource?.id ?? ''));
+  }
+  const page = entries.slice(0, count);
+  const next = entries[count];
+  bundle.entry = page.length ? page : undefined;
+  if (!next) {
+    return {};
+  }
+  if (instant(page[0]) === instant(next)) {
+    return { error: 'Cursor fails to make progress' };
+  }
+  const excludedIds = page.filter((e) => instant(e) === instant(next)).map((e) => e.resource?.id);
+  return { cursor: `2-${instant(next)}${excludedIds.length ? `-${excludedIds.join(',')}` : ''}` };
 }
 
 function pickElements(resource: Resource, elements: string[]): Resource {
@@ -336,6 +394,10 @@ function notFound(): OperationOutcome {
  */
 export function badRequest(text: string): OperationOutcome {
   return { resourceType: 'OperationOutcome', issue: [{ severity: 'error', code: 'invalid', details: { text } }] };
+}
+
+function serverError(text: string): OperationOutcome {
+  return { resourceType: 'OperationOutcome', issue: [{ severity: 'error', code: 'exception', details: { text } }] };
 }
 
 function faultOutcome(status: number): OperationOutcome {

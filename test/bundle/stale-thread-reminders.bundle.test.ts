@@ -1,0 +1,32 @@
+// The built dist/stale-thread-reminders.js, run as the server runs it.
+import type { Task } from '@medplum/fhirtypes';
+import { afterEach, beforeEach, expect, test, vi } from 'vitest';
+import { seedClinic } from '../harness/fixtures';
+import { createServerMock } from '../harness/server-mock';
+import { runBundledBot } from './vm-sandbox';
+
+const NOW = Date.parse('2026-11-27T15:00:00.000Z');
+
+beforeEach(() => {
+  vi.useFakeTimers({ toFake: ['Date'] });
+  vi.setSystemTime(new Date(NOW));
+  vi.spyOn(console, 'log').mockImplementation(() => undefined);
+});
+
+afterEach(() => {
+  vi.useRealTimers();
+  vi.restoreAllMocks();
+});
+
+test('the bundle creates one reminder per stale thread, and none on a second run', async () => {
+  const server = createServerMock({ maxPageSize: 20 });
+  const expected = await seedClinic(server, NOW, 60);
+  const event = { bot: { reference: 'Bot/stale' }, contentType: 'text/plain', input: {}, secrets: {} };
+
+  const first = await runBundledBot('dist/stale-thread-reminders.js', server.medplum, event);
+  expect(first).toMatchObject({ threadsRead: 60, stale: expected.stale, created: expected.remindersToCreate, failed: 0 });
+  const second = await runBundledBot('dist/stale-thread-reminders.js', server.medplum, event);
+  expect(second).toMatchObject({ created: 0, alreadyReminded: expected.stale });
+  const reminders = await server.searchAll<Task>('Task', 'code=https://medplum.com/task-codes|respond-to-old-message');
+  expect(reminders).toHaveLength(expected.stale);
+});

@@ -1,0 +1,359 @@
+import type { BotEvent } from '@medplum/core';
+import type { Communication, ProjectSetting, Task } from '@medplum/fhirtypes';
+import { afterEach, beforeEach, describe, expect, test, vi } from 'vitest';
+import { EPISODE_SYSTEM, handler, planStaleRun } from '../src/stale-thread-reminders';
+import type { StaleFacts } from '../src/stale-thread-reminders';
+import { ref, seedClinic, seedMessage, seedPatient, seedPractitioner, seedTask, seedThread } from './harness/fixtures';
+import type { Ref } from './harness/fixtures';
+import { createServerMock } from './harness/server-mock';
+import type { ServerMock, ServerMockOptions } from './harness/server-mock';
+
+const NOW = Date.parse('2026-11-27T15:00:00.000Z');
+const HOUR = 3_600_000;
+const DAY = 24 * HOUR;
+const ago = (ms: number): string => new Date(NOW - ms).toISOString();
+const REMINDER_CODE = { system: 'https://medplum.com/task-codes', code: 'respond-to-old-message' };
+
+function cron(secrets: Record<string, string> = {}): BotEvent {
+  const settings: Record<string, ProjectSetting> = {};
+  for (const [name, valueString] of Object.entries(secrets)) {
+    settings[name] = { name, valueString };
+  }
+  return { bot: { reference: 'Bot/stale' }, contentType: 'text/plain', input: {}, secrets: settings };
+}
+
+interface World {
+  server: ServerMock;
+  patient: Ref;
+  provider: Ref;
+}
+
+async function world(options: ServerMockOptions = {}): Promise<World> {
+  const server = createServerMock(options);
+  return { server, patient: ref(await seedPatient(server)), provider: ref(await seedPractitioner(server)) };
+}
+
+/** A thread opened 30 days ago whose patient wrote `silence` ago. */
+async function staleThread(w: World, silence = 5 * DAY, fields: Partial<Communication> = {}): Promise<Communication & { id: string }> {
+  const opened = ago(30 * DAY + silence); // distinct per thread, as real creation times are
+  const thread = await seedThread(w.server, { subject: w.patient, sender: w.patient, sent: opened, meta: { lastUpdated: opened }, ...fields });
+  await seedMessage(w.server, thread, w.patient, ago(silence));
+  return thread;
+}
+
+async function reminders(w: World, thread?: Communication): Promise<Task[]> {
+  const all = await w.server.searchAll<Task>('Task', `code=${REMINDER_CODE.system}|${REMINDER_CODE.code}`);
+  return thread ? all.filter((t) => t.focus?.reference === `Communication/${thread.id}`) : all;
+}
+
+beforeEach(() => {
+  vi.useFakeTimers({ toFake: ['Date'] });
+  vi.setSystemTime(new Date(NOW));
+  vi.spyOn(console, 'log').mockImplementation(() => undefined);
+  vi.spyOn(console, 'warn').mockImplementation(() => undefined);
+});
+
+afterEach(() => {
+  vi.useRealTimers();
+  vi.restoreAllMocks();
+});
+
+describe('which threads are stale', () => {
+  test('reads every page: 45 stale threads on a server with 20-result pages get 45 reminders', async () => {
+    const w = await world({ maxPageSize: 20 });
+    for (let i = 0; i < 45; i++) {
+      await staleThread(w, 5 * DAY + i * 1000);
+    }
+    const summary = await handler(w.server.medplum, cron());
+    expect(summary).toMatchObject({ threadsRead: 45, stale: 45, created: 45 });
+    expect(await reminders(w)).toHaveLength(45);
+    expect(w.server.countByKey()['GET Communication']).toBeGreaterThanOrEqual(6);
+  });
+
+  test('threads imported in bulk (one shared lastUpdated) are still all read, with offset paging', async () => {
+    const w = await world({ maxPageSize: 20 });
+    for (let i = 0; i < 45; i++) {
+      await staleThread(w, 5 * DAY + i * 1000, { meta: { lastUpdated: ago(30 * DAY) } });
+    }
+    expect((await handler(w.server.medplum, cron())).created).toBe(45);
+    expect(vi.mocked(console.warn).mock.calls.some((c) => String(c[0]).includes('offset paging'))).toBe(true);
+  });
+
+  test('the reminder: urgent, requested, focused on the thread, for the subject, with an episode identifier and no text', async () => {
+    const w = await world();
+    const thread = await staleThread(w);
+    await handler(w.server.medplum, cron());
+    const [reminder] = await reminders(w, thread);
+    expect(reminder).toMatchObject({
+      status: 'requested',
+      intent: 'order',
+      priority: 'urgent',
+      code: { coding: [REMINDER_CODE] },
+      focus: { reference: `Communication/${thread.id}` },
+      for: w.patient,
+      authoredOn: new Date(NOW).toISOString(),
+    });
+    expect(reminder.owner).toBeUndefined();
+    expect(reminder.identifier?.[0]).toMatchObject({ system: EPISODE_SYSTEM, value: expect.stringMatching(new RegExp(`^${thread.id}:`)) });
+    expect(reminder.description).toBe(`Patient message ${reminder.description?.split(' ')[2]} unanswered for 5d 0h.`);
+    expect(JSON.stringify(reminder)).not.toMatch(/PRIVATE|Patientname|Secret|private words/);
+  });
+
+  test('the reminder goes to the owner of the open response Task', async () => {
+    const w = await world();
+    const thread = await staleThread(w);
+    await seedTask(w.server, thread, { owner: w.provider });
+    await handler(w.server.medplum, cron());
+    expect((await reminders(w, thread))[0].owner).toEqual(w.provider);
+  });
+
+  test('a fresh thread, and an old thread with a message yesterday, are not stale', async () => {
+    const w = await world();
+    await seedThread(w.server, { subject: w.patient, sender: w.patient, sent: ago(2 * HOUR), meta: { lastUpdated: ago(2 * HOUR) } });
+    await staleThread(w, DAY);
+    const summary = await handler(w.server.medplum, cron());
+    expect(summary).toMatchObject({ threadsRead: 2, stale: 0, created: 0, skipped: { recent: 2 } });
+  });
+
+  test('a thread with no messages whose header is old counts from the header', async () => {
+    const w = await world();
+    await seedThread(w.server, { subject: w.patient, sender: w.patient, sent: ago(4 * DAY), meta: { lastUpdated: ago(4 * DAY) } });
+    expect((await handler(w.server.medplum, cron())).created).toBe(1);
+  });
+
+  test('a patient message read yesterday (newer received and lastUpdated) but unanswered is still stale', async () => {
+    const w = await world();
+    const thread = await seedThread(w.server, { subject: w.patient, meta: { lastUpdated: ago(30 * DAY) } });
+    await seedMessage(w.server, thread, w.patient, ago(5 * DAY), { received: ago(DAY), meta: { lastUpdated: ago(DAY) } });
+    expect((await handler(w.server.medplum, cron())).created).toBe(1);
+  });
+
+  test('a message without sent counts from meta.lastUpdated', async () => {
+    const w = await world();
+    const thread = await seedThread(w.server, { subject: w.patient, meta: { lastUpdated: ago(30 * DAY) } });
+    await seedMessage(w.server, thread, w.patient, ago(5 * DAY), { sent: undefined });
+    expect((await handler(w.server.medplum, cron())).created).toBe(1);
+  });
+
+  test('when the care team spoke last, the thread waits on the patient', async () => {
+    const w = await world();
+    const thread = await staleThread(w, 6 * DAY);
+    await seedMessage(w.server, thread, w.provider, ago(5 * DAY));
+    const summary = await handler(w.server.medplum, cron());
+    expect(summary).toMatchObject({ created: 0, skipped: { careTeamLast: 1 } });
+  });
+
+  test('a thread without subject is skipped and counted', async () => {
+    const w = await world();
+    await staleThread(w, 5 * DAY, { subject: undefined });
+    expect((await handler(w.server.medplum, cron())).skipped.noSubject).toBe(1);
+  });
+
+  test('closed threads are not read', async () => {
+    const w = await world();
+    await staleThread(w, 5 * DAY, { status: 'completed' });
+    expect(await handler(w.server.medplum, cron())).toMatchObject({ threadsRead: 0, created: 0 });
+  });
+
+  test('STALE_AFTER_HOURS sets the threshold; a malformed value falls back to 72 with a warning', async () => {
+    const w = await world();
+    await staleThread(w, 30 * HOUR);
+    expect((await handler(w.server.medplum, cron({ STALE_AFTER_HOURS: 'three days' }))).created).toBe(0);
+    expect(vi.mocked(console.warn).mock.calls.some((c) => String(c[0]).includes('STALE_AFTER_HOURS'))).toBe(true);
+    expect((await handler(w.server.medplum, cron({ STALE_AFTER_HOURS: '24' }))).created).toBe(1);
+  });
+});
+
+describe('one reminder per silence', () => {
+  test('two runs in a row create one reminder', async () => {
+    const w = await world();
+    const thread = await staleThread(w);
+    await handler(w.server.medplum, cron());
+    const second = await handler(w.server.medplum, cron());
+    expect(second).toMatchObject({ created: 0, alreadyReminded: 1 });
+    expect(await reminders(w, thread)).toHaveLength(1);
+  });
+
+  test('two overlapping runs create one reminder per thread', async () => {
+    const w = await world();
+    const threads = [await staleThread(w), await staleThread(w, 4 * DAY), await staleThread(w, 6 * DAY)];
+    const [a, b] = await Promise.all([handler(w.server.medplum, cron()), handler(w.server.medplum, cron())]);
+    expect(a.created + b.created).toBe(3);
+    expect(a.episodeExists + b.episodeExists).toBe(3);
+    for (const thread of threads) {
+      expect(await reminders(w, thread)).toHaveLength(1);
+    }
+  });
+
+  test('an open reminder already there: no new one', async () => {
+    const w = await world();
+    const thread = await staleThread(w);
+    await seedTask(w.server, thread, { code: { coding: [REMINDER_CODE] }, status: 'requested', authoredOn: ago(HOUR) });
+    expect(await handler(w.server.medplum, cron())).toMatchObject({ created: 0, alreadyReminded: 1 });
+  });
+
+  test('a reminder completed for the same silence is not repeated; a new patient message starts a new one', async () => {
+    const w = await world();
+    const thread = await staleThread(w);
+    await handler(w.server.medplum, cron());
+    const [first] = await reminders(w, thread);
+    await w.server.update({ ...first, status: 'completed' });
+    expect(await handler(w.server.medplum, cron())).toMatchObject({ created: 0, episodeExists: 1 });
+    expect(await reminders(w, thread)).toHaveLength(1);
+
+    await seedMessage(w.server, thread, w.patient, ago(4 * DAY - 1000));
+    expect((await handler(w.server.medplum, cron())).created).toBe(1);
+    expect(await reminders(w, thread)).toHaveLength(2);
+  });
+});
+
+describe('escalation and auto-close', () => {
+  async function withReminder(w: World, authoredAgo: number, priority: Task['priority'] = 'urgent'): Promise<{ thread: Communication; reminder: Task & { id: string } }> {
+    const thread = await staleThread(w, authoredAgo + 3 * DAY);
+    const reminder = await seedTask(w.server, thread, { code: { coding: [REMINDER_CODE] }, status: 'requested', priority, authoredOn: ago(authoredAgo) });
+    return { thread, reminder };
+  }
+
+  test('unanswered after ESCALATE_AFTER_HOURS: one step up with a note, once per period', async () => {
+    const w = await world();
+    const { reminder } = await withReminder(w, 25 * HOUR);
+    expect((await handler(w.server.medplum, cron())).escalated).toBe(1);
+    const escalated = await w.server.read<Task>('Task', reminder.id);
+    expect(escalated.priority).toBe('asap');
+    expect(escalated.note).toHaveLength(1);
+    expect(escalated.note?.[0].text).toContain('to asap');
+    expect((await handler(w.server.medplum, cron())).escalated).toBe(0);
+    expect((await w.server.read<Task>('Task', reminder.id)).note).toHaveLength(1);
+
+    vi.setSystemTime(new Date(NOW + 24 * HOUR));
+    expect((await handler(w.server.medplum, cron())).escalated).toBe(1);
+    expect((await w.server.read<Task>('Task', reminder.id)).priority).toBe('stat');
+  });
+
+  test('never past stat', async () => {
+    const w = await world();
+    const { reminder } = await withReminder(w, 10 * DAY, 'stat');
+    expect((await handler(w.server.medplum, cron())).escalated).toBe(0);
+    expect((await w.server.read<Task>('Task', reminder.id)).meta?.versionId).toBe(reminder.meta?.versionId);
+  });
+
+  test('a late run escalates one step, not several', async () => {
+    const w = await world();
+    const { reminder } = await withReminder(w, 5 * DAY);
+    await handler(w.server.medplum, cron());
+    expect((await w.server.read<Task>('Task', reminder.id)).priority).toBe('asap');
+  });
+
+  test('ESCALATE_AFTER_HOURS is read from secrets', async () => {
+    const w = await world();
+    await withReminder(w, 5 * HOUR);
+    expect((await handler(w.server.medplum, cron({ ESCALATE_AFTER_HOURS: '4' }))).escalated).toBe(1);
+  });
+
+  test('a care-team reply newer than the reminder completes it, with a note naming the reply', async () => {
+    const w = await world();
+    const { thread, reminder } = await withReminder(w, 10 * HOUR);
+    const reply = await seedMessage(w.server, thread, w.provider, ago(HOUR));
+    const summary = await handler(w.server.medplum, cron());
+    expect(summary).toMatchObject({ closed: 1, created: 0, escalated: 0 });
+    const closed = await w.server.read<Task>('Task', reminder.id);
+    expect(closed.status).toBe('completed');
+    expect(closed.note?.[0].text).toContain(`Communication/${reply.id}`);
+  });
+
+  test('a care-team message older than the reminder does not close it', async () => {
+    const w = await world();
+    const { thread, reminder } = await withReminder(w, 10 * HOUR);
+    await seedMessage(w.server, thread, w.provider, ago(20 * DAY));
+    expect((await handler(w.server.medplum, cron())).closed).toBe(0);
+    expect((await w.server.read<Task>('Task', reminder.id)).status).toBe('requested');
+  });
+});
+
+describe('faults, deadline and cost', () => {
+  test('a 503 halfway through the writes, then a clean run: every stale thread has exactly one reminder', async () => {
+    const w = await world();
+    const threads = [];
+    for (let i = 0; i < 600; i++) {
+      threads.push(await staleThread(w, 5 * DAY + i * 1000));
+    }
+    // The second of three batches fails for good; the third is applied but its response is lost.
+    w.server.faults.push({ match: /^POST $/, status: 503, after: 1, times: 3 });
+    w.server.faults.push({ match: /^POST $/, status: 503, after: 4, times: 1, when: 'after' });
+    const first = await handler(w.server.medplum, cron());
+    expect(first.created).toBe(250);
+    expect(first.failed).toBeGreaterThan(0);
+
+    const second = await handler(w.server.medplum, cron());
+    expect(second.failed).toBe(0);
+    const all = await reminders(w);
+    expect(all).toHaveLength(600);
+    expect(new Set(all.map((t) => t.focus?.reference)).size).toBe(600);
+  });
+
+  test('a deadline reached while reading writes nothing and logs it', async () => {
+    const w = await world();
+    await staleThread(w);
+    const summary = await handler(w.server.medplum, cron({ BOT_TIMEOUT_SECONDS: '1' }));
+    expect(summary).toMatchObject({ stoppedEarly: true, created: 0 });
+    expect(w.server.countByKey()['POST batch']).toBeUndefined();
+    expect(vi.mocked(console.warn).mock.calls.some((c) => String(c[0]).includes('deadline'))).toBe(true);
+  });
+
+  test('a deadline reached between batches defers the rest to the next run', async () => {
+    const w = await world();
+    for (let i = 0; i < 300; i++) {
+      await staleThread(w, 5 * DAY + i * 1000);
+    }
+    w.server.beforeRequest = (r) => {
+      if (r.key === 'POST batch') {
+        vi.setSystemTime(new Date(Date.now() + 50_000)); // the first batch takes 50 s of a 60 s timeout
+      }
+    };
+    const first = await handler(w.server.medplum, cron({ BOT_TIMEOUT_SECONDS: '60' }));
+    expect(first).toMatchObject({ created: 250, deferred: 50, stoppedEarly: true });
+    w.server.beforeRequest = undefined;
+    expect((await handler(w.server.medplum, cron())).created).toBe(50);
+  });
+
+  test('2,000 threads of which 200 stale: all reminders in at most 20 requests', async () => {
+    const w = await world();
+    const expected = await seedClinic(w.server, NOW, 2000);
+    w.server.resetCounts();
+    const summary = await handler(w.server.medplum, cron());
+    expect(summary).toMatchObject({ threadsRead: 2000, stale: expected.stale, created: expected.remindersToCreate, failed: 0 });
+    expect(expected.stale).toBe(200);
+    expect(w.server.count()).toBeLessThanOrEqual(20);
+  });
+
+  test('10,000 threads: at most 30 requests', { timeout: 120_000 }, async () => {
+    const w = await world();
+    const expected = await seedClinic(w.server, NOW, 10_000);
+    w.server.resetCounts();
+    const summary = await handler(w.server.medplum, cron({ BOT_TIMEOUT_SECONDS: '900' }));
+    expect(summary).toMatchObject({ threadsRead: 10_000, stale: expected.stale, created: expected.remindersToCreate });
+    expect(w.server.count()).toBeLessThanOrEqual(30);
+  });
+});
+
+describe('planStaleRun (pure)', () => {
+  test('decides from ids and times alone', () => {
+    const facts: StaleFacts = {
+      threads: new Map([
+        [
+          'Communication/t',
+          {
+            ref: 'Communication/t',
+            subject: 'Patient/p',
+            header: { ref: 'Communication/t', time: NOW - 30 * DAY, patientSide: true },
+            last: { ref: 'Communication/m', time: NOW - 4 * DAY, patientSide: true },
+          },
+        ],
+      ]),
+      openTasks: [],
+    };
+    const { writes, counts } = planStaleRun(facts, { staleAfterHours: 72, escalateAfterHours: 24, timeoutSeconds: 10 }, new Date(NOW).toISOString());
+    expect(counts.stale).toBe(1);
+    expect(writes[0].entry.request).toEqual({ method: 'POST', url: 'Task', ifNoneExist: `identifier=${EPISODE_SYSTEM}|t:m` });
+  });
+});
