@@ -115,9 +115,8 @@ export function createServerMock(options: ServerMockOptions = {}): ServerMock {
 
   const raw = async (url: string, init: RequestInit & { method?: string }): Promise<{ status: number; body: unknown }> => {
     const response = await client.mockFetch(url, init);
-    const body = await (response.json as () => Promise<unknown>)();
-    // Through JSON, as over the wire: the bot must never hold objects the store also holds.
-    return { status: response.status ?? 200, body: body === undefined ? undefined : JSON.parse(JSON.stringify(body)) };
+    // The store hands out copies; what reaches the bot goes through JSON in toResponse, as over the wire.
+    return { status: response.status ?? 200, body: await (response.json as () => Promise<unknown>)() };
   };
 
   const handle = async (url: string, init: RequestInit & { method?: string }): Promise<{ status: number; body: unknown }> => {

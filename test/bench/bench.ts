@@ -1,0 +1,260 @@
+// `npm run bench`: our bots against the naive algorithm of Medplum's docs, side by side, on the test
+// harness with server paging and its request counter. Ratios are the headline (machines differ).
+// Options: --sizes 1000,10000 (stale-thread project sizes), --events 20 (OOO events per path).
+import type { BotEvent, MedplumClient } from '@medplum/core';
+import type { Bundle, Communication, Parameters, Resource, Schedule, Task } from '@medplum/fhirtypes';
+import { writeFileSync } from 'node:fs';
+import { handler as oooHandler } from '../../src/ooo-reroute';
+import { handler as staleHandler } from '../../src/stale-thread-reminders';
+import { message, ref, seedBlock, seedClinic, seedPatient, seedPractitioner, seedSchedule, seedTask, seedThread } from '../harness/fixtures';
+import { createServerMock } from '../harness/server-mock';
+import type { ServerMock } from '../harness/server-mock';
+
+const REMINDER = { system: 'https://medplum.com/task-codes', code: 'respond-to-old-message' };
+const RESULTS_FILE = new URL('./results.md', import.meta.url);
+/** A bot's requests are sequential; on a server each costs a round trip the in-process harness does not have. */
+const ROUND_TRIP_MS = 20;
+
+interface Measure {
+  requests: number;
+  ms: number;
+  peakHeapMb: number;
+  reminders?: number;
+}
+
+interface Row {
+  scenario: string;
+  ours: Measure;
+  naive: Measure;
+  expected?: number;
+}
+
+/**
+ * Runs the benchmark and prints the table.
+ * @param argv - Command-line arguments.
+ */
+export async function main(argv: string[]): Promise<void> {
+  const arg = (name: string, fallback: string): string => {
+    const i = argv.indexOf(`--${name}`);
+    return i >= 0 ? argv[i + 1] : fallback;
+  };
+  const sizes = arg('sizes', '1000,10000').split(',').map(Number);
+  const events = Number(arg('events', '20'));
+  const quiet = console.log;
+  console.log = () => undefined; // the bots' per-decision logs would drown the table
+  console.warn = () => undefined;
+  const rows: Row[] = [];
+  try {
+    for (const size of sizes) {
+      rows.push(await staleScenario(size));
+    }
+    rows.push(await oooScenario('OOO event, owner available', false, events));
+    rows.push(await oooScenario('OOO event, owner away (reroute)', true, events));
+  } finally {
+    console.log = quiet;
+  }
+  const table = formatTable(rows);
+  console.log(table);
+  writeFileSync(
+    RESULTS_FILE,
+    `# Benchmark results\n\nMade by \`npm run bench\` on ${new Date().toISOString().slice(0, 10)} (Node ${process.version}, ${process.platform}).\n\n${table}\n`
+  );
+  console.log(`\nwritten to test/bench/results.md`);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Stale-thread scan
+
+async function staleScenario(threads: number): Promise<Row> {
+  const seeded = async (label: string): Promise<{ server: ServerMock; expected: number }> => {
+    const server = createServerMock();
+    const expectations = await seedClinic(server, Date.now(), threads, (done) => progress(`seeding ${label}: ${done}/${threads} threads`));
+    progress(`seeded ${label}: ${threads} threads, ${expectations.messages} messages\n`);
+    server.resetCounts();
+    return { server, expected: expectations.remindersToCreate };
+  };
+  const oursWorld = await seeded('ours');
+  const ours = await measure(oursWorld.server, () =>
+    staleHandler(oursWorld.server.medplum, cronEvent({ BOT_TIMEOUT_SECONDS: '3600' }))
+  );
+  ours.reminders = (await oursWorld.server.searchAll<Task>('Task', `code=${REMINDER.system}|${REMINDER.code}&_count=100000`)).length;
+
+  const naiveWorld = await seeded('naive');
+  const alreadyOpen = (await naiveWorld.server.searchAll<Task>('Task', `code=${REMINDER.system}|${REMINDER.code}&_count=100000`)).length;
+  const naive = await measure(naiveWorld.server, () => naiveStaleRun(naiveWorld.server.medplum));
+  naive.reminders = (await naiveWorld.server.searchAll<Task>('Task', `code=${REMINDER.system}|${REMINDER.code}&_count=100000`)).length;
+  ours.reminders -= alreadyOpen;
+  naive.reminders -= alreadyOpen;
+  return { scenario: `stale scan, ${threads.toLocaleString('en-US')} threads`, ours, naive, expected: oursWorld.expected };
+}
+
+/**
+ * The docs' stale-thread algorithm, made correct on paging: one search (every page) for open thread
+ * headers older than the threshold, one reminder search per thread, one create per thread without one.
+ * It judges staleness by the header's date, as the docs do.
+ * @param medplum - The client.
+ */
+async function naiveStaleRun(medplum: MedplumClient): Promise<void> {
+  const cutoff = new Date(Date.now() - 72 * 3_600_000).toISOString();
+  let bundle: Bundle = await medplum.search('Communication', {
+    'part-of:missing': 'true',
+    status: 'in-progress',
+    _lastUpdated: `lt${cutoff}`,
+  });
+  const headers: Communication[] = [];
+  for (;;) {
+    headers.push(...(bundle.entry ?? []).map((e) => e.resource as Communication));
+    const next = bundle.link?.find((l) => l.relation === 'next')?.url;
+    if (!next) {
+      break;
+    }
+    bundle = await medplum.get<Bundle>(next);
+  }
+  for (const header of headers) {
+    const existing = await medplum.searchOne('Task', {
+      focus: `Communication/${header.id}`,
+      code: `${REMINDER.system}|${REMINDER.code}`,
+      'status:not': 'completed',
+    });
+    if (!existing) {
+      await medplum.createResource<Task>({
+        resourceType: 'Task',
+        status: 'requested',
+        intent: 'order',
+        priority: 'urgent',
+        code: { coding: [REMINDER] },
+        focus: { reference: `Communication/${header.id}` },
+        for: header.subject,
+        authoredOn: new Date().toISOString(),
+      });
+    }
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Out-of-office reroute
+
+async function oooScenario(scenario: string, away: boolean, events: number): Promise<Row> {
+  const run = async (variant: 'ours' | 'naive'): Promise<Measure> => {
+    const server = createServerMock();
+    const inputs: Communication[] = [];
+    for (let i = 0; i < events; i++) {
+      const owner = await seedPractitioner(server);
+      // On duty around the clock (so the available path holds whenever the bench runs), or on vacation.
+      const schedule = await seedSchedule(server, [ref(owner)], { availability: [{ from: '00:00:00', hours: 24 }] });
+      if (away) {
+        const week = 7 * 86_400_000;
+        await seedBlock(server, schedule, new Date(Date.now() - week).toISOString(), new Date(Date.now() + week).toISOString());
+      }
+      const patient = ref(await seedPatient(server));
+      const thread = await seedThread(server, { subject: patient, recipient: [patient, ref(owner)] });
+      await seedTask(server, thread, { owner: ref(owner) });
+      inputs.push({ ...message(thread, patient), id: `m${i}` });
+    }
+    const total = await measure(server, async () => {
+      for (const input of inputs) {
+        if (variant === 'ours') {
+          await oooHandler(server.medplum, { ...cronEvent({}), input });
+        } else {
+          await naiveOooRun(server.medplum, input);
+        }
+      }
+    });
+    return { requests: total.requests / events, ms: total.ms / events, peakHeapMb: total.peakHeapMb };
+  };
+  return { scenario: `${scenario}, per event`, ours: await run('ours'), naive: await run('naive') };
+}
+
+/**
+ * The docs' OOO algorithm (made correct on the `$find` call and window so that it decides the same):
+ * search the thread's Tasks, read each Task, search the owner's Schedule, `$find`, then one patch
+ * per change (each Task, then the header).
+ * @param medplum - The client.
+ * @param input - The new message.
+ */
+async function naiveOooRun(medplum: MedplumClient, input: Communication): Promise<void> {
+  const thread = input.partOf?.[0]?.reference as string;
+  const tasks = await medplum.searchResources('Task', { focus: thread, status: 'requested,accepted,in-progress' });
+  for (const found of tasks) {
+    const task = await medplum.readResource('Task', found.id);
+    const owner = task.owner?.reference;
+    if (!owner) {
+      continue;
+    }
+    const schedule = await medplum.searchOne('Schedule', { actor: owner });
+    if (!schedule) {
+      continue;
+    }
+    const now = Date.now();
+    const start = new Date(Math.floor((now - 30 * 60_000) / 3_600_000) * 3_600_000).toISOString();
+    const end = new Date(Math.ceil((now + 90 * 60_000) / 3_600_000) * 3_600_000).toISOString();
+    const found2 = await medplum.get<Bundle | Parameters>(medplum.fhirUrl('Schedule', (schedule as Schedule).id as string, '$find') + `?start=${start}&end=${end}`);
+    const bundle = (found2.resourceType === 'Parameters' ? found2.parameter?.[0]?.resource : found2) as Bundle;
+    const free = (bundle?.entry ?? []).some((e) => {
+      const slot = e.resource as { start: string; end: string };
+      return Date.parse(slot.start) < now + 3_600_000 && Date.parse(slot.end) > now;
+    });
+    if (free) {
+      continue;
+    }
+    await medplum.patchResource('Task', task.id, [
+      { op: 'remove', path: '/owner' },
+      { op: 'replace', path: '/status', value: 'requested' },
+      { op: 'add', path: task.note ? '/note/-' : '/note', value: task.note ? { text: 'rerouted' } : [{ text: 'rerouted' }] },
+    ]);
+    const header = await medplum.readResource('Communication', thread.split('/')[1]);
+    const recipient = (header.recipient ?? []).filter((r) => r.reference !== owner);
+    await medplum.patchResource('Communication', header.id, [{ op: 'replace', path: '/recipient', value: recipient }]);
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+
+function cronEvent(secrets: Record<string, string>): BotEvent<Resource> {
+  return {
+    bot: { reference: 'Bot/bench' },
+    contentType: 'application/fhir+json',
+    input: {} as Resource,
+    secrets: Object.fromEntries(Object.entries(secrets).map(([name, valueString]) => [name, { name, valueString }])),
+  };
+}
+
+async function measure(server: ServerMock, fn: () => Promise<unknown>): Promise<Measure> {
+  (globalThis as { gc?: () => void }).gc?.();
+  const base = process.memoryUsage().heapUsed;
+  let peak = base;
+  const sampler = setInterval(() => {
+    peak = Math.max(peak, process.memoryUsage().heapUsed);
+  }, 5);
+  server.resetCounts();
+  const start = performance.now();
+  await fn();
+  const ms = performance.now() - start;
+  clearInterval(sampler);
+  peak = Math.max(peak, process.memoryUsage().heapUsed);
+  return { requests: server.count(), ms, peakHeapMb: (peak - base) / 1_048_576 };
+}
+
+function progress(text: string): void {
+  process.stderr.write(`\r${text}`);
+}
+
+function formatTable(rows: Row[]): string {
+  const num = (n: number, digits = 0): string => n.toLocaleString('en-US', { maximumFractionDigits: digits, minimumFractionDigits: digits });
+  const lines = [
+    '| scenario | requests ours / naive (ratio) | wall time in-process ours / naive (ratio) | modeled with 20 ms per round trip, ours / naive (ratio) | reminders ours / naive / expected | peak heap ours / naive |',
+    '|---|---|---|---|---|---|',
+  ];
+  const rtt = (m: Measure): number => m.ms + m.requests * ROUND_TRIP_MS;
+  for (const { scenario, ours, naive, expected } of rows) {
+    const digits = ours.requests % 1 || naive.requests % 1 ? 1 : 0;
+    lines.push(
+      `| ${scenario} | ${num(ours.requests, digits)} / ${num(naive.requests, digits)} (${num(naive.requests / ours.requests, 1)}x fewer) | ` +
+        `${num(ours.ms, 1)} ms / ${num(naive.ms, 1)} ms (${num(naive.ms / ours.ms, 1)}x) | ` +
+        `${num(rtt(ours), 0)} ms / ${num(rtt(naive), 0)} ms (${num(rtt(naive) / rtt(ours), 1)}x) | ` +
+        `${expected === undefined ? 'n/a' : `${num(ours.reminders ?? 0)} / ${num(naive.reminders ?? 0)} / ${num(expected)}`} | ` +
+        `${num(ours.peakHeapMb, 1)} MB / ${num(naive.peakHeapMb, 1)} MB |`
+    );
+  }
+  return lines.join('\n');
+}
