@@ -1,8 +1,9 @@
-import type { BotEvent, WithId } from '@medplum/core';
-import type { Binary, Communication, Practitioner, ProjectSetting, Resource, Schedule, Task } from '@medplum/fhirtypes';
-import { afterEach, beforeEach, describe, expect, test, vi } from 'vitest';
+import type { WithId } from '@medplum/core';
+import type { Binary, Communication, Practitioner, Schedule, Task } from '@medplum/fhirtypes';
+import { describe, expect, test, vi } from 'vitest';
 import { handler, planReroutes, triageMessage } from '../src/ooo-reroute';
 import {
+  botEvent,
   message,
   ref,
   seedBlock,
@@ -13,19 +14,12 @@ import {
   seedThread,
 } from './harness/fixtures';
 import type { Ref } from './harness/fixtures';
+import { useFixedTimeAndQuietConsole } from './harness/bot-test-setup';
 import { createServerMock } from './harness/server-mock';
 import type { ServerMock, ServerMockOptions } from './harness/server-mock';
 
 // Friday 2026-11-27, 10:17 in New York. Providers work 09:00-17:00 local with 30-minute slots.
 const NOW = '2026-11-27T15:17:00.000Z';
-
-function event(input: unknown, secrets: Record<string, string> = {}): BotEvent<Resource> {
-  const settings: Record<string, ProjectSetting> = {};
-  for (const [name, valueString] of Object.entries(secrets)) {
-    settings[name] = { name, valueString };
-  }
-  return { bot: { reference: 'Bot/ooo' }, contentType: 'application/fhir+json', input: input as Resource, secrets: settings };
-}
 
 interface World {
   server: ServerMock;
@@ -51,21 +45,10 @@ async function world(options: ServerMockOptions & { away?: boolean; recipients?:
 }
 
 async function run(w: World, input?: Communication, secrets?: Record<string, string>): ReturnType<typeof handler> {
-  return handler(w.server.medplum, event(input ?? { ...message(w.thread, w.patient), id: 'msg-1' }, secrets));
+  return handler(w.server.medplum, botEvent(input ?? { ...message(w.thread, w.patient), id: 'msg-1' }, secrets));
 }
 
-beforeEach(() => {
-  // Only Date is faked: MedplumClient's retry back-off uses real timers.
-  vi.useFakeTimers({ toFake: ['Date'] });
-  vi.setSystemTime(new Date(NOW));
-  vi.spyOn(console, 'log').mockImplementation(() => undefined);
-  vi.spyOn(console, 'warn').mockImplementation(() => undefined);
-});
-
-afterEach(() => {
-  vi.useRealTimers();
-  vi.restoreAllMocks();
-});
+useFixedTimeAndQuietConsole(NOW);
 
 describe('which messages can trigger a reroute', () => {
   const thread = { resourceType: 'Communication', id: 't1' } as Communication;

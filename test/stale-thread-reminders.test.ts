@@ -1,10 +1,19 @@
-import type { BotEvent } from '@medplum/core';
-import type { Communication, ProjectSetting, Task } from '@medplum/fhirtypes';
-import { afterEach, beforeEach, describe, expect, test, vi } from 'vitest';
+import type { Communication, Task } from '@medplum/fhirtypes';
+import { describe, expect, test, vi } from 'vitest';
 import { EPISODE_SYSTEM, handler, planStaleRun } from '../src/stale-thread-reminders';
 import type { StaleFacts } from '../src/stale-thread-reminders';
-import { ref, seedClinic, seedMessage, seedPatient, seedPractitioner, seedTask, seedThread } from './harness/fixtures';
+import {
+  botEvent,
+  ref,
+  seedClinic,
+  seedMessage,
+  seedPatient,
+  seedPractitioner,
+  seedTask,
+  seedThread,
+} from './harness/fixtures';
 import type { Ref } from './harness/fixtures';
+import { useFixedTimeAndQuietConsole } from './harness/bot-test-setup';
 import { createServerMock } from './harness/server-mock';
 import type { ServerMock, ServerMockOptions } from './harness/server-mock';
 
@@ -14,13 +23,7 @@ const DAY = 24 * HOUR;
 const ago = (ms: number): string => new Date(NOW - ms).toISOString();
 const REMINDER_CODE = { system: 'https://medplum.com/task-codes', code: 'respond-to-old-message' };
 
-function cron(secrets: Record<string, string> = {}): BotEvent {
-  const settings: Record<string, ProjectSetting> = {};
-  for (const [name, valueString] of Object.entries(secrets)) {
-    settings[name] = { name, valueString };
-  }
-  return { bot: { reference: 'Bot/stale' }, contentType: 'text/plain', input: {}, secrets: settings };
-}
+const cron = (secrets: Record<string, string> = {}): ReturnType<typeof botEvent> => botEvent({}, secrets);
 
 interface World {
   server: ServerMock;
@@ -46,17 +49,7 @@ async function reminders(w: World, thread?: Communication): Promise<Task[]> {
   return thread ? all.filter((t) => t.focus?.reference === `Communication/${thread.id}`) : all;
 }
 
-beforeEach(() => {
-  vi.useFakeTimers({ toFake: ['Date'] });
-  vi.setSystemTime(new Date(NOW));
-  vi.spyOn(console, 'log').mockImplementation(() => undefined);
-  vi.spyOn(console, 'warn').mockImplementation(() => undefined);
-});
-
-afterEach(() => {
-  vi.useRealTimers();
-  vi.restoreAllMocks();
-});
+useFixedTimeAndQuietConsole(NOW);
 
 describe('which threads are stale', () => {
   test('reads every page: 45 stale threads on a server with 20-result pages get 45 reminders', async () => {

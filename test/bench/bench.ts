@@ -1,17 +1,29 @@
 // `npm run bench`: our bots against the naive algorithm of Medplum's docs, side by side, on the test
 // harness with server paging and its request counter. Ratios are the headline (machines differ).
 // Options: --sizes 1000,10000 (stale-thread project sizes), --events 20 (OOO events per path).
-import type { BotEvent, MedplumClient } from '@medplum/core';
-import type { Bundle, Communication, Parameters, Resource, Schedule, Task } from '@medplum/fhirtypes';
+import type { MedplumClient } from '@medplum/core';
+import type { Bundle, Communication, Parameters, Schedule, Task } from '@medplum/fhirtypes';
 import { writeFileSync } from 'node:fs';
 import { handler as oooHandler } from '../../src/ooo-reroute';
 import { handler as staleHandler } from '../../src/stale-thread-reminders';
-import { message, ref, seedBlock, seedClinic, seedPatient, seedPractitioner, seedSchedule, seedTask, seedThread } from '../harness/fixtures';
+import {
+  botEvent,
+  message,
+  ref,
+  seedBlock,
+  seedClinic,
+  seedPatient,
+  seedPractitioner,
+  seedSchedule,
+  seedTask,
+  seedThread,
+} from '../harness/fixtures';
 import { createServerMock } from '../harness/server-mock';
 import type { ServerMock } from '../harness/server-mock';
 
 const REMINDER = { system: 'https://medplum.com/task-codes', code: 'respond-to-old-message' };
-const RESULTS_FILE = new URL('./results.md', import.meta.url);
+/** Relative to the project root (npm runs scripts there); the bundled bench runs from node_modules/.cache. */
+const RESULTS_FILE = 'test/bench/results.md';
 /** A bot's requests are sequential; on a server each costs a round trip the in-process harness does not have. */
 const ROUND_TRIP_MS = 20;
 
@@ -75,7 +87,7 @@ async function staleScenario(threads: number): Promise<Row> {
   };
   const oursWorld = await seeded('ours');
   const ours = await measure(oursWorld.server, () =>
-    staleHandler(oursWorld.server.medplum, cronEvent({ BOT_TIMEOUT_SECONDS: '3600' }))
+    staleHandler(oursWorld.server.medplum, botEvent({}, { BOT_TIMEOUT_SECONDS: '3600' }))
   );
   ours.reminders = (await oursWorld.server.searchAll<Task>('Task', `code=${REMINDER.system}|${REMINDER.code}&_count=100000`)).length;
 
@@ -154,7 +166,7 @@ async function oooScenario(scenario: string, away: boolean, events: number): Pro
     const total = await measure(server, async () => {
       for (const input of inputs) {
         if (variant === 'ours') {
-          await oooHandler(server.medplum, { ...cronEvent({}), input });
+          await oooHandler(server.medplum, botEvent(input));
         } else {
           await naiveOooRun(server.medplum, input);
         }
@@ -209,15 +221,6 @@ async function naiveOooRun(medplum: MedplumClient, input: Communication): Promis
 }
 
 // ---------------------------------------------------------------------------------------------
-
-function cronEvent(secrets: Record<string, string>): BotEvent<Resource> {
-  return {
-    bot: { reference: 'Bot/bench' },
-    contentType: 'application/fhir+json',
-    input: {} as Resource,
-    secrets: Object.fromEntries(Object.entries(secrets).map(([name, valueString]) => [name, { name, valueString }])),
-  };
-}
 
 async function measure(server: ServerMock, fn: () => Promise<unknown>): Promise<Measure> {
   (globalThis as { gc?: () => void }).gc?.();

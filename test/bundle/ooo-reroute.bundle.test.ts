@@ -1,20 +1,22 @@
 // The built dist/ooo-reroute.js, run as the server runs it (no Buffer, no process, no setTimeout).
 import type { Task } from '@medplum/fhirtypes';
-import { afterEach, beforeEach, expect, test, vi } from 'vitest';
-import { message, ref, seedBlock, seedPatient, seedPractitioner, seedSchedule, seedTask, seedThread } from '../harness/fixtures';
+import { expect, test } from 'vitest';
+import {
+  botEvent,
+  message,
+  ref,
+  seedBlock,
+  seedPatient,
+  seedPractitioner,
+  seedSchedule,
+  seedTask,
+  seedThread,
+} from '../harness/fixtures';
+import { useFixedTimeAndQuietConsole } from '../harness/bot-test-setup';
 import { createServerMock } from '../harness/server-mock';
 import { runBundledBot } from './vm-sandbox';
 
-beforeEach(() => {
-  vi.useFakeTimers({ toFake: ['Date'] });
-  vi.setSystemTime(new Date('2026-11-27T15:17:00.000Z'));
-  vi.spyOn(console, 'log').mockImplementation(() => undefined);
-});
-
-afterEach(() => {
-  vi.useRealTimers();
-  vi.restoreAllMocks();
-});
+useFixedTimeAndQuietConsole('2026-11-27T15:17:00.000Z');
 
 test('the bundle reroutes a Task of an owner on vacation and keeps one of an owner on duty', async () => {
   const server = createServerMock();
@@ -28,12 +30,7 @@ test('the bundle reroutes a Task of an owner on vacation and keeps one of an own
   const presentTask = await seedTask(server, thread, { owner: ref(present) });
 
   const input = { ...message(thread, patient), id: 'm1' };
-  const summary = await runBundledBot('dist/ooo-reroute.js', server.medplum, {
-    bot: { reference: 'Bot/ooo' },
-    contentType: 'application/fhir+json',
-    input,
-    secrets: {},
-  });
+  const summary = await runBundledBot('dist/ooo-reroute.js', server.medplum, botEvent(input));
 
   expect(summary).toMatchObject({ outcome: 'done', rerouted: 1, kept: 1 });
   const rerouted = await server.read<Task>('Task', awayTask.id);
@@ -49,6 +46,6 @@ test('a bundle without the exports footer would fail in this sandbox', async () 
   writeFileSync(`${dir}/no-footer.js`, withoutFooter);
   const server = createServerMock();
   await expect(
-    runBundledBot(`${dir}/no-footer.js`, server.medplum, { bot: {}, contentType: '', input: {}, secrets: {} })
+    runBundledBot(`${dir}/no-footer.js`, server.medplum, botEvent({}))
   ).rejects.toThrow('exports.handler is not a function');
 });

@@ -1,5 +1,6 @@
 // Builders for the resources the tests seed: providers with schedules, threads, messages, Tasks.
-import type { Communication, Patient, Practitioner, Resource, Schedule, Slot, Task } from '@medplum/fhirtypes';
+import type { BotEvent } from '@medplum/core';
+import type { Communication, Patient, Practitioner, ProjectSetting, Resource, Schedule, Slot, Task } from '@medplum/fhirtypes';
 import type { ServerMock } from './server-mock';
 
 export const SCHEDULING_PARAMETERS_URL = 'http://medplum.com/fhir/StructureDefinition/scheduling-parameters';
@@ -266,4 +267,18 @@ export async function seedClinic(
     }
   }
   return expected;
+}
+
+/**
+ * Builds a bot event the way the server passes it: secrets as ProjectSettings by name.
+ * @param input - `event.input`.
+ * @param secrets - Secret names to string values.
+ * @returns The event.
+ */
+export function botEvent(input: unknown, secrets: Record<string, string> = {}): BotEvent<Resource> {
+  const settings: Record<string, ProjectSetting> = {};
+  for (const [name, valueString] of Object.entries(secrets)) {
+    settings[name] = { name, valueString };
+  }
+  return { bot: { reference: 'Bot/test' }, contentType: 'application/fhir+json', input: input as Resource, secrets: settings };
 }
