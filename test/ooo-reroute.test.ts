@@ -225,7 +225,7 @@ describe('coverage', () => {
     const w = await world({ away: true });
     const summary = await run(w, undefined, { OOO_COVERAGE: '{not json', OOO_WINDOW_MINUTES: 'soon' });
     expect(summary.decisions[0].action).toBe('to-pool');
-    const warnings = vi.mocked(console.warn).mock.calls.map((c) => String(c[0]));
+    const warnings = vi.mocked(console.log).mock.calls.map((c) => String(c[0]));
     expect(warnings.filter((w) => w.includes('OOO_COVERAGE'))).toHaveLength(1);
     expect(warnings.filter((w) => w.includes('OOO_WINDOW_MINUTES'))).toHaveLength(1);
   });
@@ -259,7 +259,7 @@ describe('when availability cannot be read', () => {
     expect((await run(away)).rerouted).toBe(1);
     expect(away.server.countByKey()).toMatchObject({ 'GET Slot': 1 });
     expect((await run(present)).kept).toBe(1);
-    expect(vi.mocked(console.warn).mock.calls.some((c) => String(c[0]).includes('falling back'))).toBe(true);
+    expect(vi.mocked(console.log).mock.calls.some((c) => String(c[0]).includes('falling back'))).toBe(true);
   });
 
   test('a Task owned by an Organization is not rerouted', async () => {

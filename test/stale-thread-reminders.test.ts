@@ -69,7 +69,7 @@ describe('which threads are stale', () => {
       await staleThread(w, 5 * DAY + i * 1000, { meta: { lastUpdated: ago(30 * DAY) } });
     }
     expect((await handler(w.server.medplum, cron())).created).toBe(45);
-    expect(vi.mocked(console.warn).mock.calls.some((c) => String(c[0]).includes('offset paging'))).toBe(true);
+    expect(vi.mocked(console.log).mock.calls.some((c) => String(c[0]).includes('offset paging'))).toBe(true);
   });
 
   test('the reminder: urgent, requested, focused on the thread, for the subject, with an episode identifier and no text', async () => {
@@ -152,7 +152,7 @@ describe('which threads are stale', () => {
     const w = await world();
     await staleThread(w, 30 * HOUR);
     expect((await handler(w.server.medplum, cron({ STALE_AFTER_HOURS: 'three days' }))).created).toBe(0);
-    expect(vi.mocked(console.warn).mock.calls.some((c) => String(c[0]).includes('STALE_AFTER_HOURS'))).toBe(true);
+    expect(vi.mocked(console.log).mock.calls.some((c) => String(c[0]).includes('STALE_AFTER_HOURS'))).toBe(true);
     expect((await handler(w.server.medplum, cron({ STALE_AFTER_HOURS: '24' }))).created).toBe(1);
   });
 });
@@ -290,7 +290,7 @@ describe('faults, deadline and cost', () => {
     const summary = await handler(w.server.medplum, cron({ BOT_TIMEOUT_SECONDS: '1' }));
     expect(summary).toMatchObject({ stoppedEarly: true, created: 0 });
     expect(w.server.countByKey()['POST batch']).toBeUndefined();
-    expect(vi.mocked(console.warn).mock.calls.some((c) => String(c[0]).includes('deadline'))).toBe(true);
+    expect(vi.mocked(console.log).mock.calls.some((c) => String(c[0]).includes('deadline'))).toBe(true);
   });
 
   test('a deadline reached between batches defers the rest to the next run', async () => {

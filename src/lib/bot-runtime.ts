@@ -17,9 +17,11 @@ export interface BotLog {
  * @returns The logger.
  */
 export function createBotLog(botName: string): BotLog {
+  // Only console.log: Medplum's vmcontext sandbox gives bots a console with `log` alone
+  // (console.warn there throws "console.warn is not a function").
   return {
     info: (message) => console.log(`[${botName}] ${message}`),
-    warn: (message) => console.warn(`[${botName}] WARN ${message}`),
+    warn: (message) => console.log(`[${botName}] WARN ${message}`),
   };
 }
 

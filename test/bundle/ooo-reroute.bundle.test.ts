@@ -14,7 +14,7 @@ import {
 } from '../harness/fixtures';
 import { useFixedTimeAndQuietConsole } from '../harness/bot-test-setup';
 import { createServerMock } from '../harness/server-mock';
-import { runBundledBot } from './vm-sandbox';
+import { BotConsole, runBundledBot } from './vm-sandbox';
 
 useFixedTimeAndQuietConsole('2026-11-27T15:17:00.000Z');
 
@@ -30,7 +30,10 @@ test('the bundle reroutes a Task of an owner on vacation and keeps one of an own
   const presentTask = await seedTask(server, thread, { owner: ref(present) });
 
   const input = { ...message(thread, patient), id: 'm1' };
-  const summary = await runBundledBot('dist/ooo-reroute.js', server.medplum, botEvent(input));
+  // A malformed secret takes the warning path: the server's bot console has `log` only.
+  const botConsole = new BotConsole();
+  const summary = await runBundledBot('dist/ooo-reroute.js', server.medplum, botEvent(input, { OOO_WINDOW_MINUTES: 'soon' }), botConsole);
+  expect(botConsole.messages.some((m) => m.includes('WARN secret OOO_WINDOW_MINUTES'))).toBe(true);
 
   expect(summary).toMatchObject({ outcome: 'done', rerouted: 1, kept: 1 });
   const rerouted = await server.read<Task>('Task', awayTask.id);

@@ -9,17 +9,32 @@ import vm from 'node:vm';
 
 const require = createRequire(import.meta.url);
 
+/** The server's bot console (`MockConsole`): `log` only, collected as the run's output. */
+export class BotConsole {
+  readonly messages: string[] = [];
+
+  log(...params: unknown[]): void {
+    this.messages.push(params.join(' '));
+  }
+}
+
 /**
  * Runs a bundled bot's handler in a vmcontext-style sandbox.
  * @param distPath - Path of the built bundle.
  * @param medplum - The client the handler gets.
  * @param event - The bot event.
+ * @param botConsole - The sandbox's console, as the server's: `log` only.
  * @returns What the handler returned.
  */
-export async function runBundledBot(distPath: string, medplum: MedplumClient, event: BotEvent): Promise<unknown> {
+export async function runBundledBot(
+  distPath: string,
+  medplum: MedplumClient,
+  event: BotEvent,
+  botConsole = new BotConsole()
+): Promise<unknown> {
   const code = readFileSync(distPath, 'utf8');
   const sandbox = {
-    console,
+    console: botConsole,
     fetch,
     require,
     ContentType,
