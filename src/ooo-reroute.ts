@@ -45,6 +45,7 @@ import type { PatchOperation } from './lib/fhir';
 
 const BOT_NAME = 'ooo-reroute';
 const DEFAULT_WINDOW_MINUTES = 60;
+const DEFAULT_TIMEOUT_SECONDS = 10;
 /** When `$find` offers no grid to widen to (no scheduling parameters), query on an hourly grid. */
 const DEFAULT_GRID = { spanMinutes: 60, alignmentMinutes: 60 };
 const REROUTABLE_OWNER_TYPES = ['Practitioner', 'PractitionerRole'];
@@ -106,7 +107,8 @@ export interface RerouteSummary {
  * provider) when a patient writes while the Task owner is unavailable.
  *
  * Secrets: `OOO_WINDOW_MINUTES` (default 60): how far ahead the owner must be reachable;
- * `OOO_COVERAGE`: JSON map of owner reference to covering provider reference.
+ * `OOO_COVERAGE`: JSON map of owner reference to covering provider reference;
+ * `BOT_TIMEOUT_SECONDS` (default 10): the Bot's timeout; no write starts close to it.
  * @param medplum - The Medplum client, authenticated as the bot.
  * @param event - The Subscription event; `event.input` is the new message.
  * @returns A summary of the decisions.
@@ -118,8 +120,13 @@ export async function handler(medplum: MedplumClient, event: BotEvent<Resource>)
     log.info(`ignored: ${trigger.ignore}${trigger.id ? ` (${trigger.id})` : ''}`);
     return { ...emptySummary('ignored'), reason: trigger.ignore, message: trigger.id };
   }
+  const startedAt = Date.now();
   const windowMinutes = readNumberSecret(event, 'OOO_WINDOW_MINUTES', DEFAULT_WINDOW_MINUTES, log);
   const coverage = readJsonObjectSecret<Record<string, string>>(event, 'OOO_COVERAGE', {}, log);
+  const timeoutMs = readNumberSecret(event, 'BOT_TIMEOUT_SECONDS', DEFAULT_TIMEOUT_SECONDS, log) * 1000;
+  // Start no write in the last 20% of the Bot's timeout (at least 2 s): a run cut off mid-batch
+  // would be redelivered anyway, but one that fails cleanly says why.
+  const nearDeadline = (): boolean => Date.now() >= startedAt + timeoutMs - Math.max(2000, timeoutMs * 0.2);
 
   let summary = emptySummary('done');
   // Reroutes applied by a first attempt; a second attempt sees those Tasks without owner.
@@ -130,6 +137,10 @@ export async function handler(medplum: MedplumClient, event: BotEvent<Resource>)
     const facts = await gatherFacts(medplum, trigger, windowMinutes, coverage, log);
     const plan = planReroutes(facts);
     plan.decisions = [...applied, ...plan.decisions.filter((d) => !applied.some((a) => a.task === d.task))];
+    if (plan.entries.length && nearDeadline()) {
+      log.warn(`thread ${facts.thread}: deadline near, ${plan.entries.length} write(s) not started; a redelivery makes them`);
+      throw new Error(`${BOT_NAME}: deadline near before writing for ${facts.thread}`);
+    }
     const results = await executeBatch(medplum, plan.entries);
     const failures = results.filter((r) => !r?.ok);
     summary = summarize(facts, plan, failures.length);
@@ -395,7 +406,9 @@ export function planReroutes(facts: RerouteFacts): ReroutePlan {
     const taskRef = getReferenceString(task);
     const owner = task.owner?.reference;
     if (!owner) {
-      decisions.push({ task: taskRef, action: 'kept', reason: 'no owner (already in the pool)' });
+      // A redelivery, or a retry whose first response was lost, finds its own earlier note.
+      const ours = task.note?.some((n) => n.authorString === BOT_NAME && n.text?.includes(`triggered by ${facts.message};`));
+      decisions.push({ task: taskRef, action: 'kept', reason: ours ? 'already rerouted for this message' : 'no owner (already in the pool)' });
       continue;
     }
     if (!isReroutableOwner(owner)) {

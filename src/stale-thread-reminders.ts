@@ -62,6 +62,8 @@ export interface OpenTaskFacts {
 export interface StaleFacts {
   threads: Map<string, ThreadFacts>;
   openTasks: OpenTaskFacts[];
+  /** Messages of open threads without a sender: they cannot tell who spoke last. */
+  ignoredMessages: number;
 }
 
 /** A write the run wants to make, with what it is for. */
@@ -77,6 +79,7 @@ export interface PlanCounts {
   stale: number;
   alreadyReminded: number;
   skipped: { noSubject: number; recent: number; careTeamLast: number };
+  ignoredMessages: number;
 }
 
 /** What a run did. */
@@ -139,13 +142,14 @@ export async function handler(medplum: MedplumClient, event: BotEvent): Promise<
   log.info(
     `threads=${summary.threadsRead} stale=${summary.stale} created=${summary.created} episodeExists=${summary.episodeExists} ` +
       `alreadyReminded=${summary.alreadyReminded} escalated=${summary.escalated} closed=${summary.closed} ` +
-      `skipped=${JSON.stringify(summary.skipped)} conflicts=${summary.conflicts} failed=${summary.failed} deferred=${summary.deferred}`
+      `skipped=${JSON.stringify(summary.skipped)} ignoredMessages=${summary.ignoredMessages} conflicts=${summary.conflicts} failed=${summary.failed} deferred=${summary.deferred}`
   );
   return summary;
 }
 
 async function gatherFacts(medplum: MedplumClient, nearDeadline: () => boolean, log: BotLog): Promise<StaleFacts | undefined> {
   const threads = new Map<string, ThreadFacts>();
+  let ignoredMessages = 0;
   // Visits must be idempotent: a scan may be read again from the start (see below).
   const scan = async (resourceType: 'Communication' | 'Task', query: Record<string, string>, visit: (r: WithId<Resource>) => void): Promise<boolean> => {
     // `_sort=_lastUpdated` lets the server page with a cursor (no offset limit on large projects).
@@ -191,6 +195,11 @@ async function gatherFacts(medplum: MedplumClient, nearDeadline: () => boolean, 
         if (!thread || message.status === 'entered-in-error') {
           return;
         }
+        if (!message.sender) {
+          // Nobody to tell apart as patient or care team: such a message decides nothing.
+          ignoredMessages++;
+          return;
+        }
         const p = point(message);
         if (!thread.last || isLater(p, thread.last)) {
           thread.last = p;
@@ -215,7 +224,7 @@ async function gatherFacts(medplum: MedplumClient, nearDeadline: () => boolean, 
         }
       }
     ));
-  return tasksRead ? { threads, openTasks: [...openTasks.values()] } : undefined;
+  return tasksRead ? { threads, openTasks: [...openTasks.values()], ignoredMessages } : undefined;
 }
 
 function point(message: WithId<Communication>): MessagePoint {
@@ -244,6 +253,7 @@ export function planStaleRun(facts: StaleFacts, config: StaleConfig, now: string
     stale: 0,
     alreadyReminded: 0,
     skipped: { noSubject: 0, recent: 0, careTeamLast: 0 },
+    ignoredMessages: facts.ignoredMessages,
   };
   const creates: PlannedWrite[] = [];
   const closes: PlannedWrite[] = [];
@@ -402,6 +412,7 @@ function emptySummary(): StaleSummary {
     stale: 0,
     alreadyReminded: 0,
     skipped: { noSubject: 0, recent: 0, careTeamLast: 0 },
+    ignoredMessages: 0,
     created: 0,
     episodeExists: 0,
     escalated: 0,

@@ -5,6 +5,7 @@ import { handler, planReroutes, triageMessage } from '../src/ooo-reroute';
 import {
   botEvent,
   message,
+  PHI_MARKER,
   ref,
   seedBlock,
   seedPatient,
@@ -129,7 +130,7 @@ describe('owner unavailable', () => {
     expect(task.note).toHaveLength(1);
     expect(task.note?.[0].text).toContain(`owner Practitioner/${w.owner.id} unavailable`);
     expect(task.note?.[0].text).toContain('Communication/msg-1');
-    expect(task.note?.[0].text).not.toContain('PRIVATE');
+    expect(task.note?.[0].text).not.toContain(PHI_MARKER);
     const header = await w.server.read<Communication>('Communication', w.thread.id);
     expect(header.recipient).toEqual([w.patient]);
     expect(w.server.count()).toBeLessThanOrEqual(4);
@@ -277,6 +278,7 @@ describe('concurrency and faults', () => {
     await run(w);
     const second = await run(w);
     expect(second.rerouted).toBe(0);
+    expect(second.decisions[0].reason).toBe('already rerouted for this message');
     expect((await w.server.read<Task>('Task', w.task.id)).note).toHaveLength(1);
   });
 
@@ -340,11 +342,67 @@ describe('concurrency and faults', () => {
     expect((await w.server.read<Task>('Task', w.task.id)).note).toHaveLength(1);
   });
 
+  test('a deadline reached before the write: nothing written, the run fails, a redelivery completes it', async () => {
+    const w = await world({ away: true });
+    w.server.beforeRequest = (r) => {
+      if (r.key === 'GET Schedule/:id/$find') {
+        vi.setSystemTime(new Date(Date.now() + 9_000)); // $find took 9 s of a 10 s timeout
+      }
+    };
+    await expect(run(w)).rejects.toThrow('deadline near');
+    expect((await w.server.read<Task>('Task', w.task.id)).meta?.versionId).toBe(w.task.meta?.versionId);
+    expect(vi.mocked(console.log).mock.calls.some((c) => String(c[0]).includes('2 write(s) not started'))).toBe(true);
+    w.server.beforeRequest = undefined;
+    expect((await run(w)).rerouted).toBe(1);
+  });
+
   test('a 503 on $find keeps the Task (availability unknown)', async () => {
     const w = await world({ away: true });
     w.server.faults.push({ match: /\$find$/, status: 503, times: Infinity });
     const summary = await run(w);
     expect(summary.decisions[0]).toMatchObject({ action: 'kept', reason: expect.stringContaining('unknown') });
+  });
+});
+
+describe('bad input: a clear logged outcome, never a corrupted resource', () => {
+  test.each<[string, (w: World) => Promise<void>, string, boolean]>([
+    ['a Task owned by a Group', async (w) => {
+      const group = await w.server.seed({ resourceType: 'Group', type: 'practitioner', actual: true });
+      await w.server.update({ ...w.task, owner: ref(group) });
+    }, 'owner type Group is not rerouted', false],
+    ['a Schedule with several actors ($find 400)', async (w) => {
+      const other = await seedPractitioner(w.server);
+      await w.server.update({ ...w.schedule, actor: [ref(w.owner), ref(other)] });
+    }, 'blocked:Slot/', true],
+    ['a Schedule whose actor has no time zone ($find 400)', async (w) => {
+      await w.server.update({ ...w.owner, extension: undefined });
+    }, 'blocked:Slot/', true],
+    ['a thread header that was deleted (Tasks still point at it)', async (w) => {
+      await w.server.medplum.deleteResource('Communication', w.thread.id);
+    }, 'no-free-slot', true],
+  ])('%s', async (_name, change, reason, rerouted) => {
+    const w = await world({ away: true });
+    await change(w);
+    w.server.resetCounts();
+    const summary = await run(w);
+    expect(summary.outcome).toBe('done');
+    expect(summary.decisions[0].reason).toContain(reason);
+    const task = await w.server.read<Task>('Task', w.task.id);
+    if (rerouted) {
+      expect(task).toMatchObject({ status: 'requested', note: [expect.objectContaining({ authorString: 'ooo-reroute' })] });
+      expect(task.owner).toBeUndefined();
+    } else {
+      expect(task.note).toBeUndefined();
+    }
+    const logged = vi.mocked(console.log).mock.calls.map((c) => String(c[0]));
+    expect(logged.some((line) => line.includes(`Task/${w.task.id}`))).toBe(true);
+  });
+
+  test('a thread header that does not exist and has no Tasks: nothing to do', async () => {
+    const w = await world({ away: true });
+    const summary = await run(w, { ...message({ resourceType: 'Communication', id: 'missing', status: 'in-progress' }, w.patient), id: 'm9' });
+    expect(summary).toMatchObject({ outcome: 'done', tasksExamined: 0, rerouted: 0 });
+    expect(w.server.countByKey()).toEqual({ 'GET Task': 1 });
   });
 });
 

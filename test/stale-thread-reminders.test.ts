@@ -4,6 +4,7 @@ import { EPISODE_SYSTEM, handler, planStaleRun } from '../src/stale-thread-remin
 import type { StaleFacts } from '../src/stale-thread-reminders';
 import {
   botEvent,
+  PHI_MARKER,
   ref,
   seedClinic,
   seedMessage,
@@ -89,7 +90,7 @@ describe('which threads are stale', () => {
     expect(reminder.owner).toBeUndefined();
     expect(reminder.identifier?.[0]).toMatchObject({ system: EPISODE_SYSTEM, value: expect.stringMatching(new RegExp(`^${thread.id}:`)) });
     expect(reminder.description).toBe(`Patient message ${reminder.description?.split(' ')[2]} unanswered for 5d 0h.`);
-    expect(JSON.stringify(reminder)).not.toMatch(/PRIVATE|Patientname|Secret|private words/);
+    expect(JSON.stringify(reminder)).not.toContain(PHI_MARKER);
   });
 
   test('the reminder goes to the owner of the open response Task', async () => {
@@ -154,6 +155,46 @@ describe('which threads are stale', () => {
     expect((await handler(w.server.medplum, cron({ STALE_AFTER_HOURS: 'three days' }))).created).toBe(0);
     expect(vi.mocked(console.log).mock.calls.some((c) => String(c[0]).includes('STALE_AFTER_HOURS'))).toBe(true);
     expect((await handler(w.server.medplum, cron({ STALE_AFTER_HOURS: '24' }))).created).toBe(1);
+  });
+});
+
+describe('bad input: a clear counted outcome, never a corrupted resource', () => {
+  test.each<[string, unknown]>([
+    ['a Patient', { resourceType: 'Patient', id: 'x' }],
+    ['a string', 'hello'],
+    ['nothing', undefined],
+  ])('event.input of another kind (%s) is ignored', async (_name, input) => {
+    const w = await world();
+    await staleThread(w);
+    expect(await handler(w.server.medplum, botEvent(input))).toMatchObject({ threadsRead: 1, created: 1, failed: 0 });
+  });
+
+  test('a message without sender decides nothing and is counted', async () => {
+    const w = await world();
+    const thread = await staleThread(w);
+    await seedMessage(w.server, thread, w.patient, ago(4 * DAY), { sender: undefined });
+    const summary = await handler(w.server.medplum, cron());
+    expect(summary).toMatchObject({ ignoredMessages: 1, created: 1 });
+    expect((await reminders(w, thread))[0].description).toContain('unanswered for 5d');
+  });
+
+  test('a message whose thread header is missing or closed is not read as a thread', async () => {
+    const w = await world();
+    const closed = await staleThread(w, 5 * DAY, { status: 'completed' });
+    await seedMessage(w.server, { ...closed, id: 'missing' }, w.patient, ago(5 * DAY));
+    expect(await handler(w.server.medplum, cron())).toMatchObject({ threadsRead: 0, created: 0, failed: 0 });
+  });
+
+  test('malformed secrets: defaults, one warning each', async () => {
+    const w = await world();
+    await staleThread(w);
+    const summary = await handler(w.server.medplum, cron({ STALE_AFTER_HOURS: '-1', ESCALATE_AFTER_HOURS: 'x', BOT_TIMEOUT_SECONDS: '' }));
+    expect(summary.created).toBe(1);
+    const warnings = vi.mocked(console.log).mock.calls.map((c) => String(c[0])).filter((l) => l.includes('WARN secret'));
+    expect(warnings).toEqual([
+      '[stale-thread-reminders] WARN secret STALE_AFTER_HOURS is not a positive number; using default 72',
+      '[stale-thread-reminders] WARN secret ESCALATE_AFTER_HOURS is not a positive number; using default 24',
+    ]);
   });
 });
 
@@ -344,6 +385,7 @@ describe('planStaleRun (pure)', () => {
         ],
       ]),
       openTasks: [],
+      ignoredMessages: 0,
     };
     const { writes, counts } = planStaleRun(facts, { staleAfterHours: 72, escalateAfterHours: 24, timeoutSeconds: 10 }, new Date(NOW).toISOString());
     expect(counts.stale).toBe(1);

@@ -47,7 +47,7 @@ export interface ScheduleOptions {
 export async function seedPractitioner(server: ServerMock, timeZone: string | null = 'America/New_York'): Promise<Practitioner & { id: string }> {
   return server.seed<Practitioner>({
     resourceType: 'Practitioner',
-    name: [{ given: ['Pat'], family: 'Provider' }],
+    name: [{ given: ['Pat'], family: 'PHI-PRACTITIONER-NAME' }],
     extension: timeZone ? [{ url: TIMEZONE_URL, valueCode: timeZone }] : undefined,
   });
 }
@@ -110,7 +110,7 @@ export async function seedBlock(server: ServerMock, schedule: Schedule, start: s
  * @returns The Patient.
  */
 export async function seedPatient(server: ServerMock): Promise<Patient & { id: string }> {
-  return server.seed<Patient>({ resourceType: 'Patient', name: [{ given: ['Secret'], family: 'Patientname' }] });
+  return server.seed<Patient>({ resourceType: 'Patient', name: [{ given: ['Pat'], family: 'PHI-PATIENT-NAME' }] });
 }
 
 /**
@@ -123,7 +123,7 @@ export async function seedThread(server: ServerMock, fields: Partial<Communicati
   return server.seed<Communication>({
     resourceType: 'Communication',
     status: 'in-progress',
-    topic: { text: 'Thread topic with private words' },
+    topic: { text: 'PHI-THREAD-TOPIC' },
     ...fields,
   });
 }
@@ -141,7 +141,7 @@ export function message(thread: Communication, sender: Ref, fields: Partial<Comm
     status: 'in-progress',
     partOf: [ref(thread)],
     sender,
-    payload: [{ contentString: 'PRIVATE MESSAGE TEXT' }],
+    payload: [{ contentString: 'PHI-MESSAGE-TEXT' }],
     ...fields,
   };
 }
@@ -269,14 +269,18 @@ export async function seedClinic(
   return expected;
 }
 
+/** Marks text that must never reach a log: every name, message text and secret value in the fixtures carries it. */
+export const PHI_MARKER = 'PHI-';
+
 /**
- * Builds a bot event the way the server passes it: secrets as ProjectSettings by name.
+ * Builds a bot event the way the server passes it: secrets as ProjectSettings by name. Every event
+ * also carries an unrelated secret whose value must never be logged.
  * @param input - `event.input`.
  * @param secrets - Secret names to string values.
  * @returns The event.
  */
 export function botEvent(input: unknown, secrets: Record<string, string> = {}): BotEvent<Resource> {
-  const settings: Record<string, ProjectSetting> = {};
+  const settings: Record<string, ProjectSetting> = { PARTNER_API_KEY: { name: 'PARTNER_API_KEY', valueString: `${PHI_MARKER}SECRET-VALUE` } };
   for (const [name, valueString] of Object.entries(secrets)) {
     settings[name] = { name, valueString };
   }

@@ -48,8 +48,10 @@ export interface RecordedRequest {
   /** Path with ids replaced by `:id`, e.g. `GET Schedule/:id/$find`; `POST batch` for a batch/transaction. */
   key: string;
   url: string;
-  /** For batch requests: the entries' methods and paths. */
+  /** For batch requests: each entry's method and URL, e.g. `PATCH Task/123`. */
   batchEntries?: string[];
+  /** Resource types in the response (search entries, batch results, the resource read or written). */
+  responseTypes?: string[];
 }
 
 /** A fault to inject. */
@@ -158,7 +160,7 @@ export function createServerMock(options: ServerMockOptions = {}): ServerMock {
     const recorded: RecordedRequest = { method, path, key: `${method} ${keyOf(path)}`, url };
     if (method === 'POST' && path === '' && typeof init.body === 'string') {
       const bundle = JSON.parse(init.body) as Bundle;
-      recorded.batchEntries = bundle.entry?.map((e) => `${e.request?.method} ${keyOf(e.request?.url ?? '')}`);
+      recorded.batchEntries = bundle.entry?.map((e) => `${e.request?.method} ${e.request?.url ?? ''}`);
     }
     requests.push(recorded);
     await server.beforeRequest?.(recorded);
@@ -183,6 +185,7 @@ export function createServerMock(options: ServerMockOptions = {}): ServerMock {
     if (rule) {
       return toResponse(rule.status, faultOutcome(rule.status));
     }
+    recorded.responseTypes = typesIn(result.body);
     return toResponse(result.status, result.body);
   };
 
@@ -223,7 +226,27 @@ export function createServerMock(options: ServerMockOptions = {}): ServerMock {
       return (bundle.entry ?? []).map((e) => e.resource) as never;
     },
   };
+  createdServers.push(server);
   return server;
+}
+
+/** Servers made since the last `takeCreatedServers()`: lets per-test checks inspect every request. */
+const createdServers: ServerMock[] = [];
+
+/**
+ * Returns and forgets the servers created so far.
+ * @returns The servers.
+ */
+export function takeCreatedServers(): ServerMock[] {
+  return createdServers.splice(0);
+}
+
+function typesIn(body: unknown): string[] {
+  const resource = body as Resource | undefined;
+  if (resource?.resourceType === 'Bundle') {
+    return (resource.entry ?? []).flatMap((e) => (e.resource ? [e.resource.resourceType] : []));
+  }
+  return resource?.resourceType ? [resource.resourceType] : [];
 }
 
 /**

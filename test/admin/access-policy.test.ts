@@ -1,0 +1,124 @@
+// Least privilege: the rights each bot uses, derived from the harness's request log over its
+// scenarios, must be exactly what its AccessPolicy (written by `npm run setup`) grants.
+import type { AccessPolicy, Schedule } from '@medplum/fhirtypes';
+import { describe, expect, test } from 'vitest';
+import { BOT_WIRING } from '../../src/admin/project-setup';
+import { handler as oooHandler } from '../../src/ooo-reroute';
+import { handler as staleHandler } from '../../src/stale-thread-reminders';
+import { useFixedTimeAndQuietConsole } from '../harness/bot-test-setup';
+import {
+  botEvent,
+  message,
+  ref,
+  seedBlock,
+  seedClinic,
+  seedPatient,
+  seedPractitioner,
+  seedSchedule,
+  seedTask,
+  seedThread,
+} from '../harness/fixtures';
+import { createServerMock } from '../harness/server-mock';
+import type { ServerMock } from '../harness/server-mock';
+
+const NOW = Date.parse('2026-11-27T15:17:00.000Z');
+const DAY = 86_400_000;
+useFixedTimeAndQuietConsole(NOW);
+
+type Rights = Record<string, Set<string>>;
+
+/**
+ * The rights a request log shows a bot using. A search needs `search` on its type and `read` on
+ * every type it returns (matches and includes); `$find` reads the Schedule, searches its Slots and
+ * reads its actor under the caller's rights (as the server's implementation does); a batch PATCH is
+ * an `update`; a batch create is conditional (`If-None-Exist`), so it is a `create` and a `search`.
+ * @param server - The server the bot ran against.
+ * @returns Interactions by resource type.
+ */
+async function usedRights(server: ServerMock): Promise<Rights> {
+  const rights: Rights = {};
+  const grant = (type: string, ...interactions: string[]): void => {
+    rights[type] ??= new Set();
+    interactions.forEach((i) => rights[type].add(i));
+  };
+  for (const r of server.requests) {
+    const [type, id, operation] = r.path.split('/');
+    if (r.method === 'GET' && operation === '$find') {
+      const schedule = await server.read<Schedule>('Schedule', id);
+      grant('Schedule', 'read');
+      grant('Slot', 'search', 'read');
+      schedule.actor?.forEach((a) => grant(a.reference?.split('/')[0] as string, 'read'));
+    } else if (r.method === 'GET') {
+      grant(type, id ? 'read' : 'search');
+      r.responseTypes?.forEach((t) => grant(t, 'read'));
+    }
+    for (const entry of r.batchEntries ?? []) {
+      const [method, url] = entry.split(' ');
+      grant(url.split('/')[0], ...(method === 'PATCH' || method === 'PUT' ? ['update'] : method === 'POST' ? ['create', 'search'] : ['read']));
+    }
+  }
+  return rights;
+}
+
+function granted(policy: AccessPolicy): Record<string, string[]> {
+  return Object.fromEntries((policy.resource ?? []).map((r) => [r.resourceType, [...(r.interaction ?? [])].sort()]));
+}
+
+function sorted(rights: Rights): Record<string, string[]> {
+  return Object.fromEntries(Object.entries(rights).map(([type, set]) => [type, [...set].sort()]));
+}
+
+function merge(all: Rights[]): Rights {
+  const out: Rights = {};
+  for (const rights of all) {
+    for (const [type, set] of Object.entries(rights)) {
+      out[type] = new Set([...(out[type] ?? []), ...set]);
+    }
+  }
+  return out;
+}
+
+describe('AccessPolicies grant exactly what the bots use', () => {
+  test('ooo-reroute', async () => {
+    const scenarios: ServerMock[] = [];
+    // Owner away with an available cover; an owner on duty; a PractitionerRole owner; a server without $find.
+    for (const variant of ['cover', 'on-duty', 'role', 'no-find'] as const) {
+      const server = createServerMock({ find: variant === 'no-find' ? 'absent' : 'bundle' });
+      const practitioner = await seedPractitioner(server);
+      const owner = variant === 'role' ? await server.seed({ resourceType: 'PractitionerRole', practitioner: ref(practitioner), extension: practitioner.extension }) : practitioner;
+      const schedule = await seedSchedule(server, [ref(owner)]);
+      if (variant !== 'on-duty') {
+        await seedBlock(server, schedule, new Date(NOW - DAY).toISOString(), new Date(NOW + DAY).toISOString());
+      }
+      const cover = await seedPractitioner(server);
+      await seedSchedule(server, [ref(cover)]);
+      const patient = ref(await seedPatient(server));
+      const thread = await seedThread(server, { subject: patient, recipient: [patient, ref(owner)] });
+      await seedTask(server, thread, { owner: ref(owner) });
+      server.resetCounts();
+      const secrets: Record<string, string> = variant === 'cover' ? { OOO_COVERAGE: JSON.stringify({ [ref(owner).reference]: ref(cover).reference }) } : {};
+      await oooHandler(server.medplum, botEvent({ ...message(thread, patient), id: 'm1' }, secrets));
+      scenarios.push(server);
+    }
+    const used = merge(await Promise.all(scenarios.map(usedRights)));
+    expect(sorted(used)).toEqual(granted(BOT_WIRING['ooo-reroute'].accessPolicy));
+  });
+
+  test('stale-thread-reminders', async () => {
+    const server = createServerMock();
+    await seedClinic(server, NOW, 200); // creates reminders, and finds reminders already open
+    const patient = ref(await seedPatient(server));
+    const provider = ref(await seedPractitioner(server));
+    const thread = await seedThread(server, { subject: patient, meta: { lastUpdated: new Date(NOW - 30 * DAY).toISOString() } });
+    const reminder = { code: { coding: [{ system: 'https://medplum.com/task-codes', code: 'respond-to-old-message' }] }, status: 'requested' as const };
+    await seedTask(server, thread, { ...reminder, authoredOn: new Date(NOW - 2 * DAY).toISOString() }); // escalates
+    const answered = await seedThread(server, { subject: patient });
+    await seedTask(server, answered, { ...reminder, authoredOn: new Date(NOW - 2 * DAY).toISOString() });
+    await server.seed({ ...message(answered, provider), sent: new Date(NOW - DAY).toISOString() }); // closes it
+    server.resetCounts();
+    const summary = await staleHandler(server.medplum, botEvent({}, { BOT_TIMEOUT_SECONDS: '600' }));
+    expect(summary).toMatchObject({ escalated: 1, closed: 1 });
+    expect(summary.created).toBeGreaterThan(0);
+    expect(sorted(await usedRights(server))).toEqual(granted(BOT_WIRING['stale-thread-reminders'].accessPolicy));
+  });
+});

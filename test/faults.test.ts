@@ -1,0 +1,181 @@
+// Fault table: 429 and 503 at each step of each bot, transient (MedplumClient's two retries absorb it)
+// and persistent (the run fails), plus a write applied whose response is lost. After every case:
+// nothing half-changed, nothing duplicated, and a clean second run (the redelivered event, or the
+// next cron run) reaches the end state of a run without faults.
+import type { Communication, Task } from '@medplum/fhirtypes';
+import { describe, expect, test } from 'vitest';
+import { handler as oooHandler } from '../src/ooo-reroute';
+import { handler as staleHandler } from '../src/stale-thread-reminders';
+import { useFixedTimeAndQuietConsole } from './harness/bot-test-setup';
+import {
+  botEvent,
+  message,
+  ref,
+  seedBlock,
+  seedMessage,
+  seedPatient,
+  seedPractitioner,
+  seedSchedule,
+  seedTask,
+  seedThread,
+} from './harness/fixtures';
+import { createServerMock } from './harness/server-mock';
+import type { FaultRule, ServerMock } from './harness/server-mock';
+
+const NOW = Date.parse('2026-11-27T15:17:00.000Z');
+const DAY = 86_400_000;
+const ago = (ms: number): string => new Date(NOW - ms).toISOString();
+const REMINDER = { system: 'https://medplum.com/task-codes', code: 'respond-to-old-message' };
+
+useFixedTimeAndQuietConsole(NOW);
+
+type Step = 'first request' | 'mid-run read' | 'last write';
+interface Case {
+  step: Step;
+  status: 429 | 503;
+  persistence: 'transient' | 'persistent' | 'applied, response lost';
+}
+
+const cases: Case[] = (['first request', 'mid-run read', 'last write'] as Step[]).flatMap((step) =>
+  ([429, 503] as const).flatMap((status) =>
+    (['transient', 'persistent'] as const).map((persistence): Case => ({ step, status, persistence }))
+  )
+);
+cases.push({ step: 'last write', status: 503, persistence: 'applied, response lost' });
+
+function fault(c: Case, match: RegExp, after = 0): FaultRule {
+  return {
+    match,
+    status: c.status,
+    after,
+    times: c.persistence === 'persistent' ? Infinity : 1,
+    when: c.persistence === 'applied, response lost' ? 'after' : 'before',
+  };
+}
+
+describe('ooo-reroute under faults', () => {
+  const steps: Record<Step, RegExp> = { 'first request': /^GET Task$/, 'mid-run read': /\$find$/, 'last write': /^POST $/ };
+
+  async function world(): Promise<{ server: ServerMock; tasks: Task[]; thread: Communication; input: Communication }> {
+    const server = createServerMock();
+    const owner = await seedPractitioner(server);
+    await seedBlock(server, await seedSchedule(server, [ref(owner)]), ago(DAY), ago(-DAY));
+    const patient = ref(await seedPatient(server));
+    const thread = await seedThread(server, { subject: patient, recipient: [patient, ref(owner)] });
+    const tasks = [
+      await seedTask(server, thread, { owner: ref(owner) }),
+      await seedTask(server, thread, { owner: ref(owner), status: 'on-hold', note: [{ text: 'earlier' }] }),
+    ];
+    return { server, tasks, thread, input: { ...message(thread, patient), id: 'm1' } };
+  }
+
+  /** Each Task is either as seeded or fully rerouted: never in between. */
+  async function taskStates(server: ServerMock, tasks: Task[]): Promise<('initial' | 'rerouted')[]> {
+    return Promise.all(
+      tasks.map(async (seeded) => {
+        const now = await server.read<Task>('Task', seeded.id as string);
+        if (now.meta?.versionId === seeded.meta?.versionId) {
+          return 'initial';
+        }
+        expect(now.owner).toBeUndefined();
+        expect(now.status).toBe('requested');
+        expect(now.note).toHaveLength((seeded.note?.length ?? 0) + 1);
+        return 'rerouted';
+      })
+    );
+  }
+
+  test.each(cases)('$status $persistence at the $step', async (c) => {
+    const { server, tasks, thread, input } = await world();
+    server.faults.push(fault(c, steps[c.step]));
+    const outcome = await oooHandler(server.medplum, botEvent(input)).then(
+      (summary) => summary,
+      (err: Error) => err
+    );
+    const states = await taskStates(server, tasks);
+    if (c.persistence === 'persistent') {
+      // A failed read or write fails the run; a failed $find leaves the owner's availability unknown.
+      expect(states).toEqual(['initial', 'initial']);
+      expect(outcome instanceof Error || outcome.rerouted === 0).toBe(true);
+    } else {
+      // When the write's response was lost, the retry finds the Tasks already rerouted by this message.
+      const summary = outcome as Exclude<typeof outcome, Error>;
+      const done = summary.decisions.filter((d) => d.action === 'to-pool' || d.reason === 'already rerouted for this message');
+      expect(done).toHaveLength(2);
+      expect(states).toEqual(['rerouted', 'rerouted']);
+    }
+
+    server.faults.length = 0;
+    await oooHandler(server.medplum, botEvent(input)); // the redelivered event
+    expect(await taskStates(server, tasks)).toEqual(['rerouted', 'rerouted']);
+    expect((await server.read<Communication>('Communication', thread.id as string)).recipient).toHaveLength(1);
+  });
+});
+
+describe('stale-thread-reminders under faults', () => {
+  // 300 stale threads: two batches of writes (250 + the rest with one escalation and one close).
+  const steps: Record<Step, [RegExp, number]> = {
+    'first request': [/^GET Communication$/, 0],
+    'mid-run read': [/^GET Task$/, 0],
+    'last write': [/^POST $/, 1],
+  };
+
+  async function world(): Promise<{ server: ServerMock; threads: Communication[]; escalate: Task; close: Task }> {
+    const server = createServerMock();
+    const patient = ref(await seedPatient(server));
+    const provider = ref(await seedPractitioner(server));
+    const threads: Communication[] = [];
+    for (let i = 0; i < 300; i++) {
+      const thread = await seedThread(server, { subject: patient, meta: { lastUpdated: ago(30 * DAY + i) } });
+      await seedMessage(server, thread, patient, ago(5 * DAY + i));
+      threads.push(thread);
+    }
+    const reminder = (thread: Communication, authoredAgo: number): Promise<Task & { id: string }> =>
+      seedTask(server, thread, { code: { coding: [REMINDER] }, status: 'requested', priority: 'urgent', authoredOn: ago(authoredAgo) });
+    const escalate = await reminder(threads[0], 30 * 3_600_000);
+    const answered = await seedThread(server, { subject: patient, meta: { lastUpdated: ago(30 * DAY) } });
+    await seedMessage(server, answered, patient, ago(5 * DAY));
+    const close = await reminder(answered, 4 * DAY);
+    await seedMessage(server, answered, provider, ago(DAY));
+    return { server, threads, escalate, close };
+  }
+
+  async function check(server: ServerMock, threads: Communication[], escalate: Task, close: Task, complete: boolean): Promise<void> {
+    const reminders = await server.searchAll<Task>('Task', `code=${REMINDER.system}|${REMINDER.code}&_count=10000`);
+    const perThread = new Map<string, number>();
+    for (const r of reminders) {
+      perThread.set(r.focus?.reference as string, (perThread.get(r.focus?.reference as string) ?? 0) + 1);
+    }
+    // Never two reminders for one silence.
+    expect(Math.max(...perThread.values())).toBe(1);
+    const escalated = await server.read<Task>('Task', escalate.id as string);
+    const closed = await server.read<Task>('Task', close.id as string);
+    // Each patch is whole: a note comes with its change, and only once.
+    expect(escalated.note?.length ?? 0).toBe(escalated.priority === 'asap' ? 1 : 0);
+    expect(closed.note?.length ?? 0).toBe(closed.status === 'completed' ? 1 : 0);
+    if (complete) {
+      expect(threads.every((t) => perThread.get(`Communication/${t.id}`) === 1)).toBe(true);
+      expect(escalated.priority).toBe('asap');
+      expect(closed.status).toBe('completed');
+    }
+  }
+
+  test.each(cases)('$status $persistence at the $step', async (c) => {
+    const { server, threads, escalate, close } = await world();
+    const [match, after] = steps[c.step];
+    server.faults.push(fault(c, match, after));
+    const outcome = await staleHandler(server.medplum, botEvent({}, { BOT_TIMEOUT_SECONDS: '600' })).then(
+      (summary) => summary,
+      (err: Error) => err
+    );
+    if (c.persistence === 'persistent' && c.step !== 'last write') {
+      expect(outcome).toBeInstanceOf(Error); // a read that keeps failing fails the run, before any write
+    }
+    await check(server, threads, escalate, close, c.persistence !== 'persistent');
+
+    server.faults.length = 0;
+    const next = await staleHandler(server.medplum, botEvent({}, { BOT_TIMEOUT_SECONDS: '600' }));
+    expect(next.failed).toBe(0);
+    await check(server, threads, escalate, close, true);
+  });
+});
