@@ -91,6 +91,8 @@ export interface ServerMock {
   beforeRequest?: (request: RecordedRequest) => Promise<void> | void;
   /** Creates resources as they are (keeping `meta.lastUpdated`), bypassing counters and faults. */
   seed<T extends Resource>(resource: T): Promise<T & { id: string }>;
+  /** Writes a new version as it is (keeping its `meta.lastUpdated`): history at chosen times. */
+  seedVersion<T extends Resource>(resource: T): Promise<T>;
   /** Updates a resource in the store (a concurrent user's change), bypassing counters and faults. */
   update<T extends Resource>(resource: T): Promise<T>;
   /** Reads a resource from the store, bypassing counters. */
@@ -213,6 +215,7 @@ export function createServerMock(options: ServerMockOptions = {}): ServerMock {
       await client.mockFetch(`${BASE_URL}${FHIR_PREFIX}metadata`, {}); // make sure the store is initialised
       return repo.withSeeding(() => repo.createResource(resource)) as Promise<typeof resource & { id: string }>;
     },
+    seedVersion: (resource) => repo.withSeeding(() => repo.updateResource(resource as Resource & { id: string })) as never,
     update: async (resource) =>
       (
         await raw(`${BASE_URL}${FHIR_PREFIX}${resource.resourceType}/${resource.id}`, {
