@@ -66,6 +66,13 @@ describe('which messages can trigger a reroute', () => {
     expect(triageMessage(input)).toMatchObject({ ignore: expect.stringContaining(reason) });
   });
 
+  test('a message without subject is still a patient message in its thread (the thread is what matters)', () => {
+    expect(triageMessage(message(thread, patient, { id: 'm', subject: undefined }))).toEqual({
+      message: 'Communication/m',
+      thread: 'Communication/t1',
+    });
+  });
+
   test('accepts a RelatedPerson writing for the patient', () => {
     expect(triageMessage(message(thread, { reference: 'RelatedPerson/r' }, { id: 'm' }))).toEqual({
       message: 'Communication/m',
