@@ -11,11 +11,10 @@ import {
   botEvent,
   message,
   ref,
-  seedBlock,
   seedMessage,
+  seedOwnedThread,
   seedPatient,
   seedPractitioner,
-  seedSchedule,
   seedTask,
   seedThread,
 } from './harness/fixtures';
@@ -58,14 +57,8 @@ describe('ooo-reroute under faults', () => {
 
   async function world(): Promise<{ server: ServerMock; tasks: Task[]; thread: Communication; input: Communication }> {
     const server = createServerMock();
-    const owner = await seedPractitioner(server);
-    await seedBlock(server, await seedSchedule(server, [ref(owner)]), ago(DAY), ago(-DAY));
-    const patient = ref(await seedPatient(server));
-    const thread = await seedThread(server, { subject: patient, recipient: [patient, ref(owner)] });
-    const tasks = [
-      await seedTask(server, thread, { owner: ref(owner) }),
-      await seedTask(server, thread, { owner: ref(owner), status: 'on-hold', note: [{ text: 'earlier' }] }),
-    ];
+    const { owner, patient, thread, task } = await seedOwnedThread(server, { away: true });
+    const tasks = [task, await seedTask(server, thread, { owner: ref(owner), status: 'on-hold', note: [{ text: 'earlier' }] })];
     return { server, tasks, thread, input: { ...message(thread, patient), id: 'm1' } };
   }
 

@@ -1,5 +1,5 @@
 import type { WithId } from '@medplum/core';
-import type { Binary, Communication, Practitioner, Schedule, Task } from '@medplum/fhirtypes';
+import type { Binary, Communication, Task } from '@medplum/fhirtypes';
 import { describe, expect, test, vi } from 'vitest';
 import { handler, planReroutes, triageMessage } from '../src/ooo-reroute';
 import {
@@ -8,13 +8,13 @@ import {
   PHI_MARKER,
   ref,
   seedBlock,
-  seedPatient,
   seedPractitioner,
   seedSchedule,
+  seedOwnedThread,
   seedTask,
   seedThread,
 } from './harness/fixtures';
-import type { Ref } from './harness/fixtures';
+import type { OwnedThread, Ref } from './harness/fixtures';
 import { useFixedTimeAndQuietConsole } from './harness/bot-test-setup';
 import { createServerMock } from './harness/server-mock';
 import type { ServerMock, ServerMockOptions } from './harness/server-mock';
@@ -22,27 +22,15 @@ import type { ServerMock, ServerMockOptions } from './harness/server-mock';
 // Friday 2026-11-27, 10:17 in New York. Providers work 09:00-17:00 local with 30-minute slots.
 const NOW = '2026-11-27T15:17:00.000Z';
 
-interface World {
+interface World extends OwnedThread {
   server: ServerMock;
-  owner: Practitioner & { id: string };
-  schedule: Schedule & { id: string };
-  patient: Ref;
-  thread: Communication & { id: string };
-  task: Task & { id: string };
 }
 
 async function world(options: ServerMockOptions & { away?: boolean; recipients?: Ref[]; task?: Partial<Task> } = {}): Promise<World> {
   const server = createServerMock(options);
-  const owner = await seedPractitioner(server);
-  const schedule = await seedSchedule(server, [ref(owner)]);
-  if (options.away) {
-    await seedBlock(server, schedule, '2026-11-20T00:00:00Z', '2026-12-05T00:00:00Z');
-  }
-  const patient = ref(await seedPatient(server));
-  const thread = await seedThread(server, { subject: patient, recipient: options.recipients ?? [patient, ref(owner)] });
-  const task = await seedTask(server, thread, { owner: ref(owner), ...options.task });
+  const seeded = await seedOwnedThread(server, options);
   server.resetCounts();
-  return { server, owner, schedule, patient, thread, task };
+  return { server, ...seeded };
 }
 
 async function run(w: World, input?: Communication, secrets?: Record<string, string>): ReturnType<typeof handler> {

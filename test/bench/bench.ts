@@ -6,18 +6,7 @@ import type { Bundle, Communication, Parameters, Schedule, Task } from '@medplum
 import { writeFileSync } from 'node:fs';
 import { handler as oooHandler } from '../../src/ooo-reroute';
 import { handler as staleHandler } from '../../src/stale-thread-reminders';
-import {
-  botEvent,
-  message,
-  ref,
-  seedBlock,
-  seedClinic,
-  seedPatient,
-  seedPractitioner,
-  seedSchedule,
-  seedTask,
-  seedThread,
-} from '../harness/fixtures';
+import { botEvent, message, seedClinic, seedOwnedThread } from '../harness/fixtures';
 import { createServerMock } from '../harness/server-mock';
 import type { ServerMock } from '../harness/server-mock';
 
@@ -151,16 +140,8 @@ async function oooScenario(scenario: string, away: boolean, events: number): Pro
     const server = createServerMock();
     const inputs: Communication[] = [];
     for (let i = 0; i < events; i++) {
-      const owner = await seedPractitioner(server);
       // On duty around the clock (so the available path holds whenever the bench runs), or on vacation.
-      const schedule = await seedSchedule(server, [ref(owner)], { availability: [{ from: '00:00:00', hours: 24 }] });
-      if (away) {
-        const week = 7 * 86_400_000;
-        await seedBlock(server, schedule, new Date(Date.now() - week).toISOString(), new Date(Date.now() + week).toISOString());
-      }
-      const patient = ref(await seedPatient(server));
-      const thread = await seedThread(server, { subject: patient, recipient: [patient, ref(owner)] });
-      await seedTask(server, thread, { owner: ref(owner) });
+      const { thread, patient } = await seedOwnedThread(server, { away, schedule: { availability: [{ from: '00:00:00', hours: 24 }] } });
       inputs.push({ ...message(thread, patient), id: `m${i}` });
     }
     const total = await measure(server, async () => {

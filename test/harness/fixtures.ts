@@ -286,3 +286,37 @@ export function botEvent(input: unknown, secrets: Record<string, string> = {}): 
   }
   return { bot: { reference: 'Bot/test' }, contentType: 'application/fhir+json', input: input as Resource, secrets: settings };
 }
+
+/** A thread whose response Task is owned by a provider with a Schedule: the OOO bot's world. */
+export interface OwnedThread {
+  owner: Practitioner & { id: string };
+  schedule: Schedule & { id: string };
+  patient: Ref;
+  thread: Communication & { id: string };
+  task: Task & { id: string };
+}
+
+/**
+ * Seeds a provider (New York time zone) with a Schedule, a patient, a thread addressed to both, and
+ * a response Task owned by the provider.
+ * @param server - The server.
+ * @param options - `away`: a vacation block from a week before now to a week after; `schedule`:
+ *   Schedule options; `recipients`: the header's recipients (default patient and owner); `task`:
+ *   fields of the Task.
+ * @returns What was seeded.
+ */
+export async function seedOwnedThread(
+  server: ServerMock,
+  options: { away?: boolean; schedule?: ScheduleOptions; recipients?: Ref[]; task?: Partial<Task> } = {}
+): Promise<OwnedThread> {
+  const owner = await seedPractitioner(server);
+  const schedule = await seedSchedule(server, [ref(owner)], options.schedule);
+  if (options.away) {
+    const week = 7 * DAY_MS;
+    await seedBlock(server, schedule, new Date(Date.now() - week).toISOString(), new Date(Date.now() + week).toISOString());
+  }
+  const patient = ref(await seedPatient(server));
+  const thread = await seedThread(server, { subject: patient, recipient: options.recipients ?? [patient, ref(owner)] });
+  const task = await seedTask(server, thread, { owner: ref(owner), ...options.task });
+  return { owner, schedule, patient, thread, task };
+}
