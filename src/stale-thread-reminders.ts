@@ -13,7 +13,7 @@ import type { BundleEntry, Communication, Resource, Task } from '@medplum/fhirty
 import { createBotLog, readNumberSecret } from './lib/bot-runtime';
 import type { BotLog } from './lib/bot-runtime';
 import { executeBatch, guardedPatchEntry, isPatientSide, OPEN_TASK_STATUSES, referenceType, searchPages } from './lib/fhir';
-import type { PatchOperation } from './lib/fhir';
+import type { EntryResult, PatchOperation } from './lib/fhir';
 
 const BOT_NAME = 'stale-thread-reminders';
 const HOUR_MS = 3_600_000;
@@ -377,7 +377,7 @@ function escalationEntry(task: WithId<Task>, config: StaleConfig, nowMs: number,
   ]);
 }
 
-function tally(summary: StaleSummary, write: PlannedWrite, result: Awaited<ReturnType<typeof executeBatch>>[number], log: BotLog): void {
+function tally(summary: StaleSummary, write: PlannedWrite, result: EntryResult | undefined, log: BotLog): void {
   const target = write.kind === 'create' ? write.thread : write.entry.request?.url;
   if (!result) {
     summary.deferred++;

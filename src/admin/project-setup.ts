@@ -56,6 +56,8 @@ export interface SetupStep {
   bot?: string;
   why: string;
   resource: Resource | ProjectSetting[];
+  /** Needs the id of a Bot this run creates first: shown in a dry run, applied in the next pass. */
+  afterBotCreated?: boolean;
 }
 
 /**
@@ -183,7 +185,13 @@ export function planSetup(state: ProjectState, bots: BotConfig[]): SetupStep[] {
       const existing = state.subscriptions.find((s) => s.channel?.endpoint === endpoint);
       const desired: Subscription = { ...wiring.subscription, channel: { ...wiring.subscription.channel, endpoint } };
       if (!existing) {
-        steps.push({ action: 'create', bot: config.name, why: `no Subscription sends new thread messages to ${config.name}`, resource: desired });
+        steps.push({
+          action: 'create',
+          bot: config.name,
+          why: `no Subscription sends new thread messages to ${config.name}`,
+          resource: desired,
+          afterBotCreated: !bot,
+        });
       } else if (!sameContent(existing, { ...desired, id: existing.id, meta: existing.meta })) {
         steps.push({ action: 'update', bot: config.name, why: `Subscription ${existing.id} differs (status, criteria or interaction filter)`, resource: { ...desired, id: existing.id, meta: existing.meta } });
       }
@@ -235,8 +243,8 @@ export async function applySetup(
       break;
     }
     for (const step of steps) {
-      if (step.resource && !Array.isArray(step.resource) && JSON.stringify(step.resource).includes('Bot/<id of')) {
-        continue; // waits for the Bot created in this pass
+      if (step.afterBotCreated) {
+        continue;
       }
       await applyStep(medplum, state, step);
       applied.push(`${step.action} ${step.bot ?? ''}: ${step.why}`);
