@@ -11,6 +11,8 @@ import {
   botEvent,
   message,
   ref,
+  REMINDER_CODE,
+  REMINDER_SEARCH,
   seedMessage,
   seedOwnedThread,
   seedPatient,
@@ -24,7 +26,6 @@ import type { FaultRule, ServerMock } from './harness/server-mock';
 const NOW = Date.parse('2026-11-27T15:17:00.000Z');
 const DAY = 86_400_000;
 const ago = (ms: number): string => new Date(NOW - ms).toISOString();
-const REMINDER = { system: 'https://medplum.com/task-codes', code: 'respond-to-old-message' };
 
 useFixedTimeAndQuietConsole(NOW);
 
@@ -124,7 +125,7 @@ describe('stale-thread-reminders under faults', () => {
       threads.push(thread);
     }
     const reminder = (thread: Communication, authoredAgo: number): Promise<Task & { id: string }> =>
-      seedTask(server, thread, { code: { coding: [REMINDER] }, status: 'requested', priority: 'urgent', authoredOn: ago(authoredAgo) });
+      seedTask(server, thread, { code: { coding: [REMINDER_CODE] }, status: 'requested', priority: 'urgent', authoredOn: ago(authoredAgo) });
     const escalate = await reminder(threads[0], 30 * 3_600_000);
     const answered = await seedThread(server, { subject: patient, meta: { lastUpdated: ago(30 * DAY) } });
     await seedMessage(server, answered, patient, ago(5 * DAY));
@@ -134,7 +135,7 @@ describe('stale-thread-reminders under faults', () => {
   }
 
   async function check(server: ServerMock, threads: Communication[], escalate: Task, close: Task, complete: boolean): Promise<void> {
-    const reminders = await server.searchAll<Task>('Task', `code=${REMINDER.system}|${REMINDER.code}&_count=10000`);
+    const reminders = await server.searchAll<Task>('Task', `${REMINDER_SEARCH}&_count=10000`);
     const perThread = new Map<string, number>();
     for (const r of reminders) {
       perThread.set(r.focus?.reference as string, (perThread.get(r.focus?.reference as string) ?? 0) + 1);

@@ -6,6 +6,8 @@ import {
   botEvent,
   PHI_MARKER,
   ref,
+  REMINDER_CODE,
+  REMINDER_SEARCH,
   seedClinic,
   seedMessage,
   seedPatient,
@@ -22,7 +24,6 @@ const NOW = Date.parse('2026-11-27T15:00:00.000Z');
 const HOUR = 3_600_000;
 const DAY = 24 * HOUR;
 const ago = (ms: number): string => new Date(NOW - ms).toISOString();
-const REMINDER_CODE = { system: 'https://medplum.com/task-codes', code: 'respond-to-old-message' };
 
 const cron = (secrets: Record<string, string> = {}): ReturnType<typeof botEvent> => botEvent({}, secrets);
 
@@ -46,7 +47,7 @@ async function staleThread(w: World, silence = 5 * DAY, fields: Partial<Communic
 }
 
 async function reminders(w: World, thread?: Communication): Promise<Task[]> {
-  const all = await w.server.searchAll<Task>('Task', `code=${REMINDER_CODE.system}|${REMINDER_CODE.code}`);
+  const all = await w.server.searchAll<Task>('Task', REMINDER_SEARCH);
   return thread ? all.filter((t) => t.focus?.reference === `Communication/${thread.id}`) : all;
 }
 

@@ -4,10 +4,14 @@ import { MedplumClient, normalizeErrorString } from '@medplum/core';
 import type { Bundle, Communication, Task } from '@medplum/fhirtypes';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { searchPages } from '../lib/fhir';
+import { REMINDER_CODING } from '../stale-thread-reminders';
 import { computeRow, DEFAULT_TARGETS, summarize } from './sla-metrics';
 import type { PrioritySummary, SlaRow, Targets, ThreadMessage } from './sla-metrics';
 
-const DEFAULT_CODES = ['https://medplum.com/task-codes|respond-to-message', 'https://medplum.com/task-codes|respond-to-old-message'];
+const DEFAULT_CODES = [
+  'https://medplum.com/task-codes|respond-to-message',
+  `${REMINDER_CODING.system}|${REMINDER_CODING.code}`,
+];
 /** Histories fetched per batch request, threads per message search. */
 const HISTORY_BATCH = 100;
 const THREADS_PER_SEARCH = 100;

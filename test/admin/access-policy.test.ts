@@ -10,6 +10,7 @@ import {
   botEvent,
   message,
   ref,
+  REMINDER_CODE,
   seedBlock,
   seedClinic,
   seedPatient,
@@ -110,7 +111,7 @@ describe('AccessPolicies grant exactly what the bots use', () => {
     const patient = ref(await seedPatient(server));
     const provider = ref(await seedPractitioner(server));
     const thread = await seedThread(server, { subject: patient, meta: { lastUpdated: new Date(NOW - 30 * DAY).toISOString() } });
-    const reminder = { code: { coding: [{ system: 'https://medplum.com/task-codes', code: 'respond-to-old-message' }] }, status: 'requested' as const };
+    const reminder = { code: { coding: [REMINDER_CODE] }, status: 'requested' as const };
     await seedTask(server, thread, { ...reminder, authoredOn: new Date(NOW - 2 * DAY).toISOString() }); // escalates
     const answered = await seedThread(server, { subject: patient });
     await seedTask(server, answered, { ...reminder, authoredOn: new Date(NOW - 2 * DAY).toISOString() });

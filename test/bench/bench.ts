@@ -6,11 +6,10 @@ import type { Bundle, Communication, Parameters, Schedule, Task } from '@medplum
 import { writeFileSync } from 'node:fs';
 import { handler as oooHandler } from '../../src/ooo-reroute';
 import { handler as staleHandler } from '../../src/stale-thread-reminders';
-import { botEvent, message, seedClinic, seedOwnedThread } from '../harness/fixtures';
+import { botEvent, message, REMINDER_CODE, REMINDER_SEARCH, seedClinic, seedOwnedThread } from '../harness/fixtures';
 import { createServerMock } from '../harness/server-mock';
 import type { ServerMock } from '../harness/server-mock';
 
-const REMINDER = { system: 'https://medplum.com/task-codes', code: 'respond-to-old-message' };
 /** Relative to the project root (npm runs scripts there); the bundled bench runs from node_modules/.cache. */
 const RESULTS_FILE = 'test/bench/results.md';
 /** A bot's requests are sequential; on a server each costs a round trip the in-process harness does not have. */
@@ -78,12 +77,12 @@ async function staleScenario(threads: number): Promise<Row> {
   const ours = await measure(oursWorld.server, () =>
     staleHandler(oursWorld.server.medplum, botEvent({}, { BOT_TIMEOUT_SECONDS: '3600' }))
   );
-  ours.reminders = (await oursWorld.server.searchAll<Task>('Task', `code=${REMINDER.system}|${REMINDER.code}&_count=100000`)).length;
+  ours.reminders = (await oursWorld.server.searchAll<Task>('Task', `${REMINDER_SEARCH}&_count=100000`)).length;
 
   const naiveWorld = await seeded('naive');
-  const alreadyOpen = (await naiveWorld.server.searchAll<Task>('Task', `code=${REMINDER.system}|${REMINDER.code}&_count=100000`)).length;
+  const alreadyOpen = (await naiveWorld.server.searchAll<Task>('Task', `${REMINDER_SEARCH}&_count=100000`)).length;
   const naive = await measure(naiveWorld.server, () => naiveStaleRun(naiveWorld.server.medplum));
-  naive.reminders = (await naiveWorld.server.searchAll<Task>('Task', `code=${REMINDER.system}|${REMINDER.code}&_count=100000`)).length;
+  naive.reminders = (await naiveWorld.server.searchAll<Task>('Task', `${REMINDER_SEARCH}&_count=100000`)).length;
   ours.reminders -= alreadyOpen;
   naive.reminders -= alreadyOpen;
   return { scenario: `stale scan, ${threads.toLocaleString('en-US')} threads`, ours, naive, expected: oursWorld.expected };
@@ -114,7 +113,7 @@ async function naiveStaleRun(medplum: MedplumClient): Promise<void> {
   for (const header of headers) {
     const existing = await medplum.searchOne('Task', {
       focus: `Communication/${header.id}`,
-      code: `${REMINDER.system}|${REMINDER.code}`,
+      code: `${REMINDER_CODE.system}|${REMINDER_CODE.code}`,
       'status:not': 'completed',
     });
     if (!existing) {
@@ -123,7 +122,7 @@ async function naiveStaleRun(medplum: MedplumClient): Promise<void> {
         status: 'requested',
         intent: 'order',
         priority: 'urgent',
-        code: { coding: [REMINDER] },
+        code: { coding: [REMINDER_CODE] },
         focus: { reference: `Communication/${header.id}` },
         for: header.subject,
         authoredOn: new Date().toISOString(),

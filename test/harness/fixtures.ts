@@ -8,6 +8,11 @@ export const TIMEZONE_URL = 'http://hl7.org/fhir/StructureDefinition/timezone';
 /** A literal reference, assignable to any typed Reference. */
 export type Ref = { reference: string };
 
+/** The reminder Task code the issues specify (a literal here, so tests do not take it from the bot). */
+export const REMINDER_CODE = { system: 'https://medplum.com/task-codes', code: 'respond-to-old-message' };
+/** A search for reminder Tasks by that code. */
+export const REMINDER_SEARCH = `code=${REMINDER_CODE.system}|${REMINDER_CODE.code}`;
+
 export const ALL_DAYS = ['mon', 'tue', 'wed', 'thu', 'fri', 'sat', 'sun'] as const;
 
 /**
@@ -243,7 +248,7 @@ export async function seedClinic(
         await seedTask(server, thread, {
           status: 'requested',
           priority: 'urgent',
-          code: { coding: [{ system: 'https://medplum.com/task-codes', code: 'respond-to-old-message' }] },
+          code: { coding: [REMINDER_CODE] },
           authoredOn: at(3_600_000, i),
           meta: { lastUpdated: at(3_600_000, i) },
         });

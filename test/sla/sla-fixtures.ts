@@ -1,14 +1,13 @@
 // The SLA test clinic: Tasks with version histories at chosen times, used by the tests and by
 // `npm run sla-export:sample` (the README's sample summary).
 import type { Task } from '@medplum/fhirtypes';
-import { ref, seedMessage, seedPatient, seedPractitioner, seedThread } from '../harness/fixtures';
+import { ref, REMINDER_CODE, seedMessage, seedPatient, seedPractitioner, seedThread } from '../harness/fixtures';
 import type { ServerMock } from '../harness/server-mock';
 
 export const NOW = new Date('2026-11-27T12:00:00.000Z');
 const H = 3_600_000;
 export const at = (hoursBeforeNow: number): string => new Date(NOW.getTime() - hoursBeforeNow * H).toISOString();
 export const RESPOND = { system: 'https://medplum.com/task-codes', code: 'respond-to-message' };
-const REMIND = { system: 'https://medplum.com/task-codes', code: 'respond-to-old-message' };
 
 /**
  * Seeds a Task and its later versions, each at its own time.
@@ -77,7 +76,7 @@ export async function clinic(server: ServerMock): Promise<Record<string, string>
 
   // A reminder escalated twice; only the patient wrote.
   const t5 = await thread();
-  ids.reminder = (await seedHistory(server, base(REMIND, 50, t5, 'urgent'), at(50), [
+  ids.reminder = (await seedHistory(server, base(REMINDER_CODE, 50, t5, 'urgent'), at(50), [
     [at(26), { priority: 'asap' }],
     [at(2), { priority: 'stat' }],
   ])).id;
