@@ -1,20 +1,31 @@
-// `GET Schedule/{id}/$find?start=&end=` as the Medplum server (v5 + the $find branch) answers it.
-// Written from the server's behaviour (shared/realserver/server-behaviour.md), including its quirks:
+// `GET Schedule/{id}/$find?start=&end=[&service-type=]` as the Medplum server answers it, written from
+// the server's source (packages/server/src/fhir/operations/find.ts and utils/find.ts on the $find
+// branch) with the library it uses, temporal-polyfill. It imports nothing from src/: the bots'
+// own time-zone arithmetic is what this emulation checks.
+//
+// The server's behaviour, quirks included:
 // - the Bundle is returned directly (no Parameters), no `entry` key when nothing is free;
-// - availability comes from the scheduling-parameters extension in the actor's time zone;
-// - slots are whole `duration` (+ buffers) spans aligned to `alignmentInterval` (0/absent = 60)
-//   on the UTC minute-of-hour, fitting wholly inside the window and the availability;
-// - `free` Slots add availability, `busy`/`busy-unavailable` Slots remove it; at most 20 slots;
-// - local days are expanded from the *UTC* calendar date of `start` (the server's process zone).
+// - the time zone is the Schedule actor's (400 "No timezone specified" without one, 400 "Invalid time
+//   zone specified" for a code that is not an IANA zone); exactly one actor, or 400;
+// - each scheduling-parameters extension is its own set of rules (availability, duration, buffers,
+//   alignment, service types); with `service-type`, the sets tied to one of those types are used,
+//   else (or when none match) only the sets tied to no service type ("wildcard");
+// - availability is expanded per local day starting from the *UTC* calendar date of `start` (the
+//   server process's zone): a shift that began on the previous local day is missing;
+// - `free` Slots add availability, `busy` and `busy-unavailable` remove it; 1000 Slots in the window
+//   is a 400 ("Too many slots");
+// - slots are whole `duration` (+ buffers) spans aligned to `alignmentInterval` (0/absent = 60) on
+//   the UTC minute of the hour, inside the window; at most 20 in all, the first set's first.
 import type { Bundle, Duration, Extension, OperationOutcome, Parameters, Resource, Schedule, Slot } from '@medplum/fhirtypes';
-import { zonedTimeToEpochMs } from '../../src/lib/availability';
+import { Temporal } from 'temporal-polyfill';
 
 const SCHEDULING_PARAMETERS_URL = 'http://medplum.com/fhir/StructureDefinition/scheduling-parameters';
 const TIMEZONE_URL = 'http://hl7.org/fhir/StructureDefinition/timezone';
 const MINUTE = 60_000;
 const DAY = 24 * 60 * MINUTE;
 const PAGE = 20;
-const DAY_NAMES = ['sun', 'mon', 'tue', 'wed', 'thu', 'fri', 'sat'];
+const MAX_SLOTS = 1000;
+const DAY_NAMES = ['sun', 'mon', 'tue', 'wed', 'thu', 'fri', 'sat', 'sun'];
 
 /** How the emulation reads the store. */
 export interface FindStore {
@@ -24,6 +35,17 @@ export interface FindStore {
 }
 
 type Span = { start: number; end: number };
+type Coding = { system: string; code: string };
+
+interface Rules {
+  availability: { dayOfWeek: string[]; timeOfDay: string[]; minutes: number }[];
+  duration: number;
+  bufferBefore: number;
+  bufferAfter: number;
+  alignment: number;
+  alignmentOffset: number;
+  serviceTypes: Coding[];
+}
 
 /**
  * Answers a `$find` request.
@@ -55,6 +77,14 @@ export async function emulateFind(
   if (schedule.resourceType !== 'Schedule') {
     return { status: 404, body: schedule };
   }
+  const slots = (await store.searchSlots(`Schedule/${scheduleId}`)).filter(
+    (s) =>
+      ['busy', 'free', 'busy-unavailable'].includes(s.status) &&
+      overlapsInclusive({ start: Date.parse(s.start), end: Date.parse(s.end) }, window)
+  );
+  if (slots.length >= MAX_SLOTS) {
+    return invalid('Too many slots found in range; try searching with smaller bounds');
+  }
   if (schedule.actor?.length !== 1) {
     return invalid('$find only supported on schedules with exactly one actor');
   }
@@ -63,66 +93,26 @@ export async function emulateFind(
   if (!timeZone) {
     return invalid('No timezone specified');
   }
-  const params = (schedule.extension ?? []).find((e) => e.url === SCHEDULING_PARAMETERS_URL);
-  let spans: Span[] = [];
-  if (params) {
-    const sub = (url: string): Extension[] => (params.extension ?? []).filter((e) => e.url === url);
-    const duration = sub('duration')[0]?.valueDuration;
-    if (!duration) {
-      return invalid('Got scheduling parameters extension without required `duration` field');
-    }
-    const minutes = (d: Duration | undefined): number =>
-      d ? (d.value ?? 0) * ({ min: 1, h: 60, d: 1440, wk: 10080 } as Record<string, number>)[d.unit ?? 'min'] : 0;
-    const bufferBefore = minutes(sub('bufferBefore')[0]?.valueDuration);
-    const bufferAfter = minutes(sub('bufferAfter')[0]?.valueDuration);
-    const alignment = minutes(sub('alignmentInterval')[0]?.valueDuration) || 60;
-    const alignmentOffset = minutes(sub('alignmentOffset')[0]?.valueDuration);
-
-    const available: Span[] = [];
-    // The server's quirk: the first local day is the UTC calendar date of `start`.
-    for (let day = Math.floor(window.start / DAY); zonedTimeToEpochMs(day, 0, timeZone) < window.end; day++) {
-      const dayName = DAY_NAMES[new Date(day * DAY).getUTCDay()];
-      for (const a of sub('availability')) {
-        const repeat = a.valueTiming?.repeat;
-        if (!repeat?.dayOfWeek?.includes(dayName as never)) {
-          continue;
-        }
-        for (const timeOfDay of repeat.timeOfDay ?? []) {
-          const [h, m, s] = timeOfDay.split(':').map(Number);
-          const start = zonedTimeToEpochMs(day, h * 60 + m, timeZone) + (s || 0) * 1000;
-          const end = start + minutes({ value: repeat.duration, unit: repeat.durationUnit }) * MINUTE;
-          const clipped = { start: Math.max(start, window.start), end: Math.min(end, window.end) };
-          if (clipped.start < clipped.end) {
-            available.push(clipped);
-          }
-        }
+  const requested = query.get('service-type')?.split(',') ?? [];
+  const found: Span[] = [];
+  try {
+    // Errors become 400s: a set without `duration`, and (only once a day is expanded) a time zone
+    // that is not an IANA zone, in temporal-polyfill's words ("Invalid time zone specified: EASTERN").
+    for (const set of selectRules(parseRules(schedule), requested)) {
+      const available = merge([...expandAvailability(set, window, timeZone), ...freeSpans(slots, window)]);
+      const open = subtract(available, merge(busySpans(slots)));
+      found.push(...slotTimes(set, open, PAGE - found.length));
+      if (found.length >= PAGE) {
+        break;
       }
     }
-    const slots = await store.searchSlots(`Schedule/${scheduleId}`);
-    const inWindow = slots.filter((s) => Date.parse(s.start) <= window.end && Date.parse(s.end) >= window.start);
-    const free = inWindow
-      .filter((s) => s.status === 'free')
-      .map((s) => ({ start: Math.max(Date.parse(s.start), window.start), end: Math.min(Date.parse(s.end), window.end) }));
-    const busy = inWindow
-      .filter((s) => s.status === 'busy' || s.status === 'busy-unavailable')
-      .map((s) => ({ start: Date.parse(s.start), end: Date.parse(s.end) }));
-    const open = subtract(merge([...available, ...free]), merge(busy));
-
-    const span = minutes(duration) + bufferBefore + bufferAfter;
-    for (const interval of open) {
-      let start = Math.ceil(interval.start / MINUTE) * MINUTE;
-      const minuteOfHour = new Date(start).getUTCMinutes();
-      const remainder = (((minuteOfHour - (alignmentOffset - bufferBefore)) % alignment) + alignment) % alignment;
-      start += remainder === 0 ? 0 : (alignment - remainder) * MINUTE;
-      for (; start + span * MINUTE <= interval.end && spans.length < PAGE; start += alignment * MINUTE) {
-        spans.push({ start: start + bufferBefore * MINUTE, end: start + (span - bufferAfter) * MINUTE });
-      }
-    }
-    spans = spans.slice(0, PAGE);
+  } catch (err) {
+    return invalid((err as Error).message);
   }
+
   const bundle: Bundle<Slot> = { resourceType: 'Bundle', type: 'searchset' };
-  if (spans.length) {
-    bundle.entry = spans.map((s) => ({
+  if (found.length) {
+    bundle.entry = found.slice(0, PAGE).map((s) => ({
       resource: {
         resourceType: 'Slot',
         start: new Date(s.start).toISOString(),
@@ -137,6 +127,112 @@ export async function emulateFind(
     return { status: 200, body: parameters };
   }
   return { status: 200, body: bundle };
+}
+
+function parseRules(schedule: Schedule): Rules[] {
+  return (schedule.extension ?? [])
+    .filter((e) => e.url === SCHEDULING_PARAMETERS_URL)
+    .map((params) => {
+      const sub = (url: string): Extension[] => (params.extension ?? []).filter((e) => e.url === url);
+      const duration = sub('duration')[0]?.valueDuration;
+      if (!duration) {
+        throw new Error('Got scheduling parameters extension without required `duration` field');
+      }
+      return {
+        availability: sub('availability').map((a) => ({
+          dayOfWeek: (a.valueTiming?.repeat?.dayOfWeek ?? []) as string[],
+          timeOfDay: (a.valueTiming?.repeat?.timeOfDay ?? []) as string[],
+          minutes: minutes({ value: a.valueTiming?.repeat?.duration, unit: a.valueTiming?.repeat?.durationUnit }),
+        })),
+        duration: minutes(duration),
+        bufferBefore: minutes(sub('bufferBefore')[0]?.valueDuration),
+        bufferAfter: minutes(sub('bufferAfter')[0]?.valueDuration),
+        alignment: minutes(sub('alignmentInterval')[0]?.valueDuration) || 60,
+        alignmentOffset: minutes(sub('alignmentOffset')[0]?.valueDuration),
+        serviceTypes: sub('serviceType').map((e) => e.valueCoding as Coding),
+      };
+    });
+}
+
+/** The server's filterByServiceTypes: the sets matching a requested type, else the wildcard sets. */
+function selectRules(rules: Rules[], requested: string[]): Rules[] {
+  if (requested.length) {
+    const matching = rules.filter((r) => r.serviceTypes.some((c) => requested.includes(`${c.system}|${c.code}`)));
+    if (matching.length) {
+      return matching;
+    }
+  }
+  return rules.filter((r) => r.serviceTypes.length === 0);
+}
+
+/** The server's resolveAvailability, with its first day taken from the UTC date of the window's start. */
+function expandAvailability(rules: Rules, window: Span, timeZone: string): Span[] {
+  const first = new Date(window.start);
+  let day = Temporal.ZonedDateTime.from({
+    year: first.getUTCFullYear(),
+    month: first.getUTCMonth() + 1,
+    day: first.getUTCDate(),
+    timeZone,
+  });
+  const spans: Span[] = [];
+  for (; day.epochMilliseconds < window.end; day = day.add({ days: 1 })) {
+    const dayName = DAY_NAMES[day.dayOfWeek];
+    for (const a of rules.availability.filter((r) => r.dayOfWeek.includes(dayName))) {
+      for (const timeOfDay of a.timeOfDay) {
+        const [hour, minute, second] = timeOfDay.split(':').map(Number);
+        const start = day.withPlainTime({ hour, minute, second });
+        const span = { start: start.epochMilliseconds, end: start.add({ minutes: a.minutes }).epochMilliseconds };
+        if (span.start < window.end && window.start < span.end) {
+          spans.push({ start: Math.max(span.start, window.start), end: Math.min(span.end, window.end) });
+        }
+      }
+    }
+  }
+  return spans;
+}
+
+function freeSpans(slots: Slot[], window: Span): Span[] {
+  return slots
+    .filter((s) => s.status === 'free')
+    .map((s) => ({ start: Date.parse(s.start), end: Date.parse(s.end) }))
+    .filter((s) => s.start < window.end && window.start < s.end)
+    .map((s) => ({ start: Math.max(s.start, window.start), end: Math.min(s.end, window.end) }));
+}
+
+function busySpans(slots: Slot[]): Span[] {
+  return slots.filter((s) => s.status === 'busy' || s.status === 'busy-unavailable').map((s) => ({ start: Date.parse(s.start), end: Date.parse(s.end) }));
+}
+
+/** The server's findSlotTimes: aligned on the UTC minute of the hour, buffers inside the span. */
+function slotTimes(rules: Rules, open: Span[], maxCount: number): Span[] {
+  const span = rules.duration + rules.bufferBefore + rules.bufferAfter;
+  const offset = rules.alignmentOffset - rules.bufferBefore;
+  const out: Span[] = [];
+  for (const interval of open) {
+    let start = Math.ceil(interval.start / MINUTE) * MINUTE;
+    const remainder = mod(new Date(start).getUTCMinutes() - offset, rules.alignment);
+    start += remainder === 0 ? 0 : (rules.alignment - remainder) * MINUTE;
+    for (; start + span * MINUTE <= interval.end && out.length < maxCount; start += rules.alignment * MINUTE) {
+      out.push({ start: start + rules.bufferBefore * MINUTE, end: start + (span - rules.bufferAfter) * MINUTE });
+    }
+    if (out.length >= maxCount) {
+      break;
+    }
+  }
+  return out;
+}
+
+function mod(n: number, d: number): number {
+  return ((n % d) + d) % d;
+}
+
+function minutes(d: Pick<Duration, 'value' | 'unit'> | undefined): number {
+  const perUnit: Record<string, number> = { min: 1, h: 60, d: 1440, wk: 10080 };
+  return d?.value === undefined ? 0 : d.value * (perUnit[d.unit ?? ''] ?? NaN);
+}
+
+function overlapsInclusive(a: Span, b: Span): boolean {
+  return a.start <= b.end && b.start <= a.end;
 }
 
 function extensionValue(resource: Resource, url: string): string | undefined {
@@ -171,10 +267,7 @@ function subtract(open: Span[], blocked: Span[]): Span[] {
       pieces = pieces.flatMap((p) =>
         b.end <= p.start || b.start >= p.end
           ? [p]
-          : [
-              ...(b.start > p.start ? [{ start: p.start, end: b.start }] : []),
-              ...(b.end < p.end ? [{ start: b.end, end: p.end }] : []),
-            ]
+          : [...(b.start > p.start ? [{ start: p.start, end: b.start }] : []), ...(b.end < p.end ? [{ start: b.end, end: p.end }] : [])]
       );
     }
     return pieces;

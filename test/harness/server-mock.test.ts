@@ -1,6 +1,6 @@
 // The harness's emulations of server behaviour, tested on their own.
-import type { Bundle, Parameters, Patient, Slot, Task } from '@medplum/fhirtypes';
-import { describe, expect, test } from 'vitest';
+import type { Bundle, Parameters, Patient, Schedule, Slot, Task } from '@medplum/fhirtypes';
+import { describe, expect, test, vi } from 'vitest';
 import { ref, seedBlock, seedPractitioner, seedSchedule } from './fixtures';
 import { createServerMock } from './server-mock';
 
@@ -177,6 +177,84 @@ describe('$find', () => {
   });
 });
 
+describe('$find: service types, rule sets, zones and limits', () => {
+  const sp = 'http://medplum.com/fhir/StructureDefinition/scheduling-parameters';
+  const allDay = { url: 'availability', valueTiming: { repeat: { dayOfWeek: ['mon', 'tue', 'wed', 'thu', 'fri', 'sat', 'sun'], timeOfDay: ['09:00:00'], duration: 2, durationUnit: 'h' } } };
+  const rules = (duration: number, serviceType?: string, from = '09:00:00') => ({
+    url: sp,
+    extension: [
+      { ...allDay, valueTiming: { repeat: { ...allDay.valueTiming.repeat, timeOfDay: [from] } } },
+      { url: 'duration', valueDuration: { value: duration, unit: 'min' } },
+      ...(serviceType ? [{ url: 'serviceType', valueCoding: { system: 'http://example.com/st', code: serviceType } }] : []),
+    ],
+  });
+  const window = 'start=2026-11-27T14:00:00Z&end=2026-11-27T20:00:00Z'; // 09:00-15:00 in New York
+
+  async function schedule(server: ReturnType<typeof createServerMock>, extension: unknown[], timeZone = 'America/New_York'): Promise<string> {
+    const practitioner = await seedPractitioner(server, timeZone);
+    return (await server.seed<Schedule>({ resourceType: 'Schedule', active: true, actor: [ref(practitioner)], extension: extension as Schedule['extension'] })).id;
+  }
+  const starts = async (server: ReturnType<typeof createServerMock>, id: string, query: string): Promise<string[]> =>
+    ((await server.medplum.get<Bundle>(`fhir/R4/Schedule/${id}/$find?${query}`)).entry ?? []).map((e) => (e.resource as Slot).start.slice(11, 16));
+
+  test('without service-type only the rule sets tied to no service type count; a set per service type is used when asked', async () => {
+    const server = createServerMock();
+    const id = await schedule(server, [rules(60), rules(60, 'video', '13:00:00')]);
+    expect(await starts(server, id, window)).toEqual(['14:00', '15:00']);
+    expect(await starts(server, id, `${window}&service-type=http://example.com/st|video`)).toEqual(['18:00', '19:00']);
+    // An unknown service type falls back to the sets tied to none.
+    expect(await starts(server, id, `${window}&service-type=http://example.com/st|phone`)).toEqual(['14:00', '15:00']);
+  });
+
+  test('a Schedule whose rule sets are all tied to service types has no slots without service-type', async () => {
+    const server = createServerMock();
+    const id = await schedule(server, [rules(60, 'video')]);
+    expect(await starts(server, id, window)).toEqual([]);
+    expect(await starts(server, id, `${window}&service-type=http://example.com/st|video`)).toEqual(['14:00', '15:00']);
+  });
+
+  test('several rule sets: the first set fills the page first', async () => {
+    const server = createServerMock();
+    const id = await schedule(server, [rules(30, undefined, '12:00:00'), rules(60)]);
+    expect(await starts(server, id, window)).toEqual(['17:00', '18:00', '14:00', '15:00']);
+  });
+
+  test('a time zone that is not an IANA zone is a 400, but only once a day has to be expanded', async () => {
+    const server = createServerMock();
+    const bad = await schedule(server, [rules(60)], 'Eastern');
+    await expect(server.medplum.get(`fhir/R4/Schedule/${bad}/$find?${window}`)).rejects.toThrow('Invalid time zone specified: EASTERN');
+    const noRules = await schedule(server, [], 'Eastern');
+    expect(await starts(server, noRules, window)).toEqual([]);
+  });
+
+  test('1000 Slots in the window is a 400', async () => {
+    const server = createServerMock();
+    const id = await schedule(server, [rules(60)]);
+    for (let i = 0; i < 1000; i++) {
+      const start = new Date(Date.parse('2026-11-27T14:00:00Z') + i * 1000).toISOString();
+      await server.seed<Slot>({ resourceType: 'Slot', schedule: { reference: `Schedule/${id}` }, status: 'busy', start, end: start });
+    }
+    await expect(server.medplum.get(`fhir/R4/Schedule/${id}/$find?${window}`)).rejects.toThrow('Too many slots found in range');
+  });
+
+  test('a booked (busy) Slot removes time as a vacation does', async () => {
+    const server = createServerMock();
+    const id = await schedule(server, [rules(60)]);
+    await server.seed<Slot>({ resourceType: 'Slot', schedule: { reference: `Schedule/${id}` }, status: 'busy', start: '2026-11-27T14:00:00Z', end: '2026-11-27T15:00:00Z' });
+    expect(await starts(server, id, window)).toEqual(['15:00']);
+  });
+
+  test('an overnight shift that began the previous local day is missing after the UTC date turns', async () => {
+    const server = createServerMock();
+    // Every day from 20:00 for 8 hours in Anguilla (UTC-4); 01:00 local on the 28th is 05:00Z.
+    const overnight = { ...rules(30), extension: [{ ...allDay, valueTiming: { repeat: { ...allDay.valueTiming.repeat, timeOfDay: ['20:00:00'], duration: 8 } } }, { url: 'duration', valueDuration: { value: 30, unit: 'min' } }] };
+    const id = await schedule(server, [overnight], 'America/Anguilla');
+    expect(await starts(server, id, 'start=2026-11-28T04:30:00Z&end=2026-11-28T06:30:00Z')).toEqual([]);
+    // Starting before the UTC midnight brings the previous local day in.
+    expect(await starts(server, id, 'start=2026-11-27T23:59:00Z&end=2026-11-28T06:30:00Z')).toEqual(['00:00', '01:00', '02:00', '03:00', '04:00', '05:00', '06:00']);
+  });
+});
+
 describe('writes, counters and faults', () => {
   test('concurrent version-guarded patches: exactly one applies', async () => {
     const server = createServerMock();
@@ -197,5 +275,86 @@ describe('writes, counters and faults', () => {
     await expect(server.medplum.readResource('Task', task.id)).rejects.toThrow();
     // MedplumClient retries a 503 twice before giving up.
     expect(server.countByKey()).toEqual({ 'GET Task/:id': 3 });
+  });
+});
+
+describe('FHIR quota', () => {
+  const rateLimit = (server: ReturnType<typeof createServerMock>, caller = server.medplum) =>
+    caller.rateLimitStatus().find((r) => r.name === 'fhirInteractions');
+
+  test('charges read 1, search 20, history 10, write 100, $find 22, and says what is left on every response', async () => {
+    vi.useFakeTimers({ toFake: ['Date'] });
+    vi.setSystemTime(new Date('2026-11-27T15:17:00.000Z'));
+    try {
+      const server = createServerMock({ quota: { perCaller: 1000 } });
+      const practitioner = await seedPractitioner(server);
+      const schedule = await seedSchedule(server, [ref(practitioner)]);
+      const task = await server.medplum.createResource<Task>({ resourceType: 'Task', status: 'requested', intent: 'order' });
+      expect(rateLimit(server)).toMatchObject({ remainingUnits: 900, secondsUntilReset: 60 });
+      await server.medplum.readResource('Task', task.id);
+      await server.medplum.search('Task', { status: 'requested' });
+      await server.medplum.get(`fhir/R4/Task/${task.id}/_history`);
+      await find(server, schedule.id, '2026-11-27T15:00:00Z', '2026-11-27T16:00:00Z');
+      expect(server.requests.map((r) => r.points)).toEqual([100, 1, 20, 10, 22]);
+      expect(rateLimit(server)?.remainingUnits).toBe(1000 - 153);
+      // The header as the server sends it: its per-IP request limit first, then the FHIR quota.
+      expect(server.medplum.rateLimitStatus().map((r) => r.name)).toEqual(['requests', 'fhirInteractions']);
+    } finally {
+      vi.useRealTimers();
+    }
+  });
+
+  test('past the budget: 429 too-many-requests with the reset time; a new minute starts afresh', async () => {
+    vi.useFakeTimers({ toFake: ['Date'] });
+    vi.setSystemTime(new Date('2026-11-27T15:17:00.000Z'));
+    try {
+      const server = createServerMock({ quota: { perCaller: 250 } });
+      await server.medplum.createResource<Patient>({ resourceType: 'Patient' });
+      await server.medplum.createResource<Patient>({ resourceType: 'Patient' });
+      vi.setSystemTime(new Date('2026-11-27T15:17:20.000Z'));
+      const refused = await server.medplum.createResource<Patient>({ resourceType: 'Patient' }).catch((err) => err);
+      expect(refused.outcome).toMatchObject({ id: 'too-many-requests', issue: [{ code: 'throttled' }] });
+      expect(JSON.parse(refused.outcome.issue[0].diagnostics)).toMatchObject({ msBeforeNext: 40_000, limit: 250 });
+      expect(rateLimit(server)).toMatchObject({ remainingUnits: 0, secondsUntilReset: 40 });
+      // Refused and not retried: the wait (40 s) is longer than MedplumClient's maxRetryTime.
+      expect(server.count()).toBe(3);
+      expect(await server.searchAll('Patient')).toHaveLength(2);
+
+      vi.setSystemTime(new Date('2026-11-27T15:18:00.000Z'));
+      await server.medplum.createResource<Patient>({ resourceType: 'Patient' });
+      expect(rateLimit(server)?.remainingUnits).toBe(150);
+    } finally {
+      vi.useRealTimers();
+    }
+  });
+
+  test('batch entries are charged one by one: those past the budget answer 429, earlier ones apply', async () => {
+    const server = createServerMock({ quota: { perCaller: 350 } });
+    const existing = await server.seed<Task>({ resourceType: 'Task', status: 'requested', intent: 'order', identifier: [{ system: 's', value: 'a' }] });
+    const create = (value: string) => ({
+      request: { method: 'POST' as const, url: 'Task', ifNoneExist: `identifier=s|${value}` },
+      resource: { resourceType: 'Task' as const, status: 'requested' as const, intent: 'order' as const, identifier: [{ system: 's', value }] },
+    });
+    const response = await server.medplum.executeBatch({
+      resourceType: 'Bundle',
+      type: 'batch',
+      entry: [create('a'), create('b'), create('c'), create('d'), { request: { method: 'GET', url: `Task/${existing.id}` } }],
+    });
+    // a exists: search only (20); b and c: search + write (120 each); d would pass 350: refused, and so is the rest.
+    expect(response.entry?.map((e) => e.response?.status.split(' ')[0])).toEqual(['200', '201', '201', '429', '429']);
+    expect(response.entry?.[3].response?.outcome).toMatchObject({ id: 'too-many-requests' });
+    expect(server.requests[0].points).toBe(20 + 120 + 120 + 120);
+    expect(await server.searchAll('Task')).toHaveLength(3);
+  });
+
+  test('each caller has its own budget, and the Project has ten times one', async () => {
+    const server = createServerMock({ quota: { perCaller: 100 } });
+    await server.medplum.createResource<Patient>({ resourceType: 'Patient' });
+    const user = server.clientAs('user');
+    await user.createResource<Patient>({ resourceType: 'Patient' });
+    expect(rateLimit(server, user)?.remainingUnits).toBe(0);
+    expect(server.quota.remaining('user')).toBe(0);
+    expect(server.quota.perProject).toBe(1000);
+    expect(server.requests.map((r) => r.caller)).toEqual(['bot', 'user']);
   });
 });

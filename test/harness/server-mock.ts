@@ -8,6 +8,9 @@
 // - Writes are applied one at a time (the bare MockClient interleaves concurrent writes).
 // - `GET Schedule/{id}/$find` is answered as the Medplum server answers it; POST is 404.
 // - Responses go through JSON, so the bot never shares objects with the store.
+// - Every caller has the server's FHIR quota (quota-emulation.ts): points a minute, 429s, the
+//   RateLimit header; batch entries are charged and refused one by one.
+// - MedplumClient's retries keep their decisions but not their real-time waits (the harness answers at once).
 // - Every request is counted, and faults (429/503) can be injected on chosen requests.
 import { getSearchParameter, indexSearchParameterBundle, indexStructureDefinitionBundle, Operator } from '@medplum/core';
 import type { SearchRequest } from '@medplum/core';
@@ -17,6 +20,8 @@ import { MemoryRepository } from '@medplum/fhir-router';
 import { FhirRouter } from '@medplum/fhir-router';
 import { MockClient, MockFetchClient } from '@medplum/mock';
 import { emulateFind } from './find-emulation';
+import { COST, QuotaEmulation, rateLimitHeader, requestCost, tooManyRequests } from './quota-emulation';
+import type { QuotaCharge, QuotaOptions } from './quota-emulation';
 
 const BASE_URL = 'https://example.com/';
 const FHIR_PREFIX = 'fhir/R4/';
@@ -50,6 +55,10 @@ export interface RecordedRequest {
   url: string;
   /** For batch requests: each entry's method and URL, e.g. `PATCH Task/123`. */
   batchEntries?: string[];
+  /** Who made it (one quota per caller). */
+  caller: string;
+  /** Quota points charged (refused charges included). */
+  points: number;
   /** Resource types in the response (search entries, batch results, the resource read or written). */
   responseTypes?: string[];
 }
@@ -75,11 +84,22 @@ export interface ServerMockOptions {
   maxPageSize?: number;
   /** Seed MockClient's default example data (Homer, Dr. Alice...). Default false. */
   seedDefaultData?: boolean;
+  /** The FHIR quota; default the server's (50,000 points a minute per caller). */
+  quota?: QuotaOptions;
 }
+
+/** The caller `server.medplum` is: a Bot's membership. */
+export const DEFAULT_CALLER = 'bot';
 
 /** The emulated server and its instruments. */
 export interface ServerMock {
+  /** A client of the default caller (a Bot). */
   medplum: MockClient;
+  /** A client of another caller, with a quota of its own (e.g. a user running the SLA export). */
+  clientAs(caller: string): MockClient;
+  quota: QuotaEmulation;
+  /** Quota points charged, over all requests or those matching a filter. */
+  points(filter?: (r: RecordedRequest) => boolean): number;
   requests: RecordedRequest[];
   /** Count of requests, by `key` when given a prefix filter. */
   count(filter?: (r: RecordedRequest) => boolean): number;
@@ -123,9 +143,19 @@ export function createServerMock(options: ServerMockOptions = {}): ServerMock {
     return { status: response.status ?? 200, body: await (response.json as () => Promise<unknown>)() };
   };
 
-  const handle = async (url: string, init: RequestInit & { method?: string }): Promise<{ status: number; body: unknown }> => {
+  type Result = { status: number; body: unknown };
+  const quota = new QuotaEmulation(options.quota);
+
+  const handle = async (url: string, init: RequestInit & { method?: string }, charge: QuotaCharge): Promise<Result> => {
     const method = (init.method ?? 'GET').toUpperCase();
     const { path, query } = splitUrl(url);
+    if (path === '' && method === 'POST') {
+      return batch(JSON.parse(init.body as string) as Bundle, charge);
+    }
+    const admin = path.startsWith('admin/projects/');
+    if (!admin && !charge.charge(requestCost(method, path))) {
+      return { status: 429, body: tooManyRequests(charge.state()) };
+    }
 
     if (/^Schedule\/[^/]+\/\$find$/.test(path) || path === 'Schedule/$find') {
       if (method !== 'GET' || options.find === 'absent' || path === 'Schedule/$find') {
@@ -136,7 +166,7 @@ export function createServerMock(options: ServerMockOptions = {}): ServerMock {
           readSchedule: async (id) => (await raw(`${BASE_URL}${FHIR_PREFIX}Schedule/${id}`, {})).body as Schedule,
           readReference: async (ref) => (await raw(`${BASE_URL}${FHIR_PREFIX}${ref}`, {})).body as Resource,
           searchSlots: async (scheduleRef) =>
-            ((await raw(`${BASE_URL}${FHIR_PREFIX}Slot?schedule=${scheduleRef}&_count=1000`, {})).body as Bundle<Slot>)
+            ((await raw(`${BASE_URL}${FHIR_PREFIX}Slot?schedule=${scheduleRef}&_count=10000`, {})).body as Bundle<Slot>)
               .entry?.map((e) => e.resource as Slot) ?? [],
         },
         path.split('/')[1],
@@ -145,7 +175,7 @@ export function createServerMock(options: ServerMockOptions = {}): ServerMock {
       );
     }
 
-    if (path.startsWith('admin/projects/')) {
+    if (admin) {
       return emulateProjectAdmin(raw, method, path, typeof init.body === 'string' ? JSON.parse(init.body) : undefined);
     }
 
@@ -156,16 +186,51 @@ export function createServerMock(options: ServerMockOptions = {}): ServerMock {
     return raw(url, init);
   };
 
-  const fetch = async (url: string, init: RequestInit & { method?: string } = {}): Promise<Response> => {
+  /**
+   * A batch as the server runs it: entry by entry, each charged on its own, each succeeding or
+   * failing alone; entries past the quota answer 429 while earlier ones stay applied.
+   * @param bundle - The batch.
+   * @param charge - The request's quota.
+   * @returns The batch-response.
+   */
+  const batch = async (bundle: Bundle, charge: QuotaCharge): Promise<Result> => {
+    if (bundle.type !== 'batch') {
+      return raw(`${BASE_URL}${FHIR_PREFIX}`, { method: 'POST', body: JSON.stringify(bundle) });
+    }
+    const entries: Bundle['entry'] = [];
+    for (const entry of bundle.entry ?? []) {
+      const method = entry.request?.method ?? 'GET';
+      const [entryPath] = (entry.request?.url ?? '').split('?');
+      let cost = requestCost(method, entryPath);
+      if (method === 'POST' && entry.request?.ifNoneExist) {
+        // A conditional create is a search, then a write only when nothing matches.
+        const found = (await raw(`${BASE_URL}${FHIR_PREFIX}${entryPath}?${entry.request.ifNoneExist}`, {})).body as Bundle;
+        cost = COST.search + (found.entry?.length ? 0 : COST.write);
+      }
+      if (!charge.charge(cost)) {
+        entries.push({ response: { status: '429', outcome: tooManyRequests(charge.state()) } });
+        continue;
+      }
+      const single = (await raw(`${BASE_URL}${FHIR_PREFIX}`, {
+        method: 'POST',
+        body: JSON.stringify({ resourceType: 'Bundle', type: 'batch', entry: [entry] }),
+      })).body as Bundle;
+      entries.push(single.entry?.[0] ?? { response: { status: '500', outcome: serverError('no entry') } });
+    }
+    return { status: 200, body: { resourceType: 'Bundle', type: 'batch-response', entry: entries } };
+  };
+
+  const fetchAs = (caller: string) => async (url: string, init: RequestInit & { method?: string } = {}): Promise<Response> => {
     const method = (init.method ?? 'GET').toUpperCase();
     const { path } = splitUrl(url);
-    const recorded: RecordedRequest = { method, path, key: `${method} ${keyOf(path)}`, url };
+    const recorded: RecordedRequest = { method, path, key: `${method} ${keyOf(path)}`, url, caller, points: 0 };
     if (method === 'POST' && path === '' && typeof init.body === 'string') {
       const bundle = JSON.parse(init.body) as Bundle;
       recorded.batchEntries = bundle.entry?.map((e) => `${e.request?.method} ${e.request?.url ?? ''}`);
     }
     requests.push(recorded);
     await server.beforeRequest?.(recorded);
+    const charge = quota.begin(caller);
 
     // Every rule counts the requests it matches, whether or not another rule fires on them.
     const matching = faults.filter((f) => f.match.test(`${method} ${path}`));
@@ -174,8 +239,8 @@ export function createServerMock(options: ServerMockOptions = {}): ServerMock {
     if (rule && (rule.when ?? 'before') === 'before') {
       return toResponse(rule.status, faultOutcome(rule.status));
     }
-    const run = (): Promise<{ status: number; body: unknown }> => handle(url, init);
-    let result: { status: number; body: unknown };
+    const run = (): Promise<Result> => handle(url, init, charge);
+    let result: Result;
     if (method === 'GET') {
       result = await run();
     } else {
@@ -184,22 +249,32 @@ export function createServerMock(options: ServerMockOptions = {}): ServerMock {
       writeQueue = next.catch(() => undefined);
       result = await next;
     }
+    recorded.points = charge.consumed();
+    const header = rateLimitHeader(charge.state());
     if (rule) {
-      return toResponse(rule.status, faultOutcome(rule.status));
+      return toResponse(rule.status, faultOutcome(rule.status), header);
     }
     recorded.responseTypes = typesIn(result.body);
-    return toResponse(result.status, result.body);
+    return toResponse(result.status, result.body, header);
   };
 
-  const medplum = new MockClient({
-    baseUrl: BASE_URL,
-    cacheTime: 0,
-    mockFetchOverride: { router, repo, client },
-    fetch: fetch as typeof globalThis.fetch,
-  });
+  const makeClient = (caller: string): MockClient => {
+    const mock = new MockClient({
+      baseUrl: BASE_URL,
+      cacheTime: 0,
+      mockFetchOverride: { router, repo, client },
+      fetch: fetchAs(caller) as typeof globalThis.fetch,
+    });
+    skipRetryWaits(mock);
+    return mock;
+  };
+  const medplum = makeClient(DEFAULT_CALLER);
 
   const server: ServerMock = {
     medplum,
+    clientAs: makeClient,
+    quota,
+    points: (filter) => (filter ? requests.filter(filter) : requests).reduce((sum, r) => sum + r.points, 0),
     requests,
     faults,
     count: (filter) => (filter ? requests.filter(filter).length : requests.length),
@@ -504,11 +579,26 @@ function pickElements(resource: Resource, elements: string[]): Resource {
   return picked as unknown as Resource;
 }
 
-function toResponse(status: number, body: unknown): Response {
+function toResponse(status: number, body: unknown, rateLimit?: string): Response {
   return new Response(body === undefined ? null : JSON.stringify(body), {
     status,
-    headers: { 'content-type': 'application/fhir+json' },
+    headers: { 'content-type': 'application/fhir+json', ...(rateLimit ? { ratelimit: rateLimit } : {}) },
   });
+}
+
+/**
+ * MedplumClient waits between retries in real time (500 ms, then 750 ms; or until the quota resets
+ * when that is under `maxRetryTime`). The harness answers at once, so the client keeps its decision
+ * (retry, or give up when the wait would exceed `maxRetryTime`) but does not wait.
+ * @param medplum - The client.
+ */
+function skipRetryWaits(medplum: MockClient): void {
+  const internals = medplum as unknown as { getRetryDelay(attempt: number): number; maxRetryTime: number };
+  const getRetryDelay = internals.getRetryDelay.bind(medplum);
+  internals.getRetryDelay = (attempt) => {
+    const delay = getRetryDelay(attempt);
+    return delay > internals.maxRetryTime ? delay : 0;
+  };
 }
 
 function notFound(): OperationOutcome {
@@ -534,11 +624,7 @@ function serverError(text: string): OperationOutcome {
 
 function faultOutcome(status: number): OperationOutcome {
   return status === 429
-    ? {
-        resourceType: 'OperationOutcome',
-        id: 'too-many-requests',
-        issue: [{ severity: 'error', code: 'throttled', details: { text: 'Too Many Requests' } }],
-      }
+    ? tooManyRequests(undefined)
     : {
         resourceType: 'OperationOutcome',
         issue: [{ severity: 'error', code: 'exception', details: { text: 'Service Unavailable' } }],
