@@ -1,19 +1,25 @@
 // Stale-thread reminders bot (cron).
 //
-// Finds open threads where the patient wrote last and nobody answered for STALE_AFTER_HOURS, and
-// creates one urgent reminder Task per silence episode. Escalates reminders left unanswered and
-// closes those whose thread got a care-team reply.
+// Finds open threads where the patient wrote last and no person of the care team answered within the
+// clinic's response rules, and creates one reminder Task per silence episode. Escalates reminders left
+// unanswered, completes those the care team answered, and cancels those whose thread was closed.
 //
 // Shape: three paged scans read only ids, references and times (thread headers, their messages,
 // open Tasks); a pure function (`planStaleRun`) decides; batches of conditional or version-guarded
-// writes apply it. Nothing is read per thread.
-import { normalizeErrorString } from '@medplum/core';
+// writes apply it, never starting what the quota left this minute cannot cover. Nothing is read per
+// thread, and every write is idempotent, so the next run finishes whatever this one left.
 import type { BotEvent, MedplumClient, WithId } from '@medplum/core';
-import type { BundleEntry, Communication, Resource, Task } from '@medplum/fhirtypes';
-import { createBotLog, readNumberSecret } from './lib/bot-runtime';
+import type { BundleEntry, Communication, Task } from '@medplum/fhirtypes';
+import { createBotLog, readJsonSecret, readNumberSecret, RunFailedError } from './lib/bot-runtime';
 import type { BotLog } from './lib/bot-runtime';
-import { executeBatch, guardedPatchEntry, isPatientSide, OPEN_TASK_STATUSES, referenceType, searchPages } from './lib/fhir';
-import type { EntryResult, PatchOperation } from './lib/fhir';
+import { businessClock, parseBusinessHours, WALL_CLOCK } from './lib/business-hours';
+import type { Clock } from './lib/business-hours';
+import { applyWrites, guardedPatchEntry, OPEN_TASK_STATUSES, referenceType, scanAll } from './lib/fhir';
+import type { PatchOperation, WriteOutcome } from './lib/fhir';
+import { describeRule, matchRule, parseResponseRules, PRIORITIES, threadKind } from './lib/response-rules';
+import type { Priority, ResponseRule, ThreadKind } from './lib/response-rules';
+import { addToTimeline, messagePoint } from './lib/thread';
+import type { MessagePoint, Timeline } from './lib/thread';
 
 const BOT_NAME = 'stale-thread-reminders';
 const HOUR_MS = 3_600_000;
@@ -23,35 +29,27 @@ export const REMINDER_CODING = { system: 'https://medplum.com/task-codes', code:
 /** Identifier system of a reminder's silence episode: value `<thread id>:<last patient message id>`. */
 export const EPISODE_SYSTEM = 'urn:medplum-messaging-bots:stale-thread-episode';
 
-const PRIORITY_LADDER: NonNullable<Task['priority']>[] = ['routine', 'urgent', 'asap', 'stat'];
-
 /** Settings, from Bot secrets. */
 export interface StaleConfig {
-  staleAfterHours: number;
-  escalateAfterHours: number;
-  /** The Bot's timeout; the run stops starting writes with a margin before it. */
-  timeoutSeconds: number;
-}
-
-/** A message reduced to what decisions need. */
-export interface MessagePoint {
-  /** Reference string of the message (or of the header, for a thread without messages). */
-  ref: string;
-  time: number;
-  patientSide: boolean;
+  /** STALE_RULES, first match wins. */
+  rules: ResponseRule[];
+  /** STALE_AFTER_HOURS / ESCALATE_AFTER_HOURS: for threads no rule matches. */
+  defaultRule: ResponseRule;
+  /** BUSINESS_HOURS when set, else every hour counts. */
+  clock: Clock;
 }
 
 /** An open thread reduced to what decisions need. */
 export interface ThreadFacts {
   ref: string;
   subject?: string;
-  /** The header itself, the thread's "last message" until a message exists. */
+  kind: ThreadKind;
+  /** The header, the thread's first message when it has a sender. */
   header: MessagePoint;
-  last?: MessagePoint;
-  lastCareTeam?: MessagePoint;
+  timeline: Timeline;
 }
 
-/** An open Task on a thread, reduced to what decisions need. */
+/** An open Task on a thread (or on a thread no longer open), reduced to what decisions need. */
 export interface OpenTaskFacts {
   task: WithId<Task>;
   thread: string;
@@ -61,14 +59,17 @@ export interface OpenTaskFacts {
 /** What the scans found. */
 export interface StaleFacts {
   threads: Map<string, ThreadFacts>;
+  /** Open Tasks on open threads. */
   openTasks: OpenTaskFacts[];
-  /** Messages of open threads without a sender: they cannot tell who spoke last. */
+  /** Open reminders whose thread is not in progress any more (closed or deleted). */
+  orphanReminders: OpenTaskFacts[];
+  /** Messages of open threads that move no clock: automated, or without a usable sender. */
   ignoredMessages: number;
 }
 
 /** A write the run wants to make, with what it is for. */
 export interface PlannedWrite {
-  kind: 'create' | 'escalate' | 'close';
+  kind: 'create' | 'escalate' | 'close' | 'cancel';
   thread: string;
   entry: BundleEntry;
 }
@@ -78,8 +79,10 @@ export interface PlanCounts {
   threadsRead: number;
   stale: number;
   alreadyReminded: number;
-  skipped: { noSubject: number; recent: number; careTeamLast: number };
+  skipped: { noSubject: number; recent: number; careTeamLast: number; noPersonMessage: number };
   ignoredMessages: number;
+  /** Threads decided by each rule (`default`, `rule 1`...). */
+  byRule: Record<string, number>;
 }
 
 /** What a run did. */
@@ -89,162 +92,160 @@ export interface StaleSummary extends PlanCounts {
   episodeExists: number;
   escalated: number;
   closed: number;
+  /** Reminders cancelled because their thread was closed. */
+  cancelled: number;
   /** Version-guarded patches whose resource changed meanwhile; the next run decides again. */
   conflicts: number;
   failed: number;
-  /** Writes not started because the deadline was near; the next run makes them. */
-  deferred: number;
+  /** Writes left for the next run: the quota left this minute could not cover them, or the deadline was near. */
+  deferred: { quota: number; deadline: number };
   stoppedEarly: boolean;
+  clock: 'wall' | 'business';
 }
 
 /**
  * Stale-thread reminders: one reminder Task per silent thread and silence episode, escalation of
- * unanswered reminders, and closing of answered ones.
+ * unanswered reminders, closing of answered ones.
  *
- * Secrets: `STALE_AFTER_HOURS` (72), `ESCALATE_AFTER_HOURS` (24), `BOT_TIMEOUT_SECONDS` (10, set it to the
- * Bot's `timeout`).
+ * Secrets: `STALE_RULES` (per category and priority), `STALE_AFTER_HOURS` (72) and
+ * `ESCALATE_AFTER_HOURS` (24) for threads no rule matches, `BUSINESS_HOURS` (count open hours only),
+ * `BOT_TIMEOUT_SECONDS` (10, set it to the Bot's `timeout`).
  * @param medplum - The Medplum client, authenticated as the bot.
  * @param event - The cron event; its input is ignored.
- * @returns A summary with counts.
+ * @returns A summary with counts. A run whose writes failed throws, with the summary on the error.
  */
 export async function handler(medplum: MedplumClient, event: BotEvent): Promise<StaleSummary> {
   const startedAt = Date.now();
   const log = createBotLog(BOT_NAME);
-  const config: StaleConfig = {
-    staleAfterHours: readNumberSecret(event, 'STALE_AFTER_HOURS', 72, log),
-    escalateAfterHours: readNumberSecret(event, 'ESCALATE_AFTER_HOURS', 24, log),
-    timeoutSeconds: readNumberSecret(event, 'BOT_TIMEOUT_SECONDS', 10, log),
-  };
+  const config = readStaleConfig(event, log);
+  const timeoutMs = readNumberSecret(event, 'BOT_TIMEOUT_SECONDS', 10, log) * 1000;
   // Stop starting new work with a margin of 20% of the timeout (at least 2 s).
-  const timeoutMs = config.timeoutSeconds * 1000;
   const stopAt = startedAt + timeoutMs - Math.max(2000, timeoutMs * 0.2);
   const nearDeadline = (): boolean => Date.now() >= stopAt;
 
   const facts = await gatherFacts(medplum, nearDeadline, log);
   if (!facts) {
     log.warn('deadline reached while reading; nothing written, the next run starts over');
-    return { ...emptySummary(), stoppedEarly: true };
+    return { ...emptySummary(config), stoppedEarly: true };
   }
   const plan = planStaleRun(facts, config, new Date().toISOString());
-  const results = await executeBatch(
+  const outcomes = await applyWrites(
     medplum,
-    plan.writes.map((w) => w.entry),
-    250,
-    nearDeadline
+    plan.writes.map((w) => [w.entry]),
+    { shouldStop: nearDeadline }
   );
 
-  const summary: StaleSummary = { ...emptySummary(), ...plan.counts };
-  plan.writes.forEach((write, i) => tally(summary, write, results[i], log));
-  summary.stoppedEarly = summary.deferred > 0;
-  if (summary.deferred) {
-    log.warn(`deadline near: ${summary.deferred} write(s) left for the next run`);
+  const summary: StaleSummary = { ...emptySummary(config), ...plan.counts };
+  plan.writes.forEach((write, i) => tally(summary, write, outcomes[i][0], log));
+  const deferred = summary.deferred.quota + summary.deferred.deadline;
+  summary.stoppedEarly = deferred > 0;
+  if (deferred) {
+    log.warn(`${deferred} write(s) left for the next run (quota: ${summary.deferred.quota}, deadline: ${summary.deferred.deadline})`);
   }
   log.info(
     `threads=${summary.threadsRead} stale=${summary.stale} created=${summary.created} episodeExists=${summary.episodeExists} ` +
-      `alreadyReminded=${summary.alreadyReminded} escalated=${summary.escalated} closed=${summary.closed} ` +
-      `skipped=${JSON.stringify(summary.skipped)} ignoredMessages=${summary.ignoredMessages} conflicts=${summary.conflicts} failed=${summary.failed} deferred=${summary.deferred}`
+      `alreadyReminded=${summary.alreadyReminded} escalated=${summary.escalated} closed=${summary.closed} cancelled=${summary.cancelled} ` +
+      `skipped=${JSON.stringify(summary.skipped)} ignoredMessages=${summary.ignoredMessages} byRule=${JSON.stringify(summary.byRule)} ` +
+      `clock=${summary.clock} conflicts=${summary.conflicts} failed=${summary.failed} deferred=${JSON.stringify(summary.deferred)}`
   );
+  if (summary.failed) {
+    throw new RunFailedError(`${BOT_NAME}: ${summary.failed} write(s) failed; the next run retries them`, summary);
+  }
   return summary;
+}
+
+/**
+ * Reads the bot's settings; malformed rules or hours are logged once and the defaults used.
+ * @param event - The bot event.
+ * @param log - Logger.
+ * @returns The settings.
+ */
+export function readStaleConfig(event: BotEvent, log: BotLog): StaleConfig {
+  const afterHours = readNumberSecret(event, 'STALE_AFTER_HOURS', 72, log);
+  const escalateAfterHours = readNumberSecret(event, 'ESCALATE_AFTER_HOURS', 24, log);
+  const defaultRule: ResponseRule = { index: 0, afterHours, escalateAfterHours, reminderPriority: 'urgent' };
+  const rules = readJsonSecret(event, 'STALE_RULES', (v) => parseResponseRules(v, { escalateAfterHours }), log);
+  const hours = readJsonSecret(event, 'BUSINESS_HOURS', parseBusinessHours, log);
+  return {
+    rules: rules && 'rules' in rules ? rules.rules : [],
+    defaultRule,
+    clock: hours && 'hours' in hours ? businessClock(hours.hours) : WALL_CLOCK,
+  };
 }
 
 async function gatherFacts(medplum: MedplumClient, nearDeadline: () => boolean, log: BotLog): Promise<StaleFacts | undefined> {
   const threads = new Map<string, ThreadFacts>();
-  let ignoredMessages = 0;
-  // Visits must be idempotent: a scan may be read again from the start (see below).
-  const scan = async (resourceType: 'Communication' | 'Task', query: Record<string, string>, visit: (r: WithId<Resource>) => void): Promise<boolean> => {
-    // `_sort=_lastUpdated` lets the server page with a cursor (no offset limit on large projects).
-    // The server refuses a cursor page whose resources all share one lastUpdated instant (a bulk
-    // import); then the scan is read again with offset paging.
-    for (const sorted of [true, false]) {
-      try {
-        const params = [...Object.entries(query), ...(sorted ? [['_sort', '_lastUpdated']] : [])];
-        for await (const page of searchPages(medplum, resourceType, params)) {
-          page.entry?.forEach((e) => e.resource && visit(e.resource as WithId<Resource>));
-          if (nearDeadline()) {
-            return false;
-          }
-        }
-        return true;
-      } catch (err) {
-        if (!sorted || !/cursor fails to make progress/i.test(normalizeErrorString(err))) {
-          throw err;
-        }
-        log.warn(`${resourceType} scan: cursor paging cannot progress (shared lastUpdated); reading with offset paging`);
-      }
-    }
-    return false;
-  };
-
-  const headersRead = await scan(
+  const options = { nearDeadline, log };
+  // Visits must be idempotent: a scan may be read again from the start (see scanAll).
+  const headersRead = await scanAll(
+    medplum,
     'Communication',
-    { 'part-of:missing': 'true', status: 'in-progress', _elements: 'subject,sender,sent' },
+    { 'part-of:missing': 'true', status: 'in-progress', _elements: 'subject,sender,sent,category,priority' },
     (r) => {
       const header = r as WithId<Communication>;
-      const ref = `Communication/${header.id}`;
-      threads.set(ref, { ref, subject: header.subject?.reference, header: point(header) });
-    }
+      const point = messagePoint(header);
+      const timeline: Timeline = { ignored: 0 };
+      if (header.sender) {
+        addToTimeline(timeline, point);
+      }
+      threads.set(point.ref, { ref: point.ref, subject: header.subject?.reference, kind: threadKind(header), header: point, timeline });
+    },
+    options
   );
+  const seenMessages = new Set<string>();
   const messagesRead =
     headersRead &&
-    (await scan(
+    (await scanAll(
+      medplum,
       'Communication',
       { 'part-of:Communication.status': 'in-progress', _elements: 'partOf,sender,sent,status' },
       (r) => {
         const message = r as WithId<Communication>;
         const thread = threads.get(message.partOf?.find((p) => referenceType(p) === 'Communication')?.reference ?? '');
-        if (!thread || message.status === 'entered-in-error') {
+        if (!thread || message.status === 'entered-in-error' || seenMessages.has(message.id)) {
           return;
         }
-        if (!message.sender) {
-          // Nobody to tell apart as patient or care team: such a message decides nothing.
-          ignoredMessages++;
-          return;
-        }
-        const p = point(message);
-        if (!thread.last || isLater(p, thread.last)) {
-          thread.last = p;
-        }
-        if (!p.patientSide && (!thread.lastCareTeam || isLater(p, thread.lastCareTeam))) {
-          thread.lastCareTeam = p;
-        }
-      }
+        seenMessages.add(message.id);
+        addToTimeline(thread.timeline, messagePoint(message));
+      },
+      options
     ));
   const openTasks = new Map<string, OpenTaskFacts>();
   const tasksRead =
     messagesRead &&
-    (await scan(
+    (await scanAll(
+      medplum,
       'Task',
-      { status: OPEN_TASK_STATUSES.join(','), _elements: 'focus,owner,code,status,priority,authoredOn,note' },
+      { status: OPEN_TASK_STATUSES.join(','), 'focus:missing': 'false', _elements: 'focus,owner,code,status,priority,authoredOn,note' },
       (r) => {
         const task = r as WithId<Task>;
         const thread = task.focus?.reference;
-        if (thread && threads.has(thread)) {
-          const isReminder = !!task.code?.coding?.some((c) => c.system === REMINDER_CODING.system && c.code === REMINDER_CODING.code);
+        const isReminder = !!task.code?.coding?.some((c) => c.system === REMINDER_CODING.system && c.code === REMINDER_CODING.code);
+        if (thread && (threads.has(thread) || isReminder)) {
           openTasks.set(task.id, { task, thread, isReminder });
         }
-      }
+      },
+      options
     ));
-  return tasksRead ? { threads, openTasks: [...openTasks.values()], ignoredMessages } : undefined;
-}
-
-function point(message: WithId<Communication>): MessagePoint {
+  if (!tasksRead) {
+    return undefined;
+  }
+  const all = [...openTasks.values()];
   return {
-    ref: `Communication/${message.id}`,
-    time: Date.parse(message.sent ?? message.meta?.lastUpdated ?? '') || 0,
-    patientSide: isPatientSide(message.sender),
+    threads,
+    openTasks: all.filter((t) => threads.has(t.thread)),
+    orphanReminders: all.filter((t) => t.isReminder && !threads.has(t.thread)),
+    ignoredMessages: [...threads.values()].reduce((n, t) => n + t.timeline.ignored, 0),
   };
 }
 
-function isLater(a: MessagePoint, b: MessagePoint): boolean {
-  return a.time > b.time || (a.time === b.time && a.ref > b.ref);
-}
-
 /**
- * The pure decision of a run: reminders to create, reminders to escalate and to close.
+ * The pure decision of a run: reminders to create, escalate, close and cancel.
  * @param facts - What the scans found.
- * @param config - Thresholds.
+ * @param config - Rules, defaults and clock.
  * @param now - Current time, ISO.
- * @returns The writes, in the order to make them, and counts.
+ * @returns The writes, in the order to make them (oldest silence first, then escalations, closes,
+ *   cancellations: what matters most to patients is spent first when the quota runs short), and counts.
  */
 export function planStaleRun(facts: StaleFacts, config: StaleConfig, now: string): { writes: PlannedWrite[]; counts: PlanCounts } {
   const nowMs = Date.parse(now);
@@ -252,10 +253,11 @@ export function planStaleRun(facts: StaleFacts, config: StaleConfig, now: string
     threadsRead: facts.threads.size,
     stale: 0,
     alreadyReminded: 0,
-    skipped: { noSubject: 0, recent: 0, careTeamLast: 0 },
+    skipped: { noSubject: 0, recent: 0, careTeamLast: 0, noPersonMessage: 0 },
     ignoredMessages: facts.ignoredMessages,
+    byRule: {},
   };
-  const creates: PlannedWrite[] = [];
+  const creates: (PlannedWrite & { silentSince: number })[] = [];
   const closes: PlannedWrite[] = [];
   const escalations: PlannedWrite[] = [];
   const tasksByThread = new Map<string, OpenTaskFacts[]>();
@@ -264,18 +266,18 @@ export function planStaleRun(facts: StaleFacts, config: StaleConfig, now: string
   }
 
   for (const thread of facts.threads.values()) {
+    const rule = matchRule(config.rules, thread.kind, config.defaultRule);
     const tasks = tasksByThread.get(thread.ref) ?? [];
-    // Reminders the care team has answered are closed; the others stay open and may escalate.
+    // Reminders a person of the care team has answered are closed; the others stay open and may escalate.
     const reminders: OpenTaskFacts[] = [];
     for (const reminder of tasks.filter((t) => t.isReminder)) {
-      const { task } = reminder;
-      const reply = thread.lastCareTeam;
-      if (reply && reply.time > Date.parse(task.authoredOn ?? '')) {
-        closes.push({ kind: 'close', thread: thread.ref, entry: closeEntry(task, reply.ref, now) });
+      const reply = thread.timeline.lastCareTeam;
+      if (reply && reply.time > Date.parse(reminder.task.authoredOn ?? '')) {
+        closes.push({ kind: 'close', thread: thread.ref, entry: closeEntry(reminder.task, reply.ref, now) });
         continue;
       }
       reminders.push(reminder);
-      const escalation = escalationEntry(task, config, nowMs, now);
+      const escalation = escalationEntry(reminder.task, rule, config.clock, nowMs, now);
       if (escalation) {
         escalations.push({ kind: 'escalate', thread: thread.ref, entry: escalation });
       }
@@ -285,16 +287,22 @@ export function planStaleRun(facts: StaleFacts, config: StaleConfig, now: string
       counts.skipped.noSubject++;
       continue;
     }
-    const last = thread.last ?? thread.header;
-    if (nowMs - last.time < config.staleAfterHours * HOUR_MS) {
-      counts.skipped.recent++;
+    const last = thread.timeline.last;
+    if (!last) {
+      counts.skipped.noPersonMessage++; // nobody but automated senders has written yet
       continue;
     }
-    if (!last.patientSide) {
+    if (last.role !== 'patient') {
       counts.skipped.careTeamLast++;
       continue;
     }
+    if (config.clock.hoursBetween(last.time, nowMs, rule.afterHours) < rule.afterHours) {
+      counts.skipped.recent++;
+      continue;
+    }
     counts.stale++;
+    const ruleName = rule.index ? `rule ${rule.index}` : 'default';
+    counts.byRule[ruleName] = (counts.byRule[ruleName] ?? 0) + 1;
     if (reminders.length > 0) {
       counts.alreadyReminded++;
       continue;
@@ -302,23 +310,38 @@ export function planStaleRun(facts: StaleFacts, config: StaleConfig, now: string
     const owner = tasks
       .filter((t) => !t.isReminder && t.task.owner?.reference)
       .sort((a, b) => (b.task.authoredOn ?? '').localeCompare(a.task.authoredOn ?? ''))[0]?.task.owner;
-    creates.push({ kind: 'create', thread: thread.ref, entry: createEntry(thread, last, owner?.reference, nowMs, now) });
+    creates.push({
+      kind: 'create',
+      thread: thread.ref,
+      entry: createEntry(thread, last, owner?.reference, rule, config.clock.kind, nowMs, now),
+      silentSince: last.time,
+    });
   }
-  return { writes: [...creates, ...closes, ...escalations], counts };
+  const cancels = facts.orphanReminders.map((r): PlannedWrite => ({ kind: 'cancel', thread: r.thread, entry: cancelEntry(r.task, r.thread, now) }));
+  creates.sort((a, b) => a.silentSince - b.silentSince);
+  return { writes: [...creates.map(({ silentSince: _, ...w }) => w), ...escalations, ...closes, ...cancels], counts };
 }
 
 function episodeValue(thread: string, last: MessagePoint): string {
   return `${thread.split('/')[1]}:${last.ref.split('/')[1]}`;
 }
 
-function createEntry(thread: ThreadFacts, last: MessagePoint, owner: string | undefined, nowMs: number, now: string): BundleEntry {
+function createEntry(
+  thread: ThreadFacts,
+  last: MessagePoint,
+  owner: string | undefined,
+  rule: ResponseRule,
+  clock: 'wall' | 'business',
+  nowMs: number,
+  now: string
+): BundleEntry {
   const value = episodeValue(thread.ref, last);
   const silentHours = Math.floor((nowMs - last.time) / HOUR_MS);
   const reminder: Task = {
     resourceType: 'Task',
     status: 'requested',
     intent: 'order',
-    priority: 'urgent',
+    priority: rule.reminderPriority,
     code: { coding: [REMINDER_CODING], text: 'Respond to old message' },
     identifier: [{ system: EPISODE_SYSTEM, value }],
     focus: { reference: thread.ref },
@@ -326,7 +349,9 @@ function createEntry(thread: ThreadFacts, last: MessagePoint, owner: string | un
     authoredOn: now,
     lastModified: now,
     owner: owner ? { reference: owner } : undefined,
-    description: `Patient message ${last.ref} unanswered for ${Math.floor(silentHours / 24)}d ${silentHours % 24}h.`,
+    description:
+      `Patient message ${last.ref} unanswered for ${Math.floor(silentHours / 24)}d ${silentHours % 24}h ` +
+      `(${describeRule(rule, clock)}).`,
   };
   return {
     request: { method: 'POST', url: 'Task', ifNoneExist: `identifier=${EPISODE_SYSTEM}|${value}` },
@@ -337,6 +362,7 @@ function createEntry(thread: ThreadFacts, last: MessagePoint, owner: string | un
 function noteOps(task: Task, text: string, now: string): PatchOperation[] {
   const note = { time: now, authorString: BOT_NAME, text };
   return [
+    // Appended: a nurse's notes on the reminder stay as they are.
     task.note ? { op: 'add', path: '/note/-', value: note } : { op: 'add', path: '/note', value: [note] },
     { op: 'add', path: '/lastModified', value: now },
   ];
@@ -350,76 +376,89 @@ function closeEntry(task: WithId<Task>, reply: string, now: string): BundleEntry
   ]);
 }
 
+function cancelEntry(task: WithId<Task>, thread: string, now: string): BundleEntry {
+  return guardedPatchEntry(task, [
+    { op: 'test', path: '/status', value: task.status },
+    { op: 'replace', path: '/status', value: 'cancelled' },
+    ...noteOps(task, `Cancelled by ${BOT_NAME}: thread ${thread} is no longer in progress (closed or deleted).`, now),
+  ]);
+}
+
 /**
  * One step up the priority ladder when the reminder has been open longer than the number of
- * escalation periods its priority reflects (urgent → asap after one period, → stat after two).
+ * escalation periods its priority reflects: n periods (counted by the clock) allow at most n steps
+ * above the rule's starting priority, and a run moves one step at most.
  * @param task - An open reminder.
- * @param config - Thresholds.
+ * @param rule - The thread's rule.
+ * @param clock - Wall or business clock.
  * @param nowMs - Now, epoch ms.
  * @param now - Now, ISO.
  * @returns The patch entry, or undefined when no escalation is due.
  */
-function escalationEntry(task: WithId<Task>, config: StaleConfig, nowMs: number, now: string): BundleEntry | undefined {
+function escalationEntry(task: WithId<Task>, rule: ResponseRule, clock: Clock, nowMs: number, now: string): BundleEntry | undefined {
   const authored = Date.parse(task.authoredOn ?? '');
   if (!authored) {
     return undefined;
   }
-  const periods = Math.floor((nowMs - authored) / (config.escalateAfterHours * HOUR_MS));
-  const current = PRIORITY_LADDER.indexOf(task.priority ?? 'routine');
-  const due = Math.min(PRIORITY_LADDER.indexOf('urgent') + periods, PRIORITY_LADDER.length - 1);
+  const ladder = PRIORITIES.length - 1;
+  const hours = clock.hoursBetween(authored, nowMs, rule.escalateAfterHours * ladder);
+  const periods = Math.floor(hours / rule.escalateAfterHours);
+  const current = PRIORITIES.indexOf((task.priority ?? 'routine') as Priority);
+  const due = Math.min(PRIORITIES.indexOf(rule.reminderPriority) + periods, ladder);
   if (periods < 1 || current >= due) {
     return undefined;
   }
-  const next = PRIORITY_LADDER[current + 1];
+  const next = PRIORITIES[current + 1];
+  const unit = clock.kind === 'business' ? 'business hours' : 'h';
   return guardedPatchEntry(task, [
     { op: task.priority ? 'replace' : 'add', path: '/priority', value: next },
-    ...noteOps(task, `Escalated by ${BOT_NAME} to ${next}: unanswered ${Math.floor((nowMs - authored) / HOUR_MS)}h after it was created.`, now),
+    ...noteOps(task, `Escalated by ${BOT_NAME} to ${next}: unanswered ${Math.floor(hours)} ${unit} after it was created.`, now),
   ]);
 }
 
-function tally(summary: StaleSummary, write: PlannedWrite, result: EntryResult | undefined, log: BotLog): void {
+function tally(summary: StaleSummary, write: PlannedWrite, outcome: WriteOutcome, log: BotLog): void {
   const target = write.kind === 'create' ? write.thread : write.entry.request?.url;
-  if (!result) {
-    summary.deferred++;
-    return;
-  }
-  if (result.ok) {
+  if (outcome.kind === 'deferred') {
+    summary.deferred[outcome.why]++;
+  } else if (outcome.kind === 'applied') {
     if (write.kind === 'create') {
-      if (result.status === '201') {
+      if (outcome.status === '201') {
         summary.created++;
-        log.info(`created ${result.resource ? `Task/${result.resource.id}` : 'reminder'} for ${write.thread}`);
+        log.info(`created ${outcome.resource ? `Task/${outcome.resource.id}` : 'reminder'} for ${write.thread}`);
       } else {
         summary.episodeExists++;
       }
     } else {
-      summary[write.kind === 'close' ? 'closed' : 'escalated']++;
-      log.info(`${write.kind === 'close' ? 'closed' : 'escalated'} ${target}`);
+      const key = ({ escalate: 'escalated', close: 'closed', cancel: 'cancelled' } as const)[write.kind];
+      summary[key]++;
+      log.info(`${key} ${target}`);
     }
-    return;
-  }
-  if (write.kind !== 'create' && /test failed/i.test(result.error ?? '')) {
+  } else if (outcome.kind === 'conflict' && write.kind !== 'create') {
     summary.conflicts++;
     log.info(`${target} changed meanwhile; the next run decides again`);
-    return;
+  } else {
+    summary.failed++;
+    log.warn(`${write.kind} for ${target} failed (${'status' in outcome ? outcome.status : 'conflict'}): ${outcome.error}`);
   }
-  summary.failed++;
-  log.warn(`${write.kind} for ${target} failed (${result.status}): ${result.error}`);
 }
 
-function emptySummary(): StaleSummary {
+function emptySummary(config: StaleConfig): StaleSummary {
   return {
     threadsRead: 0,
     stale: 0,
     alreadyReminded: 0,
-    skipped: { noSubject: 0, recent: 0, careTeamLast: 0 },
+    skipped: { noSubject: 0, recent: 0, careTeamLast: 0, noPersonMessage: 0 },
     ignoredMessages: 0,
+    byRule: {},
     created: 0,
     episodeExists: 0,
     escalated: 0,
     closed: 0,
+    cancelled: 0,
     conflicts: 0,
     failed: 0,
-    deferred: 0,
+    deferred: { quota: 0, deadline: 0 },
     stoppedEarly: false,
+    clock: config.clock.kind,
   };
 }

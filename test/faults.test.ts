@@ -1,11 +1,15 @@
 // Fault table: 429 and 503 at each step of each bot, transient (MedplumClient's two retries absorb it)
-// and persistent (the run fails), plus a write applied whose response is lost. After every case:
-// nothing half-changed, nothing duplicated, and a clean second run (the redelivered event, or the
-// next cron run) reaches the end state of a run without faults.
+// and persistent, plus a write applied whose response is lost. After every case: nothing
+// half-changed, nothing duplicated, and a clean second run reaches the end state of a run without
+// faults. The server never redelivers a failed Subscription run, so for the OOO bot that second run
+// is the sweep (its cron run); for the stale bot it is the next cron run.
 import type { Communication, Task } from '@medplum/fhirtypes';
 import { describe, expect, test } from 'vitest';
 import { handler as oooHandler } from '../src/ooo-reroute';
+import type { RerouteSummary } from '../src/ooo-reroute';
 import { handler as staleHandler } from '../src/stale-thread-reminders';
+import type { StaleSummary } from '../src/stale-thread-reminders';
+import type { RunFailedError } from '../src/lib/bot-runtime';
 import { useFixedTimeAndQuietConsole } from './harness/bot-test-setup';
 import {
   botEvent,
@@ -60,7 +64,9 @@ describe('ooo-reroute under faults', () => {
     const server = createServerMock();
     const { owner, patient, thread, task } = await seedOwnedThread(server, { away: true });
     const tasks = [task, await seedTask(server, thread, { owner: ref(owner), status: 'on-hold', note: [{ text: 'earlier' }] })];
-    return { server, tasks, thread, input: { ...message(thread, patient), id: 'm1' } };
+    // The message that fired the Subscription is stored, as on the server: the sweep reads it.
+    const input = await server.seed<Communication>({ ...message(thread, patient), id: 'm1', sent: new Date(NOW - 60_000).toISOString() });
+    return { server, tasks, thread, input };
   }
 
   /** Each Task is either as seeded or fully rerouted: never in between. */
@@ -72,7 +78,8 @@ describe('ooo-reroute under faults', () => {
           return 'initial';
         }
         expect(now.owner).toBeUndefined();
-        expect(now.status).toBe('requested');
+        // A held Task keeps its hold; the others go back to requested.
+        expect(now.status).toBe(seeded.status === 'on-hold' ? 'on-hold' : 'requested');
         expect(now.note).toHaveLength((seeded.note?.length ?? 0) + 1);
         return 'rerouted';
       })
@@ -83,7 +90,7 @@ describe('ooo-reroute under faults', () => {
     const { server, tasks, thread, input } = await world();
     server.faults.push(fault(c, steps[c.step]));
     const outcome = await oooHandler(server.medplum, botEvent(input)).then(
-      (summary) => summary,
+      (summary) => summary as RerouteSummary,
       (err: Error) => err
     );
     const states = await taskStates(server, tasks);
@@ -100,7 +107,7 @@ describe('ooo-reroute under faults', () => {
     }
 
     server.faults.length = 0;
-    await oooHandler(server.medplum, botEvent(input)); // the redelivered event
+    await oooHandler(server.medplum, botEvent({ resourceType: 'Bot', id: 'ooo' })); // the next sweep
     expect(await taskStates(server, tasks)).toEqual(['rerouted', 'rerouted']);
     expect((await server.read<Communication>('Communication', thread.id as string)).recipient).toHaveLength(1);
   });
@@ -164,6 +171,12 @@ describe('stale-thread-reminders under faults', () => {
     );
     if (c.persistence === 'persistent' && c.step !== 'last write') {
       expect(outcome).toBeInstanceOf(Error); // a read that keeps failing fails the run, before any write
+    } else if (c.persistence === 'persistent' && c.status === 503) {
+      // Writes that keep failing fail the run (the server records it), with what was done.
+      expect((outcome as RunFailedError<StaleSummary>).summary).toMatchObject({ created: 250, failed: 51 }); // 299 creates, 1 escalation, 1 close: 250 + 51
+    } else if (c.persistence === 'persistent') {
+      // A 429 is the quota: the rest waits for the next run, deferred, never counted as failed.
+      expect(outcome).toMatchObject({ created: 250, failed: 0, deferred: { quota: 51 } });
     }
     await check(server, threads, escalate, close, c.persistence !== 'persistent');
 

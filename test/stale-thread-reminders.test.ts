@@ -1,7 +1,9 @@
 import type { Communication, Task } from '@medplum/fhirtypes';
 import { describe, expect, test, vi } from 'vitest';
 import { EPISODE_SYSTEM, handler, planStaleRun } from '../src/stale-thread-reminders';
-import type { StaleFacts } from '../src/stale-thread-reminders';
+import type { StaleConfig, StaleFacts, StaleSummary } from '../src/stale-thread-reminders';
+import { RunFailedError } from '../src/lib/bot-runtime';
+import { WALL_CLOCK } from '../src/lib/business-hours';
 import {
   botEvent,
   PHI_MARKER,
@@ -90,7 +92,9 @@ describe('which threads are stale', () => {
     });
     expect(reminder.owner).toBeUndefined();
     expect(reminder.identifier?.[0]).toMatchObject({ system: EPISODE_SYSTEM, value: expect.stringMatching(new RegExp(`^${thread.id}:`)) });
-    expect(reminder.description).toBe(`Patient message ${reminder.description?.split(' ')[2]} unanswered for 5d 0h.`);
+    expect(reminder.description).toBe(
+      `Patient message ${reminder.description?.split(' ')[2]} unanswered for 5d 0h (default rule: after 72 hours, escalate every 24, reminder urgent).`
+    );
     expect(JSON.stringify(reminder)).not.toContain(PHI_MARKER);
   });
 
@@ -306,18 +310,17 @@ describe('escalation and auto-close', () => {
 });
 
 describe('faults, deadline and cost', () => {
-  test('a 503 halfway through the writes, then a clean run: every stale thread has exactly one reminder', async () => {
-    const w = await world();
-    const threads = [];
+  test('a 503 halfway through the writes fails the run with its summary; a clean run leaves exactly one reminder per thread', { timeout: 60_000 }, async () => {
+    const w = await world({ quota: { perCaller: 1_000_000 } }); // faults, not quota, are under test here
     for (let i = 0; i < 600; i++) {
-      threads.push(await staleThread(w, 5 * DAY + i * 1000));
+      await staleThread(w, 5 * DAY + i * 1000);
     }
     // The second of three batches fails for good; the third is applied but its response is lost.
     w.server.faults.push({ match: /^POST $/, status: 503, after: 1, times: 3 });
     w.server.faults.push({ match: /^POST $/, status: 503, after: 4, times: 1, when: 'after' });
-    const first = await handler(w.server.medplum, cron());
-    expect(first.created).toBe(250);
-    expect(first.failed).toBeGreaterThan(0);
+    const failure = await handler(w.server.medplum, cron()).catch((err: RunFailedError<StaleSummary>) => err);
+    expect(failure).toBeInstanceOf(RunFailedError);
+    expect((failure as RunFailedError<StaleSummary>).summary).toMatchObject({ created: 250, failed: 250 });
 
     const second = await handler(w.server.medplum, cron());
     expect(second.failed).toBe(0);
@@ -346,7 +349,7 @@ describe('faults, deadline and cost', () => {
       }
     };
     const first = await handler(w.server.medplum, cron({ BOT_TIMEOUT_SECONDS: '60' }));
-    expect(first).toMatchObject({ created: 250, deferred: 50, stoppedEarly: true });
+    expect(first).toMatchObject({ created: 250, deferred: { quota: 0, deadline: 50 }, stoppedEarly: true });
     w.server.beforeRequest = undefined;
     expect((await handler(w.server.medplum, cron())).created).toBe(50);
   });
@@ -361,12 +364,20 @@ describe('faults, deadline and cost', () => {
     expect(w.server.count()).toBeLessThanOrEqual(20);
   });
 
-  test('10,000 threads: at most 30 requests', { timeout: 120_000 }, async () => {
+  test('10,000 threads under the real quota: at most 30 requests a run, what does not fit waits for the next minute', { timeout: 120_000 }, async () => {
     const w = await world();
     const expected = await seedClinic(w.server, NOW, 10_000);
     w.server.resetCounts();
-    const summary = await handler(w.server.medplum, cron({ BOT_TIMEOUT_SECONDS: '900' }));
-    expect(summary).toMatchObject({ threadsRead: 10_000, stale: expected.stale, created: expected.remindersToCreate });
+    const first = await handler(w.server.medplum, cron({ BOT_TIMEOUT_SECONDS: '900' }));
+    expect(first).toMatchObject({ threadsRead: 10_000, stale: expected.stale, failed: 0 });
+    expect(first.created + first.deferred.quota).toBe(expected.remindersToCreate);
+    expect(first.created).toBeGreaterThan(400);
+    expect(w.server.count()).toBeLessThanOrEqual(30);
+
+    vi.setSystemTime(new Date(NOW + 60_000)); // the next cron run, in a new quota minute
+    w.server.resetCounts();
+    const second = await handler(w.server.medplum, cron({ BOT_TIMEOUT_SECONDS: '900' }));
+    expect(second).toMatchObject({ created: expected.remindersToCreate - first.created, failed: 0, deferred: { quota: 0 } });
     expect(w.server.count()).toBeLessThanOrEqual(30);
   });
 });
@@ -380,15 +391,22 @@ describe('planStaleRun (pure)', () => {
           {
             ref: 'Communication/t',
             subject: 'Patient/p',
-            header: { ref: 'Communication/t', time: NOW - 30 * DAY, patientSide: true },
-            last: { ref: 'Communication/m', time: NOW - 4 * DAY, patientSide: true },
+            kind: { categories: [], priority: 'routine' },
+            header: { ref: 'Communication/t', time: NOW - 30 * DAY, role: 'patient' },
+            timeline: { last: { ref: 'Communication/m', time: NOW - 4 * DAY, role: 'patient' }, ignored: 0 },
           },
         ],
       ]),
       openTasks: [],
+      orphanReminders: [],
       ignoredMessages: 0,
     };
-    const { writes, counts } = planStaleRun(facts, { staleAfterHours: 72, escalateAfterHours: 24, timeoutSeconds: 10 }, new Date(NOW).toISOString());
+    const config: StaleConfig = {
+      rules: [],
+      defaultRule: { index: 0, afterHours: 72, escalateAfterHours: 24, reminderPriority: 'urgent' },
+      clock: WALL_CLOCK,
+    };
+    const { writes, counts } = planStaleRun(facts, config, new Date(NOW).toISOString());
     expect(counts.stale).toBe(1);
     expect(writes[0].entry.request).toEqual({ method: 'POST', url: 'Task', ifNoneExist: `identifier=${EPISODE_SYSTEM}|t:m` });
   });

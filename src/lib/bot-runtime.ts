@@ -80,3 +80,59 @@ export function readJsonObjectSecret<T extends object>(
   log.warn(`secret ${name} is not a JSON object; using the default`);
   return defaultValue;
 }
+
+/**
+ * Reads a comma-separated list from a Bot secret (blank items dropped).
+ * @param event - The bot event.
+ * @param name - Secret name.
+ * @returns The items; empty when absent.
+ */
+export function readListSecret(event: BotEvent, name: string): string[] {
+  const raw = rawSecret(event.secrets?.[name]);
+  return raw === undefined ? [] : String(raw).split(',').map((s) => s.trim()).filter(Boolean);
+}
+
+/**
+ * Reads a JSON secret through a validator. Absent: undefined. Not JSON, or refused by the validator:
+ * one warning naming what is wrong, and undefined, so the caller uses its defaults rather than stop.
+ * @param event - The bot event.
+ * @param name - Secret name.
+ * @param parse - Checks the parsed JSON; returns `{ error }` when it is wrong.
+ * @param log - Where the warning goes.
+ * @returns The validator's result, or undefined.
+ */
+export function readJsonSecret<R extends object>(
+  event: BotEvent,
+  name: string,
+  parse: (value: unknown) => R | { error: string },
+  log: BotLog
+): R | undefined {
+  const raw = rawSecret(event.secrets?.[name]);
+  if (raw === undefined || raw === '') {
+    return undefined;
+  }
+  let value: unknown;
+  try {
+    value = JSON.parse(String(raw));
+  } catch {
+    log.warn(`secret ${name} is not valid JSON; using the defaults`);
+    return undefined;
+  }
+  const result = parse(value);
+  if ('error' in result) {
+    log.warn(`secret ${name}: ${result.error}; using the defaults`);
+    return undefined;
+  }
+  return result;
+}
+
+/** A run that did its work but some writes failed: the server records a failed run; the summary says what was done. */
+export class RunFailedError<S> extends Error {
+  readonly summary: S;
+
+  constructor(message: string, summary: S) {
+    super(message);
+    this.name = 'RunFailedError';
+    this.summary = summary;
+  }
+}

@@ -2,6 +2,7 @@
 import { encodeBase64, getReferenceString, normalizeErrorString } from '@medplum/core';
 import type { MedplumClient, WithId } from '@medplum/core';
 import type { Bundle, BundleEntry, OperationOutcome, Reference, Resource, ResourceType, Task } from '@medplum/fhirtypes';
+import { entryCost, isQuotaError, quotaLeft } from './quota';
 
 /** Task statuses that mean the work is still to be done. */
 export const OPEN_TASK_STATUSES: Task['status'][] = [
@@ -37,16 +38,6 @@ export function isOpenTask(task: Task): boolean {
 export function referenceType(ref: Reference | undefined): string | undefined {
   const match = /^([A-Z][A-Za-z]+)\/[^/]+$/.exec(ref?.reference ?? '');
   return match?.[1];
-}
-
-/**
- * Whether a sender is on the patient's side of a thread.
- * @param sender - Communication.sender.
- * @returns True for a Patient or RelatedPerson.
- */
-export function isPatientSide(sender: Reference | undefined): boolean {
-  const type = referenceType(sender);
-  return type === 'Patient' || type === 'RelatedPerson';
 }
 
 /**
@@ -134,59 +125,137 @@ export function guardedPatchEntry(resource: WithId<Resource>, operations: PatchO
   };
 }
 
-/** The outcome of one batch entry. */
-export interface EntryResult {
-  ok: boolean;
-  /** HTTP status code as the server reports it ("200", "201", "400"...), or "error" when the batch itself failed. */
-  status: string;
-  resource?: Resource;
-  error?: string;
+/** What became of one write. */
+export type WriteOutcome =
+  | { kind: 'applied'; status: string; resource?: Resource }
+  /** A version or value test failed: someone changed the resource since it was read. */
+  | { kind: 'conflict'; error: string }
+  /** Not made: the quota could not cover it (or refused it), or the deadline was near. The next run makes it. */
+  | { kind: 'deferred'; why: 'quota' | 'deadline' }
+  | { kind: 'failed'; status: string; error: string };
+
+/** How writes are sent. */
+export interface WriteOptions {
+  /** Largest batch Bundle, in entries (a larger group still goes alone). Default 250. */
+  chunkSize?: number;
+  /** Checked before each Bundle; when true, what is left is deferred for the deadline. */
+  shouldStop?: () => boolean;
+  /** Quota points to leave unspent (for other work sharing the caller's quota). */
+  reserve?: number;
 }
 
 /**
- * Sends entries as FHIR `batch` Bundles, in chunks. Each entry succeeds or fails on its own;
- * a chunk whose request fails (after the client's retries) marks all its entries failed.
+ * Sends groups of writes as FHIR `batch` Bundles, spending the quota on purpose. A group (one
+ * thread's changes) is never split across Bundles, and is not started when the quota the server
+ * last announced cannot cover it: it is deferred, never sent to fail. Each entry succeeds or fails
+ * on its own on the server; a 429 (per entry, when concurrent runs spend the same quota) is a
+ * deferral, never a conflict or a failure.
  * @param medplum - The client.
- * @param entries - Batch entries.
- * @param chunkSize - Entries per Bundle.
- * @param shouldStop - Checked before each chunk; entries of chunks not sent are returned as undefined.
- * @returns One result per entry, in order (undefined where not sent).
+ * @param groups - The writes, grouped.
+ * @param options - Chunk size and deadline.
+ * @returns One outcome per entry, grouped as given.
  */
-export async function executeBatch(
-  medplum: MedplumClient,
-  entries: BundleEntry[],
-  chunkSize = 250,
-  shouldStop: () => boolean = () => false
-): Promise<(EntryResult | undefined)[]> {
-  const results: (EntryResult | undefined)[] = new Array(entries.length).fill(undefined);
-  for (let offset = 0; offset < entries.length; offset += chunkSize) {
-    if (shouldStop()) {
+export async function applyWrites(medplum: MedplumClient, groups: BundleEntry[][], options: WriteOptions = {}): Promise<WriteOutcome[][]> {
+  const chunkSize = options.chunkSize ?? 250;
+  const outcomes: WriteOutcome[][] = groups.map((g) => g.map(() => ({ kind: 'deferred', why: 'quota' }) as WriteOutcome));
+  let next = 0;
+  while (next < groups.length) {
+    if (options.shouldStop?.()) {
+      groups.slice(next).forEach((g, i) => (outcomes[next + i] = g.map(() => ({ kind: 'deferred', why: 'deadline' }))));
       break;
     }
-    const chunk = entries.slice(offset, offset + chunkSize);
-    try {
-      const response = await medplum.executeBatch({ resourceType: 'Bundle', type: 'batch', entry: chunk });
-      chunk.forEach((_, i) => {
-        const entry = response.entry?.[i];
-        const status = (entry?.response?.status ?? '').split(' ')[0];
-        const ok = status.startsWith('2');
-        results[offset + i] = {
-          ok,
-          status,
-          resource: entry?.resource,
-          error: ok ? undefined : outcomeText(entry?.response?.outcome as OperationOutcome | undefined),
-        };
-      });
-    } catch (err) {
-      const error = normalizeErrorString(err);
-      chunk.forEach((_, i) => {
-        results[offset + i] = { ok: false, status: 'error', error };
-      });
+    let points = (quotaLeft(medplum)?.points ?? Infinity) - (options.reserve ?? 0);
+    const chunk: number[] = [];
+    let entries = 0;
+    for (let i = next; i < groups.length; i++) {
+      const cost = groups[i].reduce((sum, e) => sum + entryCost(e), 0);
+      if (cost > points || (chunk.length && entries + groups[i].length > chunkSize)) {
+        break;
+      }
+      chunk.push(i);
+      entries += groups[i].length;
+      points -= cost;
+    }
+    if (!chunk.length) {
+      break; // the next group costs more than is left this minute: it and the rest stay deferred
+    }
+    next = chunk[chunk.length - 1] + 1;
+    const sent = chunk.flatMap((i) => groups[i]);
+    const results = await sendBatch(medplum, sent);
+    let k = 0;
+    for (const i of chunk) {
+      outcomes[i] = groups[i].map(() => results[k++]);
     }
   }
-  return results;
+  return outcomes;
 }
 
-function outcomeText(outcome: OperationOutcome | undefined): string {
-  return outcome ? normalizeErrorString(outcome) : 'no outcome';
+async function sendBatch(medplum: MedplumClient, entries: BundleEntry[]): Promise<WriteOutcome[]> {
+  try {
+    const response = await medplum.executeBatch({ resourceType: 'Bundle', type: 'batch', entry: entries });
+    return entries.map((_, i) => entryOutcome(response.entry?.[i]));
+  } catch (err) {
+    const outcome: WriteOutcome = isQuotaError(err)
+      ? { kind: 'deferred', why: 'quota' }
+      : { kind: 'failed', status: 'error', error: normalizeErrorString(err) };
+    return entries.map(() => outcome);
+  }
+}
+
+function entryOutcome(entry: BundleEntry | undefined): WriteOutcome {
+  const status = (entry?.response?.status ?? '').split(' ')[0];
+  if (status.startsWith('2')) {
+    return { kind: 'applied', status, resource: entry?.resource };
+  }
+  const outcome = entry?.response?.outcome as OperationOutcome | undefined;
+  if (status === '429' || (outcome && isQuotaError(outcome))) {
+    return { kind: 'deferred', why: 'quota' };
+  }
+  const error = outcome ? normalizeErrorString(outcome) : 'no outcome';
+  // A failed JSON Patch `test` (the version or value guard) is a 400 "Test failed" on Medplum.
+  if (status === '412' || status === '409' || /test failed/i.test(error)) {
+    return { kind: 'conflict', error };
+  }
+  return { kind: 'failed', status: status || 'none', error };
+}
+
+/**
+ * Reads every page of a search, visiting each resource. `_sort=_lastUpdated` lets the server page
+ * with a cursor (no offset limit on large projects); a cursor page whose resources all share one
+ * lastUpdated instant (a bulk import) is refused by the server, and then the scan is read again
+ * with offset paging, so visits must be idempotent.
+ * @param medplum - The client.
+ * @param resourceType - Type to search.
+ * @param query - Search parameters.
+ * @param visit - Called for each resource.
+ * @param options - `nearDeadline`: checked after each page; `log`: for the cursor fallback.
+ * @param options.nearDeadline - Stops the scan when true.
+ * @param options.log - Logger.
+ * @returns True when every page was read, false when the deadline stopped the scan.
+ */
+export async function scanAll(
+  medplum: MedplumClient,
+  resourceType: ResourceType,
+  query: Record<string, string>,
+  visit: (resource: WithId<Resource>) => void,
+  options: { nearDeadline: () => boolean; log: { warn(message: string): void } }
+): Promise<boolean> {
+  for (const sorted of [true, false]) {
+    try {
+      const params = [...Object.entries(query), ...(sorted ? [['_sort', '_lastUpdated']] : [])];
+      for await (const page of searchPages(medplum, resourceType, params)) {
+        page.entry?.forEach((e) => e.resource && visit(e.resource as WithId<Resource>));
+        if (options.nearDeadline()) {
+          return false;
+        }
+      }
+      return true;
+    } catch (err) {
+      if (!sorted || !/cursor fails to make progress/i.test(normalizeErrorString(err))) {
+        throw err;
+      }
+      options.log.warn(`${resourceType} scan: cursor paging cannot progress (shared lastUpdated); reading with offset paging`);
+    }
+  }
+  return false;
 }

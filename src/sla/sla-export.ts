@@ -186,13 +186,13 @@ async function exportRows(
   const messages = new Map<string, ThreadMessage[]>();
   for (let i = 0; i < threads.length; i += THREADS_PER_SEARCH) {
     const chunk = threads.slice(i, i + THREADS_PER_SEARCH);
-    for await (const page of searchPages(medplum, 'Communication', { 'part-of': chunk.join(','), _elements: 'partOf,sender,sent' })) {
+    for await (const page of searchPages(medplum, 'Communication', { 'part-of': chunk.join(','), _elements: 'partOf,sender,sent,status' })) {
       for (const entry of page.entry ?? []) {
         const m = entry.resource as Communication;
         const thread = m.partOf?.find((p) => chunk.includes(p.reference as string))?.reference as string;
         messages.set(thread, [
           ...(messages.get(thread) ?? []),
-          { id: m.id as string, time: m.sent ?? m.meta?.lastUpdated ?? '', sender: m.sender },
+          { id: m.id as string, time: m.sent ?? m.meta?.lastUpdated ?? '', sender: m.sender, status: m.status },
         ]);
       }
     }

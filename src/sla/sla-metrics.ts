@@ -1,7 +1,7 @@
 // SLA metrics of message-response Tasks and reminders, computed from each Task's version history
 // and the care team's messages in its thread. Pure: no I/O.
 import type { Task } from '@medplum/fhirtypes';
-import { isPatientSide } from '../lib/fhir';
+import { senderRole } from '../lib/thread';
 
 const HOUR_MS = 3_600_000;
 
@@ -20,6 +20,8 @@ export interface ThreadMessage {
   /** sent, else meta.lastUpdated. */
   time: string;
   sender?: { reference?: string };
+  /** Communication.status; entered-in-error messages never count. */
+  status?: string;
 }
 
 /** One exported row. */
@@ -61,8 +63,9 @@ export function computeRow(versions: Task[], messages: ThreadMessage[], targets:
   const authored = authoredOn ? Date.parse(authoredOn) : NaN;
   const firstClaimed = history.find((v) => v.owner?.reference);
   const completed = history.find((v) => v.status === 'completed');
+  // Only a person of the care team answers: an auto-acknowledgement does not stop the clock.
   const reply = messages
-    .filter((m) => !isPatientSide(m.sender) && m.sender?.reference && Date.parse(m.time) > authored)
+    .filter((m) => m.status !== 'entered-in-error' && senderRole(m.sender) === 'care-team' && Date.parse(m.time) > authored)
     .sort((a, b) => Date.parse(a.time) - Date.parse(b.time))[0];
 
   const at = (v: Task | undefined): string | null => (v ? (v.meta?.lastUpdated ?? null) : null);

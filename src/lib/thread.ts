@@ -1,0 +1,105 @@
+// Who speaks in a thread, and who spoke last: one definition for both bots and the SLA export.
+//
+// A thread is a Communication header (no partOf) with messages pointing at it through partOf. Only
+// people move the clock: the patient side (Patient, RelatedPerson) asks, a person of the care team
+// (Practitioner, PractitionerRole, or a CareTeam writing as a team inbox) answers. Automated senders
+// (Device, Organization, HealthcareService, Bot, ClientApplication: an auto-acknowledgement, a
+// reminder integration) neither start nor stop it, and neither do messages without a literal sender.
+import type { Communication, Reference } from '@medplum/fhirtypes';
+import { referenceType } from './fhir';
+
+/** Who a sender is, for the clock. */
+export type SenderRole = 'patient' | 'care-team' | 'automated' | 'unknown';
+
+const ROLES: Record<string, SenderRole> = {
+  Patient: 'patient',
+  RelatedPerson: 'patient',
+  Practitioner: 'care-team',
+  PractitionerRole: 'care-team',
+  CareTeam: 'care-team',
+  Device: 'automated',
+  Organization: 'automated',
+  HealthcareService: 'automated',
+  Bot: 'automated',
+  ClientApplication: 'automated',
+};
+
+/**
+ * The role of a message's sender.
+ * @param sender - Communication.sender.
+ * @returns patient, care-team, automated, or unknown (no sender, or not a literal `Type/id`).
+ */
+export function senderRole(sender: Reference | undefined): SenderRole {
+  return ROLES[referenceType(sender) ?? ''] ?? 'unknown';
+}
+
+/**
+ * Whether a sender is on the patient's side of a thread.
+ * @param sender - Communication.sender.
+ * @returns True for a Patient or RelatedPerson.
+ */
+export function isPatientSide(sender: Reference | undefined): boolean {
+  return senderRole(sender) === 'patient';
+}
+
+/** A message reduced to what decisions need. */
+export interface MessagePoint {
+  /** Reference string of the message (or of the header, when the header is the first message). */
+  ref: string;
+  /** `sent`, else `meta.lastUpdated` (so a read receipt does not make an old message look new). */
+  time: number;
+  role: SenderRole;
+}
+
+/**
+ * A message (or header) as a point in its thread's timeline.
+ * @param message - The Communication.
+ * @returns The point.
+ */
+export function messagePoint(message: Communication & { id: string }): MessagePoint {
+  return {
+    ref: `Communication/${message.id}`,
+    time: Date.parse(message.sent ?? message.meta?.lastUpdated ?? '') || 0,
+    role: senderRole(message.sender),
+  };
+}
+
+/**
+ * Orders two points: later time, then reference as a tie-break (so every reader agrees).
+ * @param a - A point.
+ * @param b - Another.
+ * @returns True when a is later than b.
+ */
+export function isLater(a: MessagePoint, b: MessagePoint): boolean {
+  return a.time > b.time || (a.time === b.time && a.ref > b.ref);
+}
+
+/** The people's side of a thread's timeline. */
+export interface Timeline {
+  /** The latest message by a person (patient side or care team). */
+  last?: MessagePoint;
+  lastPatient?: MessagePoint;
+  lastCareTeam?: MessagePoint;
+  /** Messages skipped: automated or without a usable sender. */
+  ignored: number;
+}
+
+/**
+ * Adds a message to a timeline: people's messages move it, others are counted as ignored.
+ * Entered-in-error messages must be left out by the caller.
+ * @param timeline - The timeline, changed in place.
+ * @param point - The message.
+ */
+export function addToTimeline(timeline: Timeline, point: MessagePoint): void {
+  if (point.role !== 'patient' && point.role !== 'care-team') {
+    timeline.ignored++;
+    return;
+  }
+  if (!timeline.last || isLater(point, timeline.last)) {
+    timeline.last = point;
+  }
+  const key = point.role === 'patient' ? 'lastPatient' : 'lastCareTeam';
+  if (!timeline[key] || isLater(point, timeline[key])) {
+    timeline[key] = point;
+  }
+}
