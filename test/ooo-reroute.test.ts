@@ -1,5 +1,5 @@
 import type { WithId } from '@medplum/core';
-import type { Binary, Communication, Task } from '@medplum/fhirtypes';
+import type { Binary, Communication, Slot, Task } from '@medplum/fhirtypes';
 import { describe, expect, test, vi } from 'vitest';
 import { handler, triageMessage } from '../src/ooo-reroute';
 import type { RerouteSummary, SweepSummary } from '../src/ooo-reroute';
@@ -9,6 +9,8 @@ import {
   botEvent,
   message,
   PHI_MARKER,
+  SCHEDULING_PARAMETERS_URL,
+  TIMEZONE_URL,
   ref,
   seedBlock,
   seedPractitioner,
@@ -17,7 +19,7 @@ import {
   seedTask,
   seedThread,
 } from './harness/fixtures';
-import type { OwnedThread, Ref } from './harness/fixtures';
+import type { OwnedThread, Ref, ScheduleOptions } from './harness/fixtures';
 import { useFixedTimeAndQuietConsole } from './harness/bot-test-setup';
 import { createServerMock } from './harness/server-mock';
 import type { ServerMock, ServerMockOptions } from './harness/server-mock';
@@ -29,7 +31,7 @@ interface World extends OwnedThread {
   server: ServerMock;
 }
 
-async function world(options: ServerMockOptions & { away?: boolean; recipients?: Ref[]; task?: Partial<Task> } = {}): Promise<World> {
+async function world(options: ServerMockOptions & { away?: boolean; recipients?: Ref[]; task?: Partial<Task>; schedule?: ScheduleOptions } = {}): Promise<World> {
   const server = createServerMock(options);
   const seeded = await seedOwnedThread(server, options);
   // The patient's message that fires the Subscription is in the store, as on the server.
@@ -411,6 +413,100 @@ describe('bad input: a clear logged outcome, never a corrupted resource', () => 
     const summary = await run(w, { ...message({ resourceType: 'Communication', id: 'missing', status: 'in-progress' }, w.patient), id: 'm9' });
     expect(summary).toMatchObject({ outcome: 'done', tasksExamined: 0, rerouted: 0 });
     expect(w.server.countByKey()).toEqual({ 'GET Task': 1 });
+  });
+});
+
+describe('real clinic schedules', () => {
+  const everyDay = (from: string, hours: number) => ({ availability: [{ from, hours }] });
+
+  test('an overnight shift: on duty at 01:40 local in Anguilla, the shift having begun at 20:00 the day before', async () => {
+    vi.setSystemTime(new Date('2026-11-28T05:40:00.000Z'));
+    const w = await world({ schedule: everyDay('20:00:00', 8) });
+    await w.server.update({ ...w.owner, extension: [{ url: TIMEZONE_URL, valueCode: 'America/Anguilla' }] });
+    expect((await run(w)).decisions[0]).toMatchObject({ action: 'kept', reason: 'owner available (free-slot)' });
+  });
+
+  test('a long overnight shift whose earlier slots fill the $find page: decided from the rules', async () => {
+    vi.setSystemTime(new Date('2026-11-28T05:00:00.000Z')); // 00:00 in New York; the shift began at 13:00
+    const w = await world({ schedule: { ...everyDay('13:00:00', 14), durationMinutes: 15, alignmentMinutes: 15 } });
+    expect((await run(w)).decisions[0]).toMatchObject({ action: 'kept', reason: 'owner available (working-hours)' });
+  });
+
+  test('seeing patients all hour is being in the office: kept, "booked"', async () => {
+    const w = await world();
+    await w.server.seed<Slot>({ resourceType: 'Slot', schedule: ref(w.schedule), status: 'busy', start: '2026-11-27T14:00:00Z', end: '2026-11-27T17:00:00Z' });
+    expect((await run(w)).decisions[0]).toMatchObject({ action: 'kept', reason: 'owner available (booked)' });
+  });
+
+  test('an appointment outside working hours does not make the owner present', async () => {
+    vi.setSystemTime(new Date('2026-11-27T12:30:00.000Z')); // 07:30 local, hours 09:00-17:00
+    const w = await world();
+    await w.server.seed<Slot>({ resourceType: 'Slot', schedule: ref(w.schedule), status: 'busy', start: '2026-11-27T12:00:00Z', end: '2026-11-27T13:00:00Z' });
+    expect((await run(w)).decisions[0]).toMatchObject({ action: 'to-pool' });
+  });
+
+  test('a time zone that is not an IANA code: logged, availability unknown, Task kept, no request to $find', async () => {
+    const w = await world({ away: true });
+    await w.server.update({ ...w.owner, extension: [{ url: TIMEZONE_URL, valueCode: 'Eastern' }] });
+    const summary = await run(w);
+    expect(summary).toMatchObject({ outcome: 'done', rerouted: 0 });
+    expect(summary.decisions[0].reason).toBe('owner unknown (invalid-time-zone)');
+    expect(w.server.countByKey()['GET Schedule/:id/$find']).toBeUndefined();
+    expect(vi.mocked(console.log).mock.calls.some((c) => String(c[0]).includes('not an IANA zone'))).toBe(true);
+  });
+
+  test('a held Task keeps its hold: owner removed, status on-hold, the note says so', async () => {
+    const w = await world({ away: true, task: { status: 'on-hold' } });
+    expect((await run(w)).rerouted).toBe(1);
+    const task = await w.server.read<Task>('Task', w.task.id);
+    expect(task).toMatchObject({ status: 'on-hold' });
+    expect(task.owner).toBeUndefined();
+    expect(task.note?.[0].text).toContain('status on-hold kept');
+  });
+
+  test('the header changed between the read and the write: the retry still removes the away owner, keeping the change', async () => {
+    const w = await world({ away: true });
+    const colleague = ref(await seedPractitioner(w.server));
+    let changed = false;
+    w.server.beforeRequest = async (r) => {
+      if (r.key === 'POST batch' && !changed) {
+        changed = true;
+        const header = await w.server.read<Communication>('Communication', w.thread.id);
+        await w.server.update({ ...header, recipient: [...(header.recipient ?? []), colleague] });
+      }
+    };
+    const summary = await run(w);
+    expect(summary).toMatchObject({ rerouted: 1, repaired: 1, conflicts: 0 });
+    expect((await w.server.read<Communication>('Communication', w.thread.id)).recipient).toEqual([w.patient, colleague]);
+    expect((await w.server.read<Task>('Task', w.task.id)).note).toHaveLength(1);
+  });
+
+  test('a message whose thread header does not exist: the log says so', async () => {
+    const w = await world({ away: true });
+    const summary = await run(w, { ...message({ resourceType: 'Communication', id: 'gone', status: 'in-progress' }, w.patient), id: 'm9' });
+    expect(summary).toMatchObject({ outcome: 'done', tasksExamined: 0 });
+    const logged = vi.mocked(console.log).mock.calls.map((c) => String(c[0]));
+    expect(logged).toContain('[ooo-reroute] Communication/gone: no open Tasks on the thread; nothing to reroute');
+
+    await w.server.medplum.deleteResource('Communication', w.thread.id);
+    await run(w);
+    expect(vi.mocked(console.log).mock.calls.map((c) => String(c[0]))).toContain(
+      `[ooo-reroute] Communication/${w.thread.id}: thread header not found (deleted, or not readable by the bot); Tasks decided without it`
+    );
+  });
+
+  test('service types: a Schedule whose rules are all tied to a service type is read for any of them', async () => {
+    const w = await world();
+    const params = w.schedule.extension?.[0].extension ?? [];
+    await w.server.update({
+      ...w.schedule,
+      extension: [{ url: SCHEDULING_PARAMETERS_URL, extension: [...params, { url: 'serviceType', valueCoding: { system: 'http://example.com/st', code: 'video' } }] }],
+    });
+    expect((await run(w)).decisions[0].reason).toBe('owner available (free-slot)');
+    expect(w.server.requests.find((r) => r.key.endsWith('$find'))?.url).toContain('service-type=http');
+    // OOO_SERVICE_TYPE asks for one service; the owner offers no other hours: away for it.
+    const phone = await run(w, undefined, { OOO_SERVICE_TYPE: 'http://example.com/st|phone' });
+    expect(phone.decisions[0]).toMatchObject({ action: 'to-pool' });
   });
 });
 

@@ -354,11 +354,15 @@ describe('faults, deadline and cost', () => {
     expect((await handler(w.server.medplum, cron())).created).toBe(50);
   });
 
-  test('2,000 threads of which 200 stale: all reminders in at most 20 requests', async () => {
+  test('2,000 threads of which 200 stale: all reminders in at most 20 requests, with rules and business hours too', { timeout: 60_000 }, async () => {
     const w = await world();
     const expected = await seedClinic(w.server, NOW, 2000);
     w.server.resetCounts();
-    const summary = await handler(w.server.medplum, cron());
+    const allWeek = { timeZone: 'America/New_York', hours: Object.fromEntries(['mon', 'tue', 'wed', 'thu', 'fri', 'sat', 'sun'].map((d) => [d, [['00:00', '24:00']]])) };
+    const summary = await handler(
+      w.server.medplum,
+      cron({ STALE_RULES: JSON.stringify([{ category: 'http://x|y', afterHours: 1 }]), BUSINESS_HOURS: JSON.stringify(allWeek) })
+    );
     expect(summary).toMatchObject({ threadsRead: 2000, stale: expected.stale, created: expected.remindersToCreate, failed: 0 });
     expect(expected.stale).toBe(200);
     expect(w.server.count()).toBeLessThanOrEqual(20);
@@ -379,6 +383,222 @@ describe('faults, deadline and cost', () => {
     const second = await handler(w.server.medplum, cron({ BOT_TIMEOUT_SECONDS: '900' }));
     expect(second).toMatchObject({ created: expected.remindersToCreate - first.created, failed: 0, deferred: { quota: 0 } });
     expect(w.server.count()).toBeLessThanOrEqual(30);
+  });
+});
+
+describe('who answers a thread', () => {
+  test('an auto-acknowledgement (Device, Organization, Bot) after the patient answers nothing: the thread is still reminded', async () => {
+    const w = await world();
+    const threads = [];
+    for (const sender of ['Device/auto-ack', 'Organization/clinic', 'Bot/notifier']) {
+      const thread = await staleThread(w);
+      await seedMessage(w.server, thread, { reference: sender }, ago(5 * DAY - 60_000));
+      threads.push(thread);
+    }
+    const summary = await handler(w.server.medplum, cron());
+    expect(summary).toMatchObject({ stale: 3, created: 3, ignoredMessages: 3 });
+    expect((await reminders(w, threads[0]))[0].description).toContain('unanswered for 5d 0h');
+  });
+
+  test('a thread only automated senders wrote in waits on nobody', async () => {
+    const w = await world();
+    const thread = await seedThread(w.server, { subject: w.patient, meta: { lastUpdated: ago(30 * DAY) } });
+    await seedMessage(w.server, thread, { reference: 'Device/x' }, ago(5 * DAY));
+    expect(await handler(w.server.medplum, cron())).toMatchObject({ created: 0, skipped: { noPersonMessage: 1 } });
+  });
+
+  test('an automated message after a reminder does not close it; a person of the care team does', async () => {
+    const w = await world();
+    const thread = await staleThread(w, 6 * DAY);
+    const reminder = await seedTask(w.server, thread, { code: { coding: [REMINDER_CODE] }, status: 'requested', priority: 'urgent', authoredOn: ago(10 * HOUR) });
+    await seedMessage(w.server, thread, { reference: 'Device/x' }, ago(HOUR));
+    expect((await handler(w.server.medplum, cron())).closed).toBe(0);
+    await seedMessage(w.server, thread, { reference: `PractitionerRole/${w.provider.reference.split('/')[1]}` }, ago(HOUR / 2));
+    expect((await handler(w.server.medplum, cron())).closed).toBe(1);
+    expect((await w.server.read<Task>('Task', reminder.id)).status).toBe('completed');
+  });
+
+  test('an entered-in-error message is not the last word', async () => {
+    const w = await world();
+    const thread = await staleThread(w, 6 * DAY);
+    await seedMessage(w.server, thread, w.provider, ago(5 * DAY), { status: 'entered-in-error' });
+    expect((await handler(w.server.medplum, cron())).created).toBe(1);
+  });
+});
+
+describe('reminders on threads that closed', () => {
+  test('an open reminder on a closed or deleted thread is cancelled with a note; earlier notes are kept', async () => {
+    const w = await world();
+    const closed = await staleThread(w);
+    const onClosed = await seedTask(w.server, closed, {
+      code: { coding: [REMINDER_CODE] },
+      status: 'requested',
+      authoredOn: ago(HOUR),
+      note: [{ text: 'called the patient, no answer' }],
+    });
+    await w.server.update({ ...(await w.server.read<Communication>('Communication', closed.id)), status: 'completed' });
+    const onDeleted = await seedTask(w.server, { ...closed, id: 'deleted-thread' }, { code: { coding: [REMINDER_CODE] }, status: 'in-progress', authoredOn: ago(HOUR) });
+    const responseOnClosed = await seedTask(w.server, closed, { owner: w.provider });
+    expect(await handler(w.server.medplum, cron())).toMatchObject({ cancelled: 2, created: 0 });
+    const cancelled = await w.server.read<Task>('Task', onClosed.id);
+    expect(cancelled.status).toBe('cancelled');
+    expect(cancelled.note?.map((n) => n.text)).toEqual([
+      'called the patient, no answer',
+      `Cancelled by stale-thread-reminders: thread Communication/${closed.id} is no longer in progress (closed or deleted).`,
+    ]);
+    expect((await w.server.read<Task>('Task', onDeleted.id)).status).toBe('cancelled');
+    // Only reminders: the bot does not touch other Tasks of a closed thread.
+    expect((await w.server.read<Task>('Task', responseOnClosed.id)).meta?.versionId).toBe(responseOnClosed.meta?.versionId);
+    expect((await handler(w.server.medplum, cron())).cancelled).toBe(0);
+  });
+});
+
+describe('the reminder, by definition', () => {
+  test('its owner is the owner of the most recently authored open response Task with an owner', async () => {
+    const w = await world();
+    const thread = await staleThread(w);
+    const older = ref(await seedPractitioner(w.server));
+    const newer = ref(await seedPractitioner(w.server));
+    const newest = ref(await seedPractitioner(w.server));
+    await seedTask(w.server, thread, { owner: older, authoredOn: ago(10 * DAY) });
+    await seedTask(w.server, thread, { owner: newer, authoredOn: ago(8 * DAY) });
+    await seedTask(w.server, thread, { owner: newest, authoredOn: ago(7 * DAY), status: 'completed' }); // closed: not counted
+    await seedTask(w.server, thread, { authoredOn: ago(6 * DAY) }); // in the pool: no owner to take
+    await handler(w.server.medplum, cron());
+    expect((await reminders(w, thread))[0].owner).toEqual(newer);
+  });
+
+  test("escalating or closing appends a note: a nurse's notes stay", async () => {
+    const w = await world();
+    const nurse = [{ text: 'left a voicemail', authorString: 'nurse' }];
+    const a = await staleThread(w, 6 * DAY);
+    const escalate = await seedTask(w.server, a, { code: { coding: [REMINDER_CODE] }, status: 'requested', priority: 'urgent', authoredOn: ago(30 * HOUR), note: nurse });
+    const b = await staleThread(w, 6 * DAY);
+    const close = await seedTask(w.server, b, { code: { coding: [REMINDER_CODE] }, status: 'requested', priority: 'urgent', authoredOn: ago(10 * HOUR), note: nurse });
+    await seedMessage(w.server, b, w.provider, ago(HOUR));
+    expect(await handler(w.server.medplum, cron())).toMatchObject({ escalated: 1, closed: 1 });
+    for (const task of [escalate, close]) {
+      const notes = (await w.server.read<Task>('Task', task.id)).note ?? [];
+      expect(notes).toHaveLength(2);
+      expect(notes[0]).toEqual(nurse[0]);
+      expect(notes[1].authorString).toBe('stale-thread-reminders');
+    }
+  });
+});
+
+describe('response rules and business hours', () => {
+  const BILLING = { system: 'http://example.org/thread-category', code: 'billing' };
+  const rules = JSON.stringify([{ category: `${BILLING.system}|${BILLING.code}`, afterHours: 4 }]);
+
+  test('a thread in a category with a 4-hour rule is reminded after 5 silent hours; an uncategorised one is not', async () => {
+    const w = await world();
+    const billing = await staleThread(w, 5 * HOUR, { category: [{ coding: [BILLING] }] });
+    const plain = await staleThread(w, 5 * HOUR);
+    const summary = await handler(w.server.medplum, cron({ STALE_RULES: rules }));
+    expect(summary).toMatchObject({ stale: 1, created: 1, byRule: { 'rule 1': 1 }, skipped: { recent: 1 } });
+    const [reminder] = await reminders(w, billing);
+    expect(reminder.description).toContain(`(rule 1 (category ${BILLING.system}|${BILLING.code}): after 4 hours, escalate every 24, reminder urgent)`);
+    expect(await reminders(w, plain)).toHaveLength(0);
+  });
+
+  test('priority rules: the header priority (absent: routine), a reminder priority of its own', async () => {
+    const w = await world();
+    const urgent = await staleThread(w, 3 * HOUR, { priority: 'urgent' });
+    await staleThread(w, 3 * HOUR);
+    const summary = await handler(w.server.medplum, cron({ STALE_RULES: JSON.stringify([{ priority: 'urgent', afterHours: 2, reminderPriority: 'asap' }]) }));
+    expect(summary.created).toBe(1);
+    expect((await reminders(w, urgent))[0].priority).toBe('asap');
+  });
+
+  test('with one open hour a day, 80 wall-clock hours of silence are not 72 hours', async () => {
+    const w = await world();
+    await staleThread(w, 80 * HOUR);
+    const oneHourADay = { timeZone: 'UTC', hours: Object.fromEntries(['mon', 'tue', 'wed', 'thu', 'fri', 'sat', 'sun'].map((d) => [d, [['12:00', '13:00']]])) };
+    expect(await handler(w.server.medplum, cron({ BUSINESS_HOURS: JSON.stringify(oneHourADay) }))).toMatchObject({ stale: 0, created: 0, clock: 'business', skipped: { recent: 1 } });
+    expect(await handler(w.server.medplum, cron())).toMatchObject({ stale: 1, created: 1, clock: 'wall' });
+  });
+
+  test('escalation follows the matched rule, counted in business hours', async () => {
+    const w = await world();
+    const thread = await staleThread(w, 6 * DAY, { category: [{ coding: [BILLING] }] });
+    const reminder = await seedTask(w.server, thread, { code: { coding: [REMINDER_CODE] }, status: 'requested', priority: 'asap', authoredOn: ago(5 * HOUR) });
+    const fast = JSON.stringify([{ category: `${BILLING.system}|${BILLING.code}`, afterHours: 4, escalateAfterHours: 2, reminderPriority: 'asap' }]);
+    expect((await handler(w.server.medplum, cron({ STALE_RULES: fast }))).escalated).toBe(1);
+    expect((await w.server.read<Task>('Task', reminder.id)).priority).toBe('stat');
+    // The same reminder under the default rule (24 h) would not have escalated.
+    const w2 = await world();
+    const t2 = await staleThread(w2, 6 * DAY);
+    await seedTask(w2.server, t2, { code: { coding: [REMINDER_CODE] }, status: 'requested', priority: 'urgent', authoredOn: ago(5 * HOUR) });
+    expect((await handler(w2.server.medplum, cron({ STALE_RULES: fast }))).escalated).toBe(0);
+    // Friday 15:00 UTC, open 09:00-17:00 on weekdays: created Thursday 16:00, 2 business hours ago -> one period.
+    const w3 = await world();
+    const t3 = await staleThread(w3, 6 * DAY, { category: [{ coding: [BILLING] }] });
+    const r3 = await seedTask(w3.server, t3, { code: { coding: [REMINDER_CODE] }, status: 'requested', priority: 'asap', authoredOn: ago(23 * HOUR) });
+    const weekdays = { timeZone: 'UTC', hours: Object.fromEntries(['mon', 'tue', 'wed', 'thu', 'fri'].map((d) => [d, [['09:00', '17:00']]])) };
+    const slow = JSON.stringify([{ category: `${BILLING.system}|${BILLING.code}`, afterHours: 4, escalateAfterHours: 8, reminderPriority: 'asap' }]);
+    expect((await handler(w3.server.medplum, cron({ STALE_RULES: slow, BUSINESS_HOURS: JSON.stringify(weekdays) }))).escalated).toBe(0);
+    expect((await w3.server.read<Task>('Task', r3.id)).priority).toBe('asap');
+    expect((await handler(w3.server.medplum, cron({ STALE_RULES: slow }))).escalated).toBe(1); // 23 wall hours: two periods of 8
+  });
+
+  test('malformed rules or hours: one warning each saying what is wrong, and the defaults', async () => {
+    const w = await world();
+    await staleThread(w, 80 * HOUR);
+    const summary = await handler(
+      w.server.medplum,
+      cron({ STALE_RULES: '[{"afterHours": "4"}]', BUSINESS_HOURS: '{"timeZone":"UTC","hours":{"fri":[["22:00","02:00"]]}}' })
+    );
+    expect(summary).toMatchObject({ created: 1, clock: 'wall', byRule: { default: 1 } });
+    const warnings = vi.mocked(console.log).mock.calls.map((c) => String(c[0])).filter((l) => l.includes('WARN secret'));
+    expect(warnings).toEqual([
+      '[stale-thread-reminders] WARN secret STALE_RULES: rule 1: afterHours must be a positive number of hours; using the defaults',
+      '[stale-thread-reminders] WARN secret BUSINESS_HOURS: hours.fri: 22:00-02:00 ends before it starts: an interval may not cross midnight; write 22:00-24:00 on this day and 00:00-02:00 on the next; using the defaults',
+    ]);
+    expect((await handler(w.server.medplum, cron({ STALE_RULES: 'not json' }))).created).toBe(0);
+    expect(vi.mocked(console.log).mock.calls.some((c) => String(c[0]).includes('secret STALE_RULES is not valid JSON'))).toBe(true);
+  });
+});
+
+describe('the FHIR quota', () => {
+  test('1,000 due reminders under 50,000 points a minute: all created in ceil(points needed / budget) runs, none failed, none twice', { timeout: 120_000 }, async () => {
+    const w = await world(); // the server's default quota
+    for (let i = 0; i < 1000; i++) {
+      await staleThread(w, 5 * DAY + i * 1000);
+    }
+    w.server.resetCounts();
+    const runs: StaleSummary[] = [];
+    let scanPoints = 0;
+    while (runs.reduce((n, r) => n + r.created, 0) < 1000 && runs.length < 10) {
+      vi.setSystemTime(new Date(NOW + runs.length * HOUR)); // hourly cron: a new quota minute each run
+      const before = w.server.requests.length;
+      runs.push(await handler(w.server.medplum, cron({ BOT_TIMEOUT_SECONDS: '600' })));
+      scanPoints ||= w.server.requests.slice(before).filter((r) => r.method === 'GET').reduce((n, r) => n + r.points, 0);
+    }
+    const needed = 1000 * 120 + scanPoints; // a conditional create is a search and a write
+    expect(runs).toHaveLength(Math.ceil(needed / 50_000));
+    expect(runs.map((r) => r.failed)).toEqual(runs.map(() => 0));
+    expect(runs.slice(0, -1).every((r) => r.deferred.quota > 0 && r.stoppedEarly)).toBe(true);
+    expect(runs.at(-1)?.deferred).toEqual({ quota: 0, deadline: 0 });
+    // Nothing was sent only to be refused: no 429, whole or per entry.
+    expect(w.server.requests.filter((r) => r.status === 429 || r.entryStatuses?.includes('429'))).toEqual([]);
+    const all = await reminders(w);
+    expect(all).toHaveLength(1000);
+    expect(new Set(all.map((t) => t.focus?.reference)).size).toBe(1000);
+  });
+
+  test('a 429 inside a batch (another run spending the quota) is deferred, never failed or a conflict', async () => {
+    const w = await world({ quota: { perCaller: 5_000 } });
+    for (let i = 0; i < 10; i++) {
+      await staleThread(w, 5 * DAY + i * 1000);
+    }
+    w.server.beforeRequest = (r) => {
+      if (r.key === 'POST batch') {
+        w.server.quota.begin('bot').charge(w.server.quota.remaining('bot') - 500);
+      }
+    };
+    const summary = await handler(w.server.medplum, cron());
+    expect(summary).toMatchObject({ created: 4, failed: 0, conflicts: 0, deferred: { quota: 6 } });
+    expect(vi.mocked(console.log).mock.calls.some((c) => String(c[0]).includes('6 write(s) left for the next run (quota: 6'))).toBe(true);
   });
 });
 

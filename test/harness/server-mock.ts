@@ -59,6 +59,9 @@ export interface RecordedRequest {
   caller: string;
   /** Quota points charged (refused charges included). */
   points: number;
+  /** The response status, and for a batch each entry's (e.g. `['201', '429']`). */
+  status?: number;
+  entryStatuses?: string[];
   /** Resource types in the response (search entries, batch results, the resource read or written). */
   responseTypes?: string[];
 }
@@ -255,6 +258,10 @@ export function createServerMock(options: ServerMockOptions = {}): ServerMock {
       return toResponse(rule.status, faultOutcome(rule.status), header);
     }
     recorded.responseTypes = typesIn(result.body);
+    recorded.status = result.status;
+    if (recorded.batchEntries) {
+      recorded.entryStatuses = ((result.body as Bundle).entry ?? []).map((e) => e.response?.status?.split(' ')[0] ?? '');
+    }
     return toResponse(result.status, result.body, header);
   };
 

@@ -1,0 +1,52 @@
+import { describe, expect, test } from 'vitest';
+import { addToTimeline, isLater, messagePoint, senderRole } from '../../src/lib/thread';
+import type { Timeline } from '../../src/lib/thread';
+
+describe('senderRole', () => {
+  test.each([
+    ['Patient/1', 'patient'],
+    ['RelatedPerson/1', 'patient'],
+    ['Practitioner/1', 'care-team'],
+    ['PractitionerRole/1', 'care-team'],
+    ['CareTeam/1', 'care-team'],
+    ['Device/1', 'automated'],
+    ['Organization/1', 'automated'],
+    ['HealthcareService/1', 'automated'],
+    ['Bot/1', 'automated'],
+    ['ClientApplication/1', 'automated'],
+    ['#contained', 'unknown'],
+    ['https://example.com/Patient/1', 'unknown'],
+    [undefined, 'unknown'],
+  ])('%s is %s', (reference, role) => {
+    expect(senderRole(reference ? { reference } : undefined)).toBe(role);
+  });
+});
+
+describe('timeline', () => {
+  const at = (id: string, sender: string | undefined, sent?: string, lastUpdated?: string) =>
+    messagePoint({ resourceType: 'Communication', id, status: 'in-progress', sender: sender ? { reference: sender } : undefined, sent, meta: { lastUpdated } });
+
+  test('people move it; automated and unknown senders are counted and skipped', () => {
+    const t: Timeline = { ignored: 0 };
+    addToTimeline(t, at('1', 'Patient/p', '2026-11-20T10:00:00Z'));
+    addToTimeline(t, at('2', 'Practitioner/a', '2026-11-21T10:00:00Z'));
+    addToTimeline(t, at('3', 'Patient/p', '2026-11-22T10:00:00Z'));
+    addToTimeline(t, at('4', 'Device/auto-ack', '2026-11-22T10:00:05Z'));
+    addToTimeline(t, at('5', undefined, '2026-11-23T10:00:00Z'));
+    expect(t).toEqual({
+      ignored: 2,
+      last: { ref: 'Communication/3', time: Date.parse('2026-11-22T10:00:00Z'), role: 'patient' },
+      lastPatient: { ref: 'Communication/3', time: Date.parse('2026-11-22T10:00:00Z'), role: 'patient' },
+      lastCareTeam: { ref: 'Communication/2', time: Date.parse('2026-11-21T10:00:00Z'), role: 'care-team' },
+    });
+  });
+
+  test('order does not matter; sent before lastUpdated; ties go to the larger reference', () => {
+    const t: Timeline = { ignored: 0 };
+    addToTimeline(t, at('b', 'Patient/p', undefined, '2026-11-22T10:00:00Z'));
+    addToTimeline(t, at('a', 'Practitioner/x', '2026-11-22T10:00:00Z', '2026-11-25T00:00:00Z'));
+    expect(t.last?.ref).toBe('Communication/b');
+    expect(isLater(at('b', 'Patient/p', '2026-11-22T10:00:00Z'), at('a', 'Patient/p', '2026-11-22T10:00:00Z'))).toBe(true);
+    expect(at('x', 'Patient/p').time).toBe(0);
+  });
+});
