@@ -80,7 +80,7 @@ function merge(all: Rights[]): Rights {
 }
 
 describe('AccessPolicies grant exactly what the bots use', () => {
-  test('ooo-reroute', async () => {
+  test('ooo-reroute: event path and sweep', async () => {
     const scenarios: ServerMock[] = [];
     // Owner away with an available cover; an owner on duty; a PractitionerRole owner; a server without $find.
     for (const variant of ['cover', 'on-duty', 'role', 'no-find'] as const) {
@@ -101,6 +101,22 @@ describe('AccessPolicies grant exactly what the bots use', () => {
       await oooHandler(server.medplum, botEvent({ ...message(thread, patient), id: 'm1' }, secrets));
       scenarios.push(server);
     }
+    // The sweep (cron run): reads open threads and their messages, finishes a half-done reroute.
+    const server = createServerMock();
+    const owner = await seedPractitioner(server);
+    const schedule = await seedSchedule(server, [ref(owner)]);
+    await seedBlock(server, schedule, new Date(NOW - DAY).toISOString(), new Date(NOW + DAY).toISOString());
+    const patient = ref(await seedPatient(server));
+    for (const rerouted of [false, true]) {
+      const thread = await seedThread(server, { subject: patient, recipient: [patient, ref(owner)] });
+      await server.seed({ ...message(thread, patient), sent: new Date(NOW - 60_000).toISOString() });
+      const note = { authorString: 'ooo-reroute', text: `Out-of-office reroute: owner Practitioner/${owner.id} unavailable at x (y); triggered by Communication/m; returned to the pool.` };
+      await seedTask(server, thread, rerouted ? { note: [note] } : { owner: ref(owner) });
+    }
+    server.resetCounts();
+    expect(await oooHandler(server.medplum, botEvent({ resourceType: 'Bot', id: 'ooo' }, { BOT_TIMEOUT_SECONDS: '60' }))).toMatchObject({ rerouted: 1, repaired: 1 });
+    scenarios.push(server);
+
     const used = merge(await Promise.all(scenarios.map(usedRights)));
     expect(sorted(used)).toEqual(granted(BOT_WIRING['ooo-reroute'].accessPolicy));
   });
