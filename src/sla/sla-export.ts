@@ -1,11 +1,25 @@
 // `npm run sla-export -- [options]`: one row per message-response Task and reminder, with SLA
 // metrics from each Task's version history, as NDJSON or CSV, and a per-priority summary.
-import { MedplumClient, normalizeErrorString } from '@medplum/core';
-import type { Bundle, Communication, Task } from '@medplum/fhirtypes';
-import { readFileSync, writeFileSync } from 'node:fs';
+//
+// It spends the caller's FHIR quota (history 10 points a Task, searches 20), pacing itself by the
+// server's RateLimit header: it waits for the announced reset rather than fail, and says so.
+import type { MedplumClient } from '@medplum/core';
+import type { Bundle, BundleEntry, Communication, Task } from '@medplum/fhirtypes';
+import Table from 'cli-table3';
+import { stringify } from 'csv-stringify/sync';
+import { accessSync, constants, existsSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { dirname, resolve } from 'node:path';
+import { parseArgs } from 'node:util';
+import { connect, connectionEnv, loadDotEnv } from '../admin/connect';
+import { businessClock, parseBusinessHours, WALL_CLOCK } from '../lib/business-hours';
+import type { Clock } from '../lib/business-hours';
 import { searchPages } from '../lib/fhir';
+import { QUOTA_COST } from '../lib/quota';
 import { REMINDER_CODING } from '../stale-thread-reminders';
-import { computeRow, DEFAULT_TARGETS, summarize } from './sla-metrics';
+import { terminalProgress } from './progress';
+import type { Progress } from './progress';
+import { QuotaPacer } from './quota-pacer';
+import { computeRow, DEFAULT_TARGETS, parseTargets, slaColumns, summarize } from './sla-metrics';
 import type { PrioritySummary, SlaRow, Targets, ThreadMessage } from './sla-metrics';
 
 const DEFAULT_CODES = [
@@ -15,6 +29,8 @@ const DEFAULT_CODES = [
 /** Histories fetched per batch request, threads per message search. */
 const HISTORY_BATCH = 100;
 const THREADS_PER_SEARCH = 100;
+/** Versions per history page (the server's default and what it returns without `_count`). */
+const HISTORY_PAGE = 100;
 
 const HELP = `Usage: npm run sla-export -- [options]
 
@@ -22,20 +38,27 @@ Exports one row per message-response Task and reminder, with SLA metrics compute
 version history, and prints a per-priority summary.
 
 Options:
-  --since DATE        only Tasks authored at or after DATE (ISO 8601; default: all)
-  --until DATE        only Tasks authored before DATE (ISO 8601; default: now)
-  --format FORMAT     ndjson (default) or csv
-  --out FILE          write the rows to FILE (default: standard output; the summary then goes to
-                      standard error)
-  --targets FILE      JSON service levels in hours per priority, e.g.
-                      {"firstReply": {"routine": 24, "urgent": 4, "asap": 1, "stat": 0.25}};
-                      "claim" and "complete" targets may be added. Default: the firstReply above.
-  --codes LIST        comma-separated system|code of the Tasks to export (default:
-                      ${DEFAULT_CODES.join(',')})
-  --help              this text
+  --since DATE          only Tasks authored at or after DATE (inclusive)
+  --until DATE          only Tasks authored before DATE (exclusive; default: now)
+                        DATE is ISO 8601: 2026-11-01 (midnight UTC) or a date-time with its offset,
+                        2026-11-01T08:00:00-05:00 or 2026-11-01T13:00:00Z; a date-time without
+                        an offset is refused, as it would be ambiguous
+  --format FORMAT       ndjson (default) or csv
+  --out FILE            write the rows to FILE (default: standard output; the summary then goes to
+                        standard error)
+  --targets FILE        JSON service levels in hours per priority, e.g.
+                        {"firstReply": {"routine": 24, "urgent": 4, "asap": 1, "stat": 0.25}};
+                        "claim" and "complete" targets may be added. Default: the firstReply above.
+  --business-hours FILE JSON opening hours (the BUSINESS_HOURS format, see the README): every
+                        hours_to_* column and target then counts open hours only
+  --codes LIST          comma-separated system|code of the Tasks to export (default:
+                        ${DEFAULT_CODES.join(',')})
+  --help                this text
 
 Connects with MEDPLUM_BASE_URL (default https://api.medplum.com/), MEDPLUM_CLIENT_ID and
-MEDPLUM_CLIENT_SECRET, as npm run deploy does.`;
+MEDPLUM_CLIENT_SECRET, from the environment or .env. It reads Task histories (10 quota points each)
+and thread messages (20 per search page): 10,000 Tasks need about two minutes of a user's default
+50,000 points a minute. It waits for the quota to reset when it must, and says so.`;
 
 /** What the export can be given instead of the process's own (tests, the README sample). */
 export interface ExportIo {
@@ -43,36 +66,57 @@ export interface ExportIo {
   now?: Date;
   stdout?: (text: string) => void;
   stderr?: (text: string) => void;
+  /** Reports progress and waits; default a bar on a terminal, a line per phase otherwise. */
+  progress?: Progress;
+  /** Waits (tests move a fake clock instead of sleeping). */
+  sleep?: (ms: number) => Promise<void>;
+}
+
+/** Checked options. */
+export interface ExportOptions {
+  since?: string;
+  until?: string;
+  format: 'ndjson' | 'csv';
+  out?: string;
+  targets: Targets;
+  clock: Clock;
+  codes: string[];
 }
 
 /**
  * Runs the export.
  * @param argv - Command-line options.
  * @param io - Injected client, clock and outputs.
- * @returns The exit code.
+ * @returns The exit code: 0 done, 1 failed, 2 bad options.
  */
 export async function main(argv: string[], io: ExportIo = {}): Promise<number> {
   const stdout = io.stdout ?? ((text: string) => process.stdout.write(text));
   const stderr = io.stderr ?? ((text: string) => process.stderr.write(text));
-  const options = parseOptions(argv);
-  if ('error' in options) {
-    stderr(`${options.error}\n\n${HELP}\n`);
-    return 2;
-  }
-  if (options.help) {
+  const now = io.now ?? new Date();
+  const parsed = parseOptions(argv, now);
+  if ('help' in parsed) {
     stdout(`${HELP}\n`);
     return 0;
   }
-  const now = io.now ?? new Date();
+  if ('error' in parsed) {
+    stderr(`sla-export: ${parsed.error}\nRun with --help for the options.\n`);
+    return 2;
+  }
+  const options = parsed.options;
+  const progress = io.progress ?? terminalProgress(process.stderr);
   try {
-    const medplum = io.medplum ?? (await login());
-    const targets = options.targets ? (JSON.parse(readFileSync(options.targets, 'utf8')) as Targets) : DEFAULT_TARGETS;
-    const rows = await exportRows(medplum, options, targets, now, (done, total) =>
-      stderr(`\r${progressBar(done, total)} ${done}/${total} Tasks`)
-    );
-    stderr('\n');
-    const text = options.format === 'csv' ? toCsv(rows) : rows.map((r) => JSON.stringify(r)).join('\n') + (rows.length ? '\n' : '');
-    const summary = formatSummary(summarize(rows), rows.length);
+    if (!io.medplum) {
+      loadDotEnv();
+    }
+    const medplum = io.medplum ?? (await connect(connectionEnv()));
+    const pacer = new QuotaPacer(medplum, { sleep: io.sleep, onWait: (s) => progress.waiting(s) });
+    const rows = await exportRows(medplum, pacer, options, now, progress);
+    progress.done();
+    const text =
+      options.format === 'csv'
+        ? stringify(rows, { header: true, columns: slaColumns(options.targets) })
+        : rows.map((r) => JSON.stringify(r)).join('\n') + (rows.length ? '\n' : '');
+    const summary = formatSummary(summarize(rows), rows.length, options.clock.kind);
     if (options.out) {
       writeFileSync(options.out, text);
       stdout(`${summary}\n${rows.length} rows written to ${options.out}\n`);
@@ -82,112 +126,198 @@ export async function main(argv: string[], io: ExportIo = {}): Promise<number> {
     }
     return 0;
   } catch (err) {
-    stderr(`sla-export failed: ${normalizeErrorString(err)}\n`);
+    progress.done();
+    stderr(`sla-export failed: ${err instanceof Error ? err.message : String(err)}\n`);
     return 1;
   }
 }
 
-interface Options {
-  since?: string;
-  until?: string;
-  format: 'ndjson' | 'csv';
-  out?: string;
-  targets?: string;
-  codes: string[];
-  help?: boolean;
-}
-
-function parseOptions(argv: string[]): Options | { error: string } {
-  const options: Options = { format: 'ndjson', codes: DEFAULT_CODES };
-  for (let i = 0; i < argv.length; i++) {
-    const name = argv[i];
-    const value = argv[i + 1];
-    const needsValue = ['--since', '--until', '--format', '--out', '--targets', '--codes'].includes(name);
-    if (needsValue && (value === undefined || value.startsWith('--'))) {
-      return { error: `${name} needs a value` };
-    }
-    if (name === '--help') {
-      options.help = true;
-    } else if ((name === '--since' || name === '--until') && Number.isNaN(Date.parse(value))) {
-      return { error: `${name} is not a date: ${value}` };
-    } else if (name === '--since' || name === '--until') {
-      options[name === '--since' ? 'since' : 'until'] = new Date(value).toISOString();
-    } else if (name === '--format' && value !== 'ndjson' && value !== 'csv') {
-      return { error: `--format must be ndjson or csv` };
-    } else if (name === '--format') {
-      options.format = value as Options['format'];
-    } else if (name === '--out' || name === '--targets') {
-      options[name === '--out' ? 'out' : 'targets'] = value;
-    } else if (name === '--codes') {
-      options.codes = value.split(',');
-    } else {
-      return { error: `unknown option ${name}` };
-    }
-    i += needsValue ? 1 : 0;
+/**
+ * Parses and checks every option before any request: dates, files, the output path.
+ * @param argv - Command-line options.
+ * @param now - Now (the default `--until`).
+ * @returns The options, `{ help }`, or what is wrong.
+ */
+export function parseOptions(argv: string[], now: Date): { options: ExportOptions } | { help: true } | { error: string } {
+  let values: Record<string, string | boolean | undefined>;
+  try {
+    values = parseArgs({
+      args: argv,
+      strict: true,
+      allowPositionals: false,
+      options: {
+        since: { type: 'string' },
+        until: { type: 'string' },
+        format: { type: 'string', default: 'ndjson' },
+        out: { type: 'string' },
+        targets: { type: 'string' },
+        'business-hours': { type: 'string' },
+        codes: { type: 'string' },
+        help: { type: 'boolean' },
+      },
+    }).values;
+  } catch (err) {
+    return { error: (err as Error).message };
   }
-  return options;
-}
-
-async function login(): Promise<MedplumClient> {
-  const { MEDPLUM_BASE_URL, MEDPLUM_CLIENT_ID, MEDPLUM_CLIENT_SECRET } = process.env;
-  if (!MEDPLUM_CLIENT_ID || !MEDPLUM_CLIENT_SECRET) {
-    throw new Error('MEDPLUM_CLIENT_ID and MEDPLUM_CLIENT_SECRET are needed');
+  if (values.help) {
+    return { help: true };
   }
-  const medplum = new MedplumClient({ baseUrl: MEDPLUM_BASE_URL || 'https://api.medplum.com/', fetch });
-  await medplum.startClientLogin(MEDPLUM_CLIENT_ID, MEDPLUM_CLIENT_SECRET);
-  return medplum;
+  if (values.format !== 'ndjson' && values.format !== 'csv') {
+    return { error: `--format must be ndjson or csv, not "${values.format}"` };
+  }
+  const dates: Record<'since' | 'until', string | undefined> = { since: undefined, until: undefined };
+  for (const name of ['since', 'until'] as const) {
+    const value = values[name] as string | undefined;
+    if (value !== undefined) {
+      const instant = parseIsoDate(value);
+      if (!instant) {
+        return { error: `--${name} ${JSON.stringify(value)} is not an ISO 8601 date (2026-11-01) or date-time with an offset (2026-11-01T08:00:00Z)` };
+      }
+      dates[name] = instant;
+    }
+  }
+  const until = dates.until ?? now.toISOString();
+  if (dates.since && dates.since >= until) {
+    return { error: `--since ${values.since} is not before --until ${values.until ?? `(now, ${until})`}` };
+  }
+  const codes = ((values.codes as string | undefined) ?? DEFAULT_CODES.join(',')).split(',').map((c) => c.trim()).filter(Boolean);
+  if (!codes.length || codes.some((c) => !/^[^|]+\|[^|]+$/.test(c))) {
+    return { error: `--codes must be a comma-separated list of system|code` };
+  }
+  const targets = values.targets ? readJsonFile(values.targets as string, '--targets', parseTargets) : { targets: DEFAULT_TARGETS };
+  if ('error' in targets) {
+    return targets;
+  }
+  const hours = values['business-hours'] ? readJsonFile(values['business-hours'] as string, '--business-hours', parseBusinessHours) : undefined;
+  if (hours && 'error' in hours) {
+    return hours;
+  }
+  const out = values.out as string | undefined;
+  if (out) {
+    const problem = unwritable(out);
+    if (problem) {
+      return { error: `--out ${out}: ${problem}` };
+    }
+  }
+  return {
+    options: {
+      since: dates.since,
+      until,
+      format: values.format,
+      out,
+      targets: targets.targets,
+      clock: hours ? businessClock(hours.hours) : WALL_CLOCK,
+      codes,
+    },
+  };
 }
 
 /**
- * Reads the Tasks, their histories (in batches: the server has no type-level Task history) and
+ * A strict ISO 8601 date (midnight UTC) or date-time with an offset.
+ * @param value - The text.
+ * @returns The instant, ISO in UTC; undefined when not strict ISO 8601.
+ */
+export function parseIsoDate(value: string): string | undefined {
+  const date = /^(\d{4})-(\d\d)-(\d\d)$/.exec(value);
+  const dateTime = /^\d{4}-\d\d-\d\dT\d\d:\d\d(:\d\d(\.\d{1,3})?)?(Z|[+-]\d\d:\d\d)$/.test(value);
+  if (!date && !dateTime) {
+    return undefined;
+  }
+  const instant = new Date(date ? `${value}T00:00:00Z` : value);
+  if (Number.isNaN(instant.getTime())) {
+    return undefined;
+  }
+  // Reject dates that Date rolls over (2026-02-30 becomes March 2).
+  if (date && instant.toISOString().slice(0, 10) !== value) {
+    return undefined;
+  }
+  return instant.toISOString();
+}
+
+function readJsonFile<R extends object>(path: string, option: string, parse: (value: unknown) => R | { error: string }): R | { error: string } {
+  let value: unknown;
+  try {
+    value = JSON.parse(readFileSync(path, 'utf8'));
+  } catch (err) {
+    return { error: `${option} ${path}: ${(err as NodeJS.ErrnoException).code === 'ENOENT' ? 'no such file' : `not JSON (${(err as Error).message})`}` };
+  }
+  const parsed = parse(value);
+  return 'error' in parsed ? { error: `${option} ${path}: ${parsed.error}` } : parsed;
+}
+
+function unwritable(path: string): string | undefined {
+  const dir = dirname(resolve(path));
+  if (!existsSync(dir)) {
+    return `folder ${dir} does not exist`;
+  }
+  if (existsSync(path) && statSync(path).isDirectory()) {
+    return 'is a folder';
+  }
+  try {
+    accessSync(existsSync(path) ? path : dir, constants.W_OK);
+    return undefined;
+  } catch {
+    return 'not writable';
+  }
+}
+
+/**
+ * Reads the Tasks, their full histories (in batches: the server has no type-level Task history) and
  * their threads' messages, and computes one row per Task.
  * @param medplum - The client.
- * @param options - Date range and codes.
- * @param targets - Service levels.
+ * @param pacer - Keeps requests within the quota.
+ * @param options - Date range, codes, targets, clock.
  * @param now - Export time.
- * @param progress - Called as histories arrive.
+ * @param progress - Progress and waits.
  * @returns The rows, oldest authored first.
  */
-async function exportRows(
-  medplum: MedplumClient,
-  options: Options,
-  targets: Targets,
-  now: Date,
-  progress: (done: number, total: number) => void
-): Promise<SlaRow[]> {
+async function exportRows(medplum: MedplumClient, pacer: QuotaPacer, options: ExportOptions, now: Date, progress: Progress): Promise<SlaRow[]> {
   const query: string[][] = [['code', options.codes.join(',')], ['_sort', '_lastUpdated']];
   if (options.since) {
     query.push(['authored-on', `ge${options.since}`]);
   }
   query.push(['authored-on', `lt${options.until ?? now.toISOString()}`]);
+  progress.phase('Tasks', 0);
   const tasks: Task[] = [];
-  for await (const page of searchPages(medplum, 'Task', query)) {
-    tasks.push(...(page.entry ?? []).map((e) => e.resource as Task));
+  const pages = searchPages(medplum, 'Task', query);
+  for (;;) {
+    const page = await pacer.run(QUOTA_COST.search, () => pages.next());
+    if (page.done) {
+      break;
+    }
+    tasks.push(...(page.value.entry ?? []).map((e) => e.resource as Task));
+    progress.tick(tasks.length);
   }
 
+  progress.phase('histories', tasks.length);
   const histories = new Map<string, Task[]>();
-  progress(0, tasks.length);
-  for (let i = 0; i < tasks.length; i += HISTORY_BATCH) {
-    const chunk = tasks.slice(i, i + HISTORY_BATCH);
-    const response = await medplum.executeBatch({
-      resourceType: 'Bundle',
-      type: 'batch',
-      entry: chunk.map((t) => ({ request: { method: 'GET', url: `Task/${t.id}/_history` } })),
-    });
-    chunk.forEach((task, j) => {
-      const history = response.entry?.[j]?.resource as Bundle<Task> | undefined;
-      const versions = (history?.entry ?? []).map((e) => e.resource).filter((v): v is Task => !!v);
-      histories.set(task.id as string, versions.length ? versions : [task]);
-    });
-    progress(Math.min(i + HISTORY_BATCH, tasks.length), tasks.length);
+  for (let i = 0; i < tasks.length; ) {
+    // A batch no larger than the quota left this minute: one that could never fit would only wait.
+    const left = pacer.left();
+    if (left && left.points < QUOTA_COST.history) {
+      await pacer.wait(left.secondsUntilReset);
+      continue;
+    }
+    const size = Math.min(HISTORY_BATCH, Math.floor((left?.points ?? Infinity) / QUOTA_COST.history));
+    const chunk = tasks.slice(i, i + size);
+    const pagesOf = await readHistories(medplum, pacer, chunk.map((t) => t.id as string));
+    chunk.forEach((task) => histories.set(task.id as string, pagesOf.get(task.id as string) ?? [task]));
+    i += chunk.length;
+    progress.tick(i);
   }
 
   const threads = [...new Set(tasks.map((t) => t.focus?.reference).filter((r): r is string => !!r?.startsWith('Communication/')))];
+  progress.phase('threads', threads.length);
   const messages = new Map<string, ThreadMessage[]>();
   for (let i = 0; i < threads.length; i += THREADS_PER_SEARCH) {
     const chunk = threads.slice(i, i + THREADS_PER_SEARCH);
-    for await (const page of searchPages(medplum, 'Communication', { 'part-of': chunk.join(','), _elements: 'partOf,sender,sent,status' })) {
-      for (const entry of page.entry ?? []) {
+    const threadPages = searchPages(medplum, 'Communication', { 'part-of': chunk.join(','), _elements: 'partOf,sender,sent,status' });
+    for (;;) {
+      const page = await pacer.run(QUOTA_COST.search, () => threadPages.next());
+      if (page.done) {
+        break;
+      }
+      for (const entry of page.value.entry ?? []) {
         const m = entry.resource as Communication;
         const thread = m.partOf?.find((p) => chunk.includes(p.reference as string))?.reference as string;
         messages.set(thread, [
@@ -196,29 +326,60 @@ async function exportRows(
         ]);
       }
     }
+    progress.tick(Math.min(i + THREADS_PER_SEARCH, threads.length));
   }
 
   return tasks
-    .map((t) => computeRow(histories.get(t.id as string) ?? [t], messages.get(t.focus?.reference ?? '') ?? [], targets, now))
+    .map((t) => computeRow(histories.get(t.id as string) ?? [t], messages.get(t.focus?.reference ?? '') ?? [], options.targets, now, options.clock))
     .sort((a, b) => (a.authored_on ?? '').localeCompare(b.authored_on ?? ''));
 }
 
-function progressBar(done: number, total: number): string {
-  const width = 30;
-  const filled = total ? Math.round((done / total) * width) : width;
-  return `[${'#'.repeat(filled)}${'.'.repeat(width - filled)}]`;
+/**
+ * Every version of each Task: a batch of first pages, then, for a Task with more versions than one
+ * page, its next pages (the `next` link when the server gives one, else by `_offset` up to `total`).
+ * Entries refused for quota inside the batch are asked again after the reset.
+ * @param medplum - The client.
+ * @param pacer - Quota pacing.
+ * @param ids - Task ids.
+ * @returns Versions per Task id.
+ */
+async function readHistories(medplum: MedplumClient, pacer: QuotaPacer, ids: string[]): Promise<Map<string, Task[]>> {
+  const versions = new Map<string, Task[]>();
+  let pending = ids;
+  while (pending.length) {
+    const entries: BundleEntry[] = pending.map((id) => ({ request: { method: 'GET', url: `Task/${id}/_history` } }));
+    const response = await pacer.run(QUOTA_COST.history * entries.length, () => medplum.executeBatch({ resourceType: 'Bundle', type: 'batch', entry: entries }));
+    const refused: string[] = [];
+    for (const [i, id] of pending.entries()) {
+      const entry = response.entry?.[i];
+      if (entry?.response?.status?.startsWith('429')) {
+        refused.push(id);
+        continue;
+      }
+      const first = entry?.resource as Bundle<Task> | undefined;
+      versions.set(id, await restOfHistory(medplum, pacer, id, first));
+    }
+    if (refused.length) {
+      await pacer.wait(pacer.left()?.secondsUntilReset ?? 60);
+    }
+    pending = refused;
+  }
+  return versions;
 }
 
-function toCsv(rows: SlaRow[]): string {
-  if (!rows.length) {
-    return '';
+async function restOfHistory(medplum: MedplumClient, pacer: QuotaPacer, id: string, first: Bundle<Task> | undefined): Promise<Task[]> {
+  const all: Task[] = (first?.entry ?? []).map((e) => e.resource).filter((v): v is Task => !!v);
+  let page = first;
+  while (page) {
+    const next = page.link?.find((l) => l.relation === 'next')?.url;
+    if (!next && !(page.total !== undefined && all.length < page.total && page.entry?.length)) {
+      break;
+    }
+    const url = next ?? `${medplum.fhirUrl('Task', id, '_history')}?_offset=${all.length}&_count=${HISTORY_PAGE}`;
+    page = await pacer.run(QUOTA_COST.history, () => medplum.get<Bundle<Task>>(url, { cache: 'no-cache' }));
+    all.push(...(page.entry ?? []).map((e) => e.resource).filter((v): v is Task => !!v));
   }
-  const columns = Object.keys(rows[0]);
-  const cell = (value: unknown): string => {
-    const text = value === null || value === undefined ? '' : String(value);
-    return /[",\n]/.test(text) ? `"${text.replaceAll('"', '""')}"` : text;
-  };
-  return [columns.join(','), ...rows.map((r) => columns.map((c) => cell(r[c as keyof SlaRow])).join(','))].join('\n') + '\n';
+  return all;
 }
 
 /**
@@ -226,13 +387,20 @@ function toCsv(rows: SlaRow[]): string {
  * first-reply breach rate and reroutes.
  * @param lines - Per-priority summaries.
  * @param rows - How many rows were exported.
+ * @param clock - Which hours the figures count.
  * @returns The text.
  */
-export function formatSummary(lines: PrioritySummary[], rows: number): string {
+export function formatSummary(lines: PrioritySummary[], rows: number, clock: 'wall' | 'business' = 'wall'): string {
   const h = (v: number | null): string => (v === null ? '-' : v.toFixed(2));
-  const table = [
-    ['priority', 'tasks', 'claim p50/p90 h', 'first reply p50/p90 h', 'complete p50/p90 h', 'breach rate', 'reroutes'],
-    ...lines.map((l) => [
+  const table = new Table({
+    head: ['priority', 'tasks', 'claim p50/p90 h', 'first reply p50/p90 h', 'complete p50/p90 h', 'breach rate', 'reroutes'],
+    chars: Object.fromEntries(
+      ['top', 'top-mid', 'top-left', 'top-right', 'bottom', 'bottom-mid', 'bottom-left', 'bottom-right', 'left', 'left-mid', 'mid', 'mid-mid', 'right', 'right-mid', 'middle'].map((k) => [k, ''])
+    ),
+    style: { head: [], border: [], 'padding-left': 0, 'padding-right': 2 },
+  });
+  for (const l of lines) {
+    table.push([
       l.priority,
       String(l.count),
       `${h(l.claim.p50)} / ${h(l.claim.p90)}`,
@@ -240,8 +408,9 @@ export function formatSummary(lines: PrioritySummary[], rows: number): string {
       `${h(l.complete.p50)} / ${h(l.complete.p90)}`,
       l.breachRate === null ? '-' : `${Math.round(l.breachRate * 100)}%`,
       String(l.reroutes),
-    ]),
-  ];
-  const widths = table[0].map((_, i) => Math.max(...table.map((r) => r[i].length)));
-  return [`SLA summary (${rows} Tasks):`, ...table.map((r) => r.map((c, i) => c.padEnd(widths[i])).join('  ').trimEnd())].join('\n');
+    ]);
+  }
+  const hours = clock === 'business' ? 'business hours' : 'wall-clock hours';
+  const body = table.toString().split('\n').map((line) => line.trimEnd()).join('\n');
+  return `SLA summary (${rows} Tasks, ${hours}):\n${body}`;
 }

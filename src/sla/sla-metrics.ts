@@ -1,9 +1,11 @@
 // SLA metrics of message-response Tasks and reminders, computed from each Task's version history
 // and the care team's messages in its thread. Pure: no I/O.
 import type { Task } from '@medplum/fhirtypes';
+import { WALL_CLOCK } from '../lib/business-hours';
+import type { Clock } from '../lib/business-hours';
 import { senderRole } from '../lib/thread';
 
-const HOUR_MS = 3_600_000;
+const TARGET_NAMES = ['firstReply', 'claim', 'complete'] as const;
 
 /** Hours allowed per priority, for one target. */
 export type TargetHours = Partial<Record<NonNullable<Task['priority']>, number>>;
@@ -24,6 +26,62 @@ export interface ThreadMessage {
   status?: string;
 }
 
+/**
+ * Checks a targets file's content.
+ * @param value - The parsed JSON.
+ * @returns The targets, or what is wrong with them (naming the key).
+ */
+export function parseTargets(value: unknown): { targets: Targets } | { error: string } {
+  if (!value || typeof value !== 'object' || Array.isArray(value)) {
+    return { error: 'must be a JSON object like {"firstReply": {"routine": 24}}' };
+  }
+  for (const [name, byPriority] of Object.entries(value)) {
+    if (!TARGET_NAMES.includes(name as (typeof TARGET_NAMES)[number])) {
+      return { error: `unknown target "${name}" (use ${TARGET_NAMES.join(', ')})` };
+    }
+    if (!byPriority || typeof byPriority !== 'object' || Array.isArray(byPriority)) {
+      return { error: `${name} must be an object of hours per priority` };
+    }
+    for (const [priority, hours] of Object.entries(byPriority)) {
+      if (!PRIORITY_RANK.includes(priority)) {
+        return { error: `${name}.${priority}: unknown priority (use ${PRIORITY_RANK.join(', ')})` };
+      }
+      if (typeof hours !== 'number' || !Number.isFinite(hours) || hours < 0) {
+        return { error: `${name}.${priority}: ${JSON.stringify(hours)} is not a number of hours` };
+      }
+    }
+  }
+  return { targets: value as Targets };
+}
+
+/**
+ * The columns of an export, in order: the same for every row, so an empty CSV still has its header.
+ * @param targets - The targets (one set of target columns each).
+ * @returns Column names.
+ */
+export function slaColumns(targets: Targets): string[] {
+  return [
+    'id',
+    'code',
+    'thread_id',
+    'patient_id',
+    'priority',
+    'status',
+    'authored_on',
+    'first_claimed_at',
+    'first_reply_at',
+    'first_reply_message_id',
+    'completed_at',
+    'clock',
+    'hours_to_claim',
+    'hours_to_first_reply',
+    'hours_to_complete',
+    'reroute_count',
+    'escalation_count',
+    ...Object.keys(targets).flatMap((name) => [`target_${name}_hours`, `target_${name}_elapsed_hours`, `target_${name}_status`]),
+  ];
+}
+
 /** One exported row. */
 export interface SlaRow {
   id: string;
@@ -37,6 +95,8 @@ export interface SlaRow {
   first_reply_at: string | null;
   first_reply_message_id: string | null;
   completed_at: string | null;
+  /** How hours are counted: `wall` (every hour) or `business` (open hours only). */
+  clock: 'wall' | 'business';
   hours_to_claim: number | null;
   hours_to_first_reply: number | null;
   hours_to_complete: number | null;
@@ -54,9 +114,10 @@ const PRIORITY_RANK = ['routine', 'urgent', 'asap', 'stat'];
  * @param messages - Messages of the Task's thread.
  * @param targets - Service levels.
  * @param now - The export time, for targets still open.
+ * @param clock - How hours are counted (wall clock by default, or business hours).
  * @returns The row.
  */
-export function computeRow(versions: Task[], messages: ThreadMessage[], targets: Targets, now: Date): SlaRow {
+export function computeRow(versions: Task[], messages: ThreadMessage[], targets: Targets, now: Date, clock: Clock = WALL_CLOCK): SlaRow {
   const history = [...versions].sort((a, b) => time(a) - time(b));
   const current = history[history.length - 1];
   const authoredOn = current.authoredOn ?? history[0].meta?.lastUpdated ?? null;
@@ -69,7 +130,7 @@ export function computeRow(versions: Task[], messages: ThreadMessage[], targets:
     .sort((a, b) => Date.parse(a.time) - Date.parse(b.time))[0];
 
   const at = (v: Task | undefined): string | null => (v ? (v.meta?.lastUpdated ?? null) : null);
-  const hoursTo = (iso: string | null): number | null => (iso && authoredOn ? round((Date.parse(iso) - authored) / HOUR_MS) : null);
+  const hoursTo = (iso: string | null): number | null => (iso && authoredOn ? round(clock.hoursBetween(authored, Date.parse(iso))) : null);
   const events = { claim: at(firstClaimed), firstReply: reply?.time ?? null, complete: at(completed) };
 
   const row: SlaRow = {
@@ -84,6 +145,7 @@ export function computeRow(versions: Task[], messages: ThreadMessage[], targets:
     first_reply_at: events.firstReply,
     first_reply_message_id: reply?.id ?? null,
     completed_at: events.complete,
+    clock: clock.kind,
     hours_to_claim: hoursTo(events.claim),
     hours_to_first_reply: hoursTo(events.firstReply),
     hours_to_complete: hoursTo(events.complete),
@@ -93,7 +155,7 @@ export function computeRow(versions: Task[], messages: ThreadMessage[], targets:
   for (const [name, byPriority] of Object.entries(targets) as [keyof Targets, TargetHours][]) {
     const limit = byPriority[row.priority as keyof TargetHours];
     const reached = events[name];
-    const elapsed = authoredOn ? ((reached ? Date.parse(reached) : now.getTime()) - authored) / HOUR_MS : null;
+    const elapsed = authoredOn ? clock.hoursBetween(authored, reached ? Date.parse(reached) : now.getTime()) : null;
     row[`target_${name}_hours`] = limit ?? null;
     row[`target_${name}_elapsed_hours`] = elapsed === null ? null : round(elapsed);
     row[`target_${name}_status`] =

@@ -186,7 +186,29 @@ export function createServerMock(options: ServerMockOptions = {}): ServerMock {
     if (searchType) {
       return pagedSearch(raw, searchType, query, options.maxPageSize ?? MAX_COUNT);
     }
+    if (method === 'GET' && /^[A-Z][A-Za-z]+\/[^/]+\/_history$/.test(path)) {
+      return historyPage(path, query);
+    }
     return raw(url, init);
+  };
+
+  /**
+   * A resource's history as the server pages it (repo.ts readHistory): newest first, 100 versions
+   * by default (`_count`, `_offset`), `total` set, and no `next` link.
+   * @param path - `Type/id/_history`.
+   * @param query - `_count`, `_offset`.
+   * @returns The history page.
+   */
+  const historyPage = async (path: string, query: URLSearchParams): Promise<Result> => {
+    const result = await raw(`${BASE_URL}${FHIR_PREFIX}${path}`, {});
+    if (result.status >= 400) {
+      return result;
+    }
+    const time = (e: { resource?: Resource }): number => Date.parse(e.resource?.meta?.lastUpdated ?? '') || 0;
+    const entries = [...((result.body as Bundle).entry ?? [])].sort((a, b) => time(b) - time(a));
+    const count = Math.min(Math.max(Number(query.get('_count') ?? 100) || 0, 0), MAX_COUNT);
+    const offset = Number(query.get('_offset') ?? 0) || 0;
+    return { status: 200, body: { resourceType: 'Bundle', type: 'history', entry: entries.slice(offset, offset + count), total: entries.length } };
   };
 
   /**
@@ -212,6 +234,11 @@ export function createServerMock(options: ServerMockOptions = {}): ServerMock {
       }
       if (!charge.charge(cost)) {
         entries.push({ response: { status: '429', outcome: tooManyRequests(charge.state()) } });
+        continue;
+      }
+      if (method === 'GET' && entryPath.endsWith('/_history')) {
+        const page = await historyPage(entryPath, new URLSearchParams(entry.request?.url?.split('?')[1] ?? ''));
+        entries.push({ resource: page.body as Resource, response: { status: String(page.status) } });
         continue;
       }
       const single = (await raw(`${BASE_URL}${FHIR_PREFIX}`, {

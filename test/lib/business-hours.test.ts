@@ -96,3 +96,10 @@ describe('parseBusinessHours says what is wrong', () => {
     expect(hours({ timeZone: 'UTC', hours: { mon: [['09:00', '10:00']] } }).week.map((d) => d.length)).toEqual([0, 1, 0, 0, 0, 0, 0]);
   });
 });
+
+test('the example files users copy are valid', async () => {
+  const { readFileSync } = await import('node:fs');
+  const { parseResponseRules } = await import('../../src/lib/response-rules');
+  expect(parseBusinessHours(JSON.parse(readFileSync('examples/business-hours.json', 'utf8')))).toHaveProperty('hours');
+  expect(parseResponseRules(JSON.parse(readFileSync('examples/stale-rules.json', 'utf8')), { escalateAfterHours: 24 })).toHaveProperty('rules');
+});

@@ -1,26 +1,54 @@
-import { describe, expect, test } from 'vitest';
-import { main } from '../../src/sla/sla-export';
-import { percentile, summarize } from '../../src/sla/sla-metrics';
+import type { Task } from '@medplum/fhirtypes';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { describe, expect, test, vi } from 'vitest';
+import { main, parseIsoDate } from '../../src/sla/sla-export';
+import type { Progress } from '../../src/sla/progress';
+import { computeRow, percentile, summarize } from '../../src/sla/sla-metrics';
 import type { SlaRow } from '../../src/sla/sla-metrics';
-import { ref, seedPatient, seedThread } from '../harness/fixtures';
-import { at, clinic, NOW, RESPOND, seedHistory } from './sla-fixtures';
+import { ref, seedPatient, seedPractitioner, seedThread } from '../harness/fixtures';
 import { createServerMock } from '../harness/server-mock';
 import type { ServerMock } from '../harness/server-mock';
+import { at, clinic, NOW, RESPOND, seedHistory } from './sla-fixtures';
 
-async function exportRows(server: ServerMock, args: string[] = []): Promise<{ rows: SlaRow[]; out: string; err: string; code: number }> {
+interface Run {
+  rows: SlaRow[];
+  out: string;
+  err: string;
+  code: number;
+  events: string[];
+}
+
+/** Runs the export as a user (a caller with its own quota), recording progress and waits. */
+async function exportRows(server: ServerMock, args: string[] = [], options: { sleep?: (ms: number) => Promise<void> } = {}): Promise<Run> {
   let out = '';
   let err = '';
-  const code = await main(args, { medplum: server.medplum, now: NOW, stdout: (t) => (out += t), stderr: (t) => (err += t) });
+  const events: string[] = [];
+  const progress: Progress = {
+    phase: (name, total) => events.push(`phase ${name} ${total}`),
+    tick: (done) => events.push(`tick ${done}`),
+    waiting: (seconds) => events.push(`wait ${seconds}`),
+    done: () => events.push('done'),
+  };
+  const code = await main(args, {
+    medplum: server.clientAs('user'),
+    now: NOW,
+    stdout: (t) => (out += t),
+    stderr: (t) => (err += t),
+    progress,
+    sleep: options.sleep,
+  });
   const rowsOnStdout = !args.includes('--out') && !args.includes('--help') && out.trim();
   const rows = rowsOnStdout ? out.trim().split('\n').map((l) => JSON.parse(l) as SlaRow) : [];
-  return { rows, out, err, code };
+  return { rows, out, err, code, events };
 }
+
+const dir = (): string => mkdtempSync('/tmp/sla-');
 
 describe('sla-export', () => {
   test('every column from the history and the thread', async () => {
     const server = createServerMock();
     const ids = await clinic(server);
-    const { rows, err, code } = await exportRows(server);
+    const { rows, err, code, events } = await exportRows(server);
     expect(code).toBe(0);
     const row = (id: string): SlaRow => rows.find((r) => r.id === id) as SlaRow;
 
@@ -32,6 +60,7 @@ describe('sla-export', () => {
       first_claimed_at: at(27),
       first_reply_at: at(26),
       completed_at: at(24),
+      clock: 'wall',
       hours_to_claim: 1,
       hours_to_first_reply: 2,
       hours_to_complete: 4,
@@ -65,13 +94,14 @@ describe('sla-export', () => {
       first_reply_at: null,
       target_firstReply_status: 'breached',
     });
-    expect(err).toContain('[##############################] 5/5 Tasks');
-    expect(err).toContain('SLA summary (5 Tasks)');
-    // Histories come in batches: 5 Tasks, one history request.
+    expect(events).toEqual(['phase Tasks 0', 'tick 5', 'phase histories 5', 'tick 5', 'phase threads 5', 'tick 5', 'done']);
+    expect(err).toContain('SLA summary (5 Tasks, wall-clock hours)');
+    // Histories come in batches: 5 Tasks, one history request; each costs the user 10 points.
     expect(server.countByKey()['POST batch']).toBe(1);
+    expect(server.requests.find((r) => r.key === 'POST batch')).toMatchObject({ caller: 'user', points: 50 });
   });
 
-  test('reads past one page, and --since/--until select by authoredOn', async () => {
+  test('reads past one page; --since is inclusive and --until exclusive', async () => {
     const server = createServerMock({ maxPageSize: 20 });
     const patient = ref(await seedPatient(server));
     const thread = await seedThread(server, { subject: patient });
@@ -79,8 +109,44 @@ describe('sla-export', () => {
       await seedHistory(server, { code: { coding: [RESPOND] }, focus: ref(thread), authoredOn: at(i + 1) }, at(i + 1), []);
     }
     expect((await exportRows(server)).rows).toHaveLength(45);
-    const { rows } = await exportRows(server, ['--since', at(10.5), '--until', at(0.5)]);
-    expect(rows).toHaveLength(10);
+    const { rows } = await exportRows(server, ['--since', at(10), '--until', at(1)]);
+    expect(rows.map((r) => r.authored_on)).toEqual(Array.from({ length: 9 }, (_, i) => at(10 - i)));
+  });
+
+  test('a Task with more versions than one history page loses none (the server pages history by 100, without next links)', async () => {
+    const server = createServerMock();
+    const patient = ref(await seedPatient(server));
+    const thread = await seedThread(server, { subject: patient });
+    const changes: [string, Partial<Task>][] = Array.from({ length: 149 }, (_, i) => [at(200 - i), { businessStatus: { text: `step ${i}` } }]);
+    changes.splice(3, 1, [at(197), { owner: ref(await seedPractitioner(server)) }]); // the first claim is an early version
+    await seedHistory(server, { code: { coding: [RESPOND] }, focus: ref(thread), authoredOn: at(201), priority: 'routine' }, at(201), changes);
+    const { rows } = await exportRows(server);
+    expect(rows[0]).toMatchObject({ first_claimed_at: at(197), hours_to_claim: 4 });
+    expect(server.countByKey()['GET Task/:id/_history']).toBe(1);
+  });
+
+  test('paces itself by the quota: waits for the reset, says so, and finishes with every row', async () => {
+    const server = createServerMock({ quota: { perCaller: 400 } });
+    const patient = ref(await seedPatient(server));
+    for (let i = 0; i < 60; i++) {
+      const thread = await seedThread(server, { subject: patient });
+      await seedHistory(server, { code: { coding: [RESPOND] }, focus: ref(thread), authoredOn: at(i + 1) }, at(i + 1), []);
+    }
+    vi.useFakeTimers({ toFake: ['Date'] });
+    vi.setSystemTime(NOW);
+    try {
+      const sleep = async (ms: number): Promise<void> => {
+        vi.setSystemTime(new Date(Date.now() + ms));
+      };
+      const run = await exportRows(server, [], { sleep });
+      expect(run.code).toBe(0);
+      expect(run.rows).toHaveLength(60);
+      expect(run.events.filter((e) => e.startsWith('wait'))).not.toEqual([]);
+      // Nothing was refused: the export waited before spending what was not there.
+      expect(server.requests.filter((r) => r.status === 429 || r.entryStatuses?.includes('429'))).toEqual([]);
+    } finally {
+      vi.useRealTimers();
+    }
   });
 
   test('the summary: per priority, percentiles, breach rate, reroutes', async () => {
@@ -102,24 +168,144 @@ describe('sla-export', () => {
     expect(percentile([], 50)).toBeNull();
   });
 
-  test('CSV with a header row; custom targets; --help; bad options', async () => {
+  test('CSV with a header row, even when empty; custom targets', async () => {
     const server = createServerMock();
     await clinic(server);
-    const { writeFileSync, mkdtempSync, readFileSync } = await import('node:fs');
-    const dir = mkdtempSync('/tmp/sla-');
-    writeFileSync(`${dir}/targets.json`, JSON.stringify({ firstReply: { routine: 1 }, complete: { routine: 8 } }));
-    const { out, code } = await exportRows(server, ['--format', 'csv', '--targets', `${dir}/targets.json`, '--out', `${dir}/sla.csv`]);
+    const d = dir();
+    writeFileSync(`${d}/targets.json`, JSON.stringify({ firstReply: { routine: 1 }, complete: { routine: 8 } }));
+    const { out, code } = await exportRows(server, ['--format', 'csv', '--targets', `${d}/targets.json`, '--out', `${d}/sla.csv`]);
     expect(code).toBe(0);
     expect(out).toContain('5 rows written to');
-    const [header, ...lines] = readFileSync(`${dir}/sla.csv`, 'utf8').trim().split('\n');
+    const [header, ...lines] = readFileSync(`${d}/sla.csv`, 'utf8').trim().split('\n');
     expect(header.split(',')).toContain('target_complete_status');
     expect(lines).toHaveLength(5);
     expect(lines.some((l) => l.includes('breached'))).toBe(true);
 
-    expect((await exportRows(server, ['--help'])).out).toContain('--targets FILE');
-    const bad = await exportRows(server, ['--format', 'xml']);
-    expect(bad.code).toBe(2);
-    expect(bad.err).toContain('--format must be ndjson or csv');
-    expect((await exportRows(server, ['--since', 'yesterday'])).err).toContain('--since is not a date');
+    const empty = await exportRows(server, ['--format', 'csv', '--since', '2020-01-01', '--until', '2020-02-01', '--out', `${d}/empty.csv`]);
+    expect(empty.code).toBe(0);
+    const emptyCsv = readFileSync(`${d}/empty.csv`, 'utf8');
+    expect(emptyCsv.split('\n')).toEqual([expect.stringContaining('id,code,thread_id'), '']);
+    expect(emptyCsv).toContain('target_firstReply_status');
+  });
+
+  test('--business-hours counts open hours only, and says which clock in a column', async () => {
+    const server = createServerMock();
+    const ids = await clinic(server);
+    const d = dir();
+    // NOW is Friday 2026-11-27 12:00Z; open 10:00-12:00 UTC every day.
+    const everyDay = Object.fromEntries(['mon', 'tue', 'wed', 'thu', 'fri', 'sat', 'sun'].map((day) => [day, [['10:00', '12:00']]]));
+    writeFileSync(`${d}/hours.json`, JSON.stringify({ timeZone: 'UTC', hours: everyDay }));
+    const { rows, err } = await exportRows(server, ['--business-hours', `${d}/hours.json`]);
+    const met = rows.find((r) => r.id === ids.met) as SlaRow;
+    // Authored 08:00Z Thursday, claimed 09:00Z, replied 10:00Z, completed 12:00Z: nothing open before 10:00.
+    expect(met).toMatchObject({ clock: 'business', hours_to_claim: 0, hours_to_first_reply: 0, hours_to_complete: 2, target_firstReply_elapsed_hours: 0 });
+    expect(err).toContain('business hours');
+  });
+
+  test('--help, and bad options: a clear message and exit 2 before any request', async () => {
+    const server = createServerMock();
+    const d = dir();
+    writeFileSync(`${d}/bad-targets.json`, JSON.stringify({ firstReply: { routine: 'a day' } }));
+    writeFileSync(`${d}/unknown-targets.json`, JSON.stringify({ firstAnswer: { routine: 1 } }));
+    writeFileSync(`${d}/hours.json`, JSON.stringify({ timeZone: 'UTC', hours: { fri: [['18:00', '02:00']] } }));
+    expect((await exportRows(server, ['--help'])).out).toContain('--business-hours FILE');
+    const cases: [string[], string][] = [
+      [['--format', 'xml'], '--format must be ndjson or csv, not "xml"'],
+      [['--since', 'yesterday'], '--since "yesterday" is not an ISO 8601 date'],
+      [['--since', '2026-11-01T08:00:00'], 'is not an ISO 8601 date'],
+      [['--since', '2026-02-30'], 'is not an ISO 8601 date'],
+      [['--since', '2026-11-20', '--until', '2026-11-10'], '--since 2026-11-20 is not before --until 2026-11-10'],
+      [['--since', '2026-12-01'], 'is not before --until (now'],
+      [['--dryrun'], "Unknown option '--dryrun'"],
+      [['--out'], "Option '--out <value>' argument missing"],
+      [['extra'], "Unexpected argument 'extra'"],
+      [['--targets', `${d}/bad-targets.json`], `--targets ${d}/bad-targets.json: firstReply.routine: "a day" is not a number of hours`],
+      [['--targets', `${d}/unknown-targets.json`], 'unknown target "firstAnswer"'],
+      [['--targets', `${d}/none.json`], 'no such file'],
+      [['--business-hours', `${d}/hours.json`], `--business-hours ${d}/hours.json: hours.fri: 18:00-02:00 ends before it starts`],
+      [['--out', '/no/such/folder/sla.csv'], '--out /no/such/folder/sla.csv: folder /no/such/folder does not exist'],
+      [['--out', d], 'is a folder'],
+      [['--codes', 'respond-to-message'], '--codes must be a comma-separated list of system|code'],
+    ];
+    for (const [args, message] of cases) {
+      const run = await exportRows(server, args);
+      expect(run.code, args.join(' ')).toBe(2);
+      expect(run.err, args.join(' ')).toContain(message);
+    }
+    expect(server.count()).toBe(0);
+  });
+
+  test('dates: a date alone is midnight UTC; a date-time needs its offset', () => {
+    expect(parseIsoDate('2026-11-01')).toBe('2026-11-01T00:00:00.000Z');
+    expect(parseIsoDate('2026-11-01T08:00:00-05:00')).toBe('2026-11-01T13:00:00.000Z');
+    expect(parseIsoDate('2026-11-01T08:00Z')).toBe('2026-11-01T08:00:00.000Z');
+    expect(parseIsoDate('2026-11-01T08:00:00')).toBeUndefined();
+    expect(parseIsoDate('11/01/2026')).toBeUndefined();
+  });
+});
+
+describe('metric definitions', () => {
+  const task = (over: Partial<Task>, lastUpdated: string): Task => ({
+    resourceType: 'Task',
+    id: 't',
+    status: 'requested',
+    intent: 'order',
+    authoredOn: at(10),
+    ...over,
+    meta: { lastUpdated },
+  });
+  const ooo = { authorString: 'ooo-reroute', text: 'rerouted' };
+  const nurse = { authorString: 'nurse', text: 'handed over' };
+
+  test('a reroute is a version where the owner was removed or replaced and the out-of-office bot added its note', () => {
+    const alice = { reference: 'Practitioner/a' };
+    const bob = { reference: 'Practitioner/b' };
+    const history = [
+      task({ owner: alice }, at(10)),
+      task({ owner: undefined, note: [ooo] }, at(9)), // reroute to the pool
+      task({ owner: alice, note: [ooo] }, at(8)),
+      task({ owner: bob, note: [ooo, ooo] }, at(7)), // reroute to a cover
+      task({ owner: alice, note: [ooo, ooo, nurse] }, at(6)), // a person handing over: not a reroute
+      task({ owner: alice, note: [ooo, ooo, nurse, ooo] }, at(5)), // the bot's note, owner unchanged: not a reroute
+    ];
+    expect(computeRow(history, [], {}, NOW).reroute_count).toBe(2);
+  });
+
+  test('completed is the first completed version; claim the first version with an owner', () => {
+    const history = [
+      task({}, at(10)),
+      task({ owner: { reference: 'Practitioner/a' } }, at(9)),
+      task({ status: 'completed', owner: { reference: 'Practitioner/a' } }, at(7)),
+      task({ status: 'in-progress' }, at(6)), // reopened
+      task({ status: 'completed' }, at(4)),
+    ];
+    expect(computeRow(history, [], {}, NOW)).toMatchObject({ first_claimed_at: at(9), completed_at: at(7), hours_to_complete: 3 });
+  });
+
+  test('the first reply is the first message of a person of the care team after authoredOn', () => {
+    const messages = [
+      { id: 'before', time: at(11), sender: { reference: 'Practitioner/a' } },
+      { id: 'auto', time: at(9), sender: { reference: 'Device/auto-ack' } },
+      { id: 'org', time: at(8.5), sender: { reference: 'Organization/clinic' } },
+      { id: 'patient', time: at(8), sender: { reference: 'Patient/p' } },
+      { id: 'error', time: at(7), sender: { reference: 'Practitioner/a' }, status: 'entered-in-error' },
+      { id: 'reply', time: at(6), sender: { reference: 'PractitionerRole/r' } },
+    ];
+    expect(computeRow([task({}, at(10))], messages, {}, NOW)).toMatchObject({ first_reply_message_id: 'reply', hours_to_first_reply: 4 });
+  });
+
+  test('breach rate: breached over met plus breached; open targets left out', () => {
+    const row = (status: string): SlaRow => ({ priority: 'routine', target_firstReply_status: status, reroute_count: 0 }) as unknown as SlaRow;
+    const [line] = summarize([row('met'), row('breached'), row('breached'), row('open'), row('open'), row('open')]);
+    expect(line.breachRate).toBeCloseTo(2 / 3);
+    expect(summarize([row('open')])[0].breachRate).toBeNull();
+  });
+
+  test('a target exactly reached is met; open until then, breached after', () => {
+    const targets = { firstReply: { routine: 2 } };
+    const reply = (hoursAfter: number) => [{ id: 'r', time: at(10 - hoursAfter), sender: { reference: 'Practitioner/a' } }];
+    expect(computeRow([task({}, at(10))], reply(2), targets, NOW).target_firstReply_status).toBe('met');
+    expect(computeRow([task({}, at(10))], reply(2.01), targets, NOW).target_firstReply_status).toBe('breached');
+    expect(computeRow([task({ authoredOn: at(1) }, at(1))], [], targets, NOW).target_firstReply_status).toBe('open');
   });
 });

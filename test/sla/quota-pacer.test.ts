@@ -1,0 +1,75 @@
+import type { Patient } from '@medplum/fhirtypes';
+import { describe, expect, test, vi } from 'vitest';
+import { terminalProgress } from '../../src/sla/progress';
+import { QuotaPacer, resetSeconds } from '../../src/sla/quota-pacer';
+import { createServerMock } from '../harness/server-mock';
+
+describe('QuotaPacer', () => {
+  test('waits for the announced reset when the quota left cannot cover a request, then goes on', { timeout: 5_000 }, async () => {
+    vi.useFakeTimers({ toFake: ['Date'] });
+    vi.setSystemTime(new Date('2026-11-27T12:00:00Z'));
+    try {
+      const server = createServerMock({ quota: { perCaller: 150 } });
+      const waits: number[] = [];
+      const pacer = new QuotaPacer(server.medplum, {
+        sleep: async (ms) => {
+          vi.setSystemTime(new Date(Date.now() + ms));
+        },
+        onWait: (s) => waits.push(s),
+      });
+      await pacer.run(100, () => server.medplum.createResource<Patient>({ resourceType: 'Patient' }));
+      vi.setSystemTime(new Date('2026-11-27T12:00:20Z'));
+      // 50 left, 100 needed: wait the 40 s announced (+1 for rounding), once; the stale header is not read again.
+      await pacer.run(100, () => server.medplum.createResource<Patient>({ resourceType: 'Patient' }));
+      expect(waits).toEqual([41]);
+      expect(server.requests.map((r) => (r.status ?? 500) < 300)).toEqual([true, true]);
+      expect(pacer.left()?.points).toBe(50);
+    } finally {
+      vi.useRealTimers();
+    }
+  });
+
+  test('a 429 anyway (another caller spent the quota): waits, then retries', { timeout: 5_000 }, async () => {
+    const server = createServerMock();
+    server.faults.push({ match: /^POST Patient$/, status: 429, times: 3 });
+    const waits: number[] = [];
+    const pacer = new QuotaPacer(server.medplum, { sleep: async () => undefined, onWait: (s) => waits.push(s) });
+    await pacer.run(100, () => server.medplum.createResource<Patient>({ resourceType: 'Patient' }));
+    expect(waits).toHaveLength(1);
+    expect(await server.searchAll('Patient')).toHaveLength(1);
+  });
+
+  test('gives up after maxWaits, and never retries other errors', { timeout: 5_000 }, async () => {
+    const server = createServerMock();
+    server.faults.push({ match: /^POST Patient$/, status: 429, times: Infinity });
+    const pacer = new QuotaPacer(server.medplum, { sleep: async () => undefined, maxWaits: 2 });
+    await expect(pacer.run(100, () => server.medplum.createResource<Patient>({ resourceType: 'Patient' }))).rejects.toThrow('Too Many Requests');
+    server.faults.length = 0;
+    server.faults.push({ match: /^POST Patient$/, status: 503, times: Infinity });
+    let calls = 0;
+    await expect(pacer.run(100, () => (calls++, server.medplum.createResource<Patient>({ resourceType: 'Patient' })))).rejects.toThrow();
+    expect(calls).toBe(1);
+  });
+
+  test('the reset time from the header, else from the 429 diagnostics', () => {
+    const server = createServerMock();
+    const err = { outcome: { resourceType: 'OperationOutcome', issue: [{ diagnostics: JSON.stringify({ msBeforeNext: 12_000 }) }] } };
+    expect(resetSeconds(server.medplum, err)).toBe(12);
+    expect(resetSeconds(server.medplum, new Error('x'))).toBe(60);
+  });
+});
+
+describe('progress', () => {
+  test('not a terminal: one line per phase and per wait, none per item', () => {
+    const lines: string[] = [];
+    const stream = { isTTY: false, write: (t: string) => lines.push(t) } as unknown as NodeJS.WriteStream;
+    const progress = terminalProgress(stream);
+    progress.phase('histories', 10_000);
+    for (let i = 0; i < 10_000; i += 100) {
+      progress.tick(i);
+    }
+    progress.waiting(41);
+    progress.done();
+    expect(lines).toEqual(['sla-export: reading histories (10000)\n', 'sla-export: waiting 41 s for the FHIR quota to reset (histories)\n']);
+  });
+});
