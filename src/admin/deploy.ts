@@ -1,17 +1,15 @@
-// `npm run deploy`: checks what the Medplum CLI silently gets wrong, then runs `medplum bot deploy`
-// for every bot in the config. (The CLI reports success and exits 0 when a `dist` file is missing.)
+// `npm run deploy`: uploads each built bot the way `medplum bot deploy` does (the source saved as the
+// Bot's sourceCode, then `Bot/{id}/$deploy` with the bundle), through the API so that a failure shows
+// the server's reason. (The Medplum CLI reports success when a dist file is missing, and prints
+// "Number of errors: 1" without the reason when the server refuses, a 429 included.)
+import { normalizeErrorString } from '@medplum/core';
+import type { MedplumClient, WithId } from '@medplum/core';
+import type { Bot, OperationOutcome } from '@medplum/fhirtypes';
+import { basename } from 'node:path';
+import { QuotaPacer } from '../sla/quota-pacer';
+import type { ConnectionEnv } from './connect';
 import type { BotConfig } from './project-setup';
 import { PLACEHOLDER_BOT_ID } from './project-setup';
-
-/** Credentials and server, as the Medplum CLI reads them from the environment. */
-export interface DeployEnv {
-  MEDPLUM_BASE_URL?: string;
-  MEDPLUM_CLIENT_ID?: string;
-  MEDPLUM_CLIENT_SECRET?: string;
-}
-
-/** Medplum's hosted API, the CLI's default. */
-export const DEFAULT_BASE_URL = 'https://api.medplum.com/';
 
 /**
  * Everything that would make a deploy fail or, worse, "succeed" without deploying.
@@ -22,7 +20,7 @@ export const DEFAULT_BASE_URL = 'https://api.medplum.com/';
  * @returns One message per problem; empty when the deploy can go ahead.
  */
 export function deployProblems(
-  env: DeployEnv,
+  env: ConnectionEnv,
   configFile: string,
   bots: BotConfig[],
   fileSize: (path: string) => number | undefined
@@ -30,7 +28,7 @@ export function deployProblems(
   const problems: string[] = [];
   for (const name of ['MEDPLUM_CLIENT_ID', 'MEDPLUM_CLIENT_SECRET'] as const) {
     if (!env[name]) {
-      problems.push(`${name} is not set (client credentials of the Project; MEDPLUM_BASE_URL defaults to ${DEFAULT_BASE_URL})`);
+      problems.push(`${name} is not set (client credentials of the Project, in the environment or .env)`);
     }
   }
   if (!bots.length) {
@@ -40,22 +38,51 @@ export function deployProblems(
     if (!bot.id || bot.id === PLACEHOLDER_BOT_ID || !/^[A-Za-z0-9\-.]{1,64}$/.test(bot.id)) {
       problems.push(`${bot.name}: no real Bot id in ${configFile} (run \`npm run setup\`, or put the id of the Bot there)`);
     }
-    const size = fileSize(bot.dist);
-    if (size === undefined) {
-      problems.push(`${bot.name}: ${bot.dist} does not exist (run \`npm run build\`)`);
-    } else if (size === 0) {
-      problems.push(`${bot.name}: ${bot.dist} is empty`);
+    for (const [what, path] of [
+      ['dist', bot.dist],
+      ['source', bot.source],
+    ] as const) {
+      const size = fileSize(path);
+      if (size === undefined) {
+        problems.push(`${bot.name}: ${path} does not exist${what === 'dist' ? ' (run `npm run build`)' : ''}`);
+      } else if (size === 0) {
+        problems.push(`${bot.name}: ${path} is empty`);
+      }
     }
   }
   return problems;
 }
 
+/** What deploying one bot did. */
+export interface DeployResult {
+  bot: string;
+  ok: boolean;
+  /** The server's word: its outcome text on success, its reason on failure. */
+  message: string;
+}
+
 /**
- * Whether the Medplum CLI's output says the bot was deployed (it exits 0 in some failures).
- * @param exitCode - The CLI's exit code.
- * @param output - Its stdout and stderr.
- * @returns True when the deploy went through.
+ * Deploys one bot: saves its source, then deploys its bundle.
+ * @param medplum - A client of the Project.
+ * @param bot - The config entry.
+ * @param read - Reads a file's text.
+ * @param pacer - Waits for the FHIR quota rather than fail on it.
+ * @returns What happened, with the server's reason on failure.
  */
-export function cliDeploySucceeded(exitCode: number | null, output: string): boolean {
-  return exitCode === 0 && /Deploy result: All OK/.test(output) && /Number of errors: 0/.test(output);
+export async function deployBot(medplum: MedplumClient, bot: BotConfig, read: (path: string) => string, pacer: QuotaPacer): Promise<DeployResult> {
+  try {
+    const current = await pacer.run(1, () => medplum.readResource('Bot', bot.id));
+    const sourceCode = await pacer.run(100, () =>
+      medplum.createAttachment({ data: read(bot.source), filename: basename(bot.source), contentType: 'text/typescript' })
+    );
+    await pacer.run(100, () => medplum.patchResource('Bot', current.id, [{ op: current.sourceCode ? 'replace' : 'add', path: '/sourceCode', value: sourceCode }]));
+    const outcome = await pacer.run(100, () =>
+      medplum.post<OperationOutcome>(medplum.fhirUrl('Bot', current.id, '$deploy'), { code: read(bot.dist), filename: basename(bot.dist) })
+    );
+    const text = outcome.issue?.map((i) => i.details?.text ?? i.diagnostics).join('; ') ?? 'no outcome';
+    const ok = outcome.issue?.every((i) => i.severity === 'information') ?? false;
+    return { bot: bot.name, ok, message: `${(current as WithId<Bot>).runtimeVersion ?? 'default runtime'}: ${text}` };
+  } catch (err) {
+    return { bot: bot.name, ok: false, message: normalizeErrorString(err) };
+  }
 }

@@ -1,9 +1,19 @@
-// `npm run setup`: makes a Project ready for the bots, idempotently.
+// `npm run setup`: makes a Project ready for the bots, idempotently, on a Project others share.
 //
-// Reads what the Project has (Bots, their memberships, AccessPolicies, the Subscription, secrets),
-// plans the differences with a pure function, and applies them. A second run plans nothing.
+// - Everything setup creates carries the tag `urn:medplum-messaging-bots|<bot name>` (meta.tag), and
+//   setup only ever changes resources with that tag. A resource of ours made by hand, or by an older
+//   version, is named in the plan and left alone unless `--adopt` marks it ours.
+// - A Bot's cronString and timeout set by hand are kept: setup records on the Bot what it applied
+//   last, and changes a value only when it is unset, when its secret changed since, or with
+//   `--reset-bot-settings`. A Subscription turned off by hand stays off (a deliberate pause).
+// - Secrets are Project-wide (other integrations keep theirs there): setup adds the missing ones
+//   with defaults, never changes one, and never prints a value.
+//
+// Reads what the Project has, plans with a pure function (`planSetup`), applies the plan.
 import type { MedplumClient, WithId } from '@medplum/core';
-import type { AccessPolicy, Bot, ProjectMembership, ProjectSetting, Resource, Subscription } from '@medplum/fhirtypes';
+import type { AccessPolicy, Bot, Coding, Extension, ProjectMembership, ProjectSetting, Resource, Subscription } from '@medplum/fhirtypes';
+import { parseBusinessHours } from '../lib/business-hours';
+import { describeRule, parseResponseRules } from '../lib/response-rules';
 import oooAccessPolicy from './fhir/access-policy-ooo-reroute.json';
 import staleAccessPolicy from './fhir/access-policy-stale-thread-reminders.json';
 import oooSubscription from './fhir/subscription-ooo-reroute.json';
@@ -18,46 +28,110 @@ export interface BotConfig {
 
 /** The Bot ids in a fresh clone: replaced by setup, refused by deploy. */
 export const PLACEHOLDER_BOT_ID = '00000000-0000-0000-0000-000000000000';
-/** The runtime the bundles are built for (the footer that exposes `exports.handler`). */
-export const BOT_RUNTIME = 'vmcontext';
+/** The tag system of what setup manages; the code is the bot's name. */
+export const MANAGED_TAG_SYSTEM = 'urn:medplum-messaging-bots';
+/** Extension on a Bot: the cronString and timeout setup applied last. */
+export const APPLIED_SETTINGS_URL = 'urn:medplum-messaging-bots:setup-applied';
+/** The Bot runtimes Medplum knows. */
+export const RUNTIMES = ['vmcontext', 'awslambda'] as const;
 
-/** Secrets each bot reads, with the defaults setup writes where a secret is absent. */
-export const SECRET_DEFAULTS: Record<string, Record<string, string>> = {
-  'ooo-reroute': { OOO_WINDOW_MINUTES: '60', OOO_COVERAGE: '{}' },
-  'stale-thread-reminders': {
-    STALE_AFTER_HOURS: '72',
-    ESCALATE_AFTER_HOURS: '24',
-    BOT_TIMEOUT_SECONDS: '60',
-    STALE_THREAD_CRON: '0 * * * *',
-  },
+/** Secrets setup writes when absent, with their defaults; the others are optional and off when absent. */
+export const SECRET_DEFAULTS: Record<string, string> = {
+  OOO_WINDOW_MINUTES: '60',
+  OOO_COVERAGE: '{}',
+  OOO_SWEEP_CRON: '*/15 * * * *',
+  STALE_AFTER_HOURS: '72',
+  ESCALATE_AFTER_HOURS: '24',
+  STALE_THREAD_CRON: '0 * * * *',
+  BOT_TIMEOUT_SECONDS: '60',
 };
 
 /** What each bot needs besides its code. */
-export const BOT_WIRING: Record<string, { accessPolicy: AccessPolicy; subscription?: Subscription; cron?: boolean }> = {
-  'ooo-reroute': { accessPolicy: oooAccessPolicy as AccessPolicy, subscription: oooSubscription as Subscription },
-  'stale-thread-reminders': { accessPolicy: staleAccessPolicy as AccessPolicy, cron: true },
+export const BOT_WIRING: Record<string, { accessPolicy: AccessPolicy; subscription?: Subscription; cronSecret: string }> = {
+  'ooo-reroute': { accessPolicy: oooAccessPolicy as AccessPolicy, subscription: oooSubscription as Subscription, cronSecret: 'OOO_SWEEP_CRON' },
+  'stale-thread-reminders': { accessPolicy: staleAccessPolicy as AccessPolicy, cronSecret: 'STALE_THREAD_CRON' },
 };
+
+/** Options of a setup run. */
+export interface SetupOptions {
+  /** Take over existing Bots (and untagged Subscriptions to them) that setup did not create. */
+  adopt?: boolean;
+  /** Apply the secrets' cron and timeout even over values set by hand; turn a paused Subscription on. */
+  resetBotSettings?: boolean;
+  /** Runtime for the Bots; undefined leaves the server's default (or the Bot's current runtime). */
+  runtime?: (typeof RUNTIMES)[number];
+}
+
+/** How a bot of the config was found in the Project. */
+export interface FoundBot {
+  bot?: WithId<Bot>;
+  /** Ours (tagged), or found by its exact name without our tag. */
+  managed: boolean;
+  /** Bots of that exact name, when the config has no usable id. */
+  sameName: WithId<Bot>[];
+  membership?: WithId<ProjectMembership>;
+  /** The AccessPolicy tagged for this bot. */
+  policy?: WithId<AccessPolicy>;
+  /** The AccessPolicy the membership uses, when it is not ours. */
+  otherPolicy?: WithId<AccessPolicy>;
+  /** Subscriptions sending to this Bot. */
+  subscriptions: WithId<Subscription>[];
+}
 
 /** What the Project has now. */
 export interface ProjectState {
   projectId: string;
   features?: string[];
   secrets: ProjectSetting[];
-  bots: Record<string, WithId<Bot> | undefined>;
-  memberships: Record<string, WithId<ProjectMembership> | undefined>;
-  accessPolicies: Record<string, WithId<AccessPolicy> | undefined>;
-  subscriptions: WithId<Subscription>[];
+  bots: Record<string, FoundBot>;
 }
 
-/** One change setup makes. */
+/** One change setup makes, or a note on what it keeps. */
 export interface SetupStep {
-  action: 'create-bot' | 'create' | 'update' | 'set-secrets' | 'attach-policy';
-  /** The bot the step belongs to. */
+  action:
+    | 'create-bot'
+    | 'adopt-bot'
+    | 'update-bot'
+    | 'create-policy'
+    | 'update-policy'
+    | 'attach-policy'
+    | 'create-subscription'
+    | 'update-subscription'
+    | 'set-secrets'
+    | 'keep';
   bot?: string;
   why: string;
-  resource: Resource | ProjectSetting[];
+  /** The resource to write (absent for keep; names only for secrets). */
+  resource?: Resource;
+  /** Secret names added (set-secrets). */
+  secretNames?: string[];
   /** Needs the id of a Bot this run creates first: shown in a dry run, applied in the next pass. */
   afterBotCreated?: boolean;
+}
+
+/** The plan, and why setup cannot go on when it cannot. */
+export interface SetupPlan {
+  steps: SetupStep[];
+  /** Problems that stop setup before any write (e.g. Bots to adopt without --adopt). */
+  blockers: string[];
+}
+
+/**
+ * The tag setup puts on what it creates for a bot.
+ * @param bot - The bot name.
+ * @returns The tag.
+ */
+export function managedTag(bot: string): Coding {
+  return { system: MANAGED_TAG_SYSTEM, code: bot };
+}
+
+function isManaged(resource: Resource | undefined, bot: string): boolean {
+  return !!resource?.meta?.tag?.some((t) => t.system === MANAGED_TAG_SYSTEM && t.code === bot);
+}
+
+function withTag<T extends Resource>(resource: T, bot: string): T {
+  const tags = (resource.meta?.tag ?? []).filter((t) => !(t.system === MANAGED_TAG_SYSTEM && t.code === bot));
+  return { ...resource, meta: { ...resource.meta, tag: [...tags, managedTag(bot)] } };
 }
 
 /**
@@ -68,79 +142,60 @@ export interface SetupStep {
  * @returns The state.
  */
 export async function readProjectState(medplum: MedplumClient, projectId: string, bots: BotConfig[]): Promise<ProjectState> {
-  const admin = await medplum.get<{ project: { secret?: ProjectSetting[]; features?: string[] } }>(`admin/projects/${projectId}`);
+  const admin = await medplum.get<{ project: { secret?: ProjectSetting[]; features?: string[] } }>(`admin/projects/${projectId}`, { cache: 'no-cache' });
   const state: ProjectState = {
     projectId,
     features: medplum.getProject()?.features ?? admin.project.features,
     secrets: admin.project.secret ?? [],
     bots: {},
-    memberships: {},
-    accessPolicies: {},
-    subscriptions: await medplum.searchResources('Subscription', { criteria: oooSubscription.criteria, _count: '100' }),
   };
   for (const config of bots) {
-    const bot = await findBot(medplum, config);
-    state.bots[config.name] = bot;
-    state.memberships[config.name] = bot
-      ? await medplum.searchOne('ProjectMembership', { profile: `Bot/${bot.id}` })
-      : undefined;
-    const policyName = BOT_WIRING[config.name]?.accessPolicy.name;
-    state.accessPolicies[config.name] = policyName ? await medplum.searchOne('AccessPolicy', { name: policyName }) : undefined;
+    const found: FoundBot = { managed: false, sameName: [], subscriptions: [] };
+    const tag = `${MANAGED_TAG_SYSTEM}|${config.name}`;
+    if (config.id && config.id !== PLACEHOLDER_BOT_ID) {
+      found.bot = await medplum.readResource('Bot', config.id).catch(() => undefined);
+    }
+    if (!found.bot) {
+      // Exact names only: a plain `name` search matches prefixes ("ooo-reroute" finds "ooo-reroute-old").
+      found.sameName = (await medplum.searchResources('Bot', { 'name:exact': config.name }, { cache: 'no-cache' })).filter((b) => b.name === config.name);
+      const tagged = found.sameName.filter((b) => isManaged(b, config.name));
+      found.bot = tagged.length === 1 ? tagged[0] : undefined;
+    }
+    found.managed = isManaged(found.bot, config.name);
+    const policies = await medplum.searchResources('AccessPolicy', { _tag: tag }, { cache: 'no-cache' });
+    found.policy = policies[0];
+    if (found.bot) {
+      found.membership = await medplum.searchOne('ProjectMembership', { profile: `Bot/${found.bot.id}` }, { cache: 'no-cache' });
+      const inUse = found.membership?.accessPolicy?.reference;
+      if (inUse && inUse !== `AccessPolicy/${found.policy?.id}`) {
+        found.otherPolicy = await medplum.readReference<AccessPolicy>({ reference: inUse }).catch(() => undefined);
+      }
+      found.subscriptions = await medplum.searchResources('Subscription', { url: `Bot/${found.bot.id}`, _count: '100' }, { cache: 'no-cache' });
+    }
+    state.bots[config.name] = found;
   }
   return state;
 }
 
-async function findBot(medplum: MedplumClient, config: BotConfig): Promise<WithId<Bot> | undefined> {
-  if (config.id && config.id !== PLACEHOLDER_BOT_ID) {
-    const byId = await medplum.readResource('Bot', config.id).catch(() => undefined);
-    if (byId) {
-      return byId;
-    }
-  }
-  // A Bot of that name made by an earlier run whose config change was not kept. (`name` alone
-  // matches prefixes: "ooo-reroute" would find "ooo-reroute-old".)
-  const byName = (await medplum.searchResources('Bot', { 'name:exact': config.name })).filter((b) => b.name === config.name);
-  if (byName.length > 1) {
-    throw new Error(
-      `several Bots are named "${config.name}" (${byName.map((b) => `Bot/${b.id}`).join(', ')}): put the right id in the config`
-    );
-  }
-  return byName[0];
-}
-
-/** An empty Project, for a dry run without credentials. */
-export function emptyProjectState(): ProjectState {
-  return { projectId: '<project id>', secrets: [], bots: {}, memberships: {}, accessPolicies: {}, subscriptions: [] };
-}
-
 /**
- * The pure plan: what to create or update so the Project matches what the bots need.
- * Resources that depend on a Bot id not known yet (a Bot to be created) carry a placeholder.
+ * The pure plan: what to create or update so the Project matches what the bots need, and what
+ * setup keeps because someone set it by hand.
  * @param state - What the Project has.
  * @param bots - The bot entries of medplum.config.json.
- * @returns The steps, in the order to apply them; empty when the Project is ready.
+ * @param options - Adopt, reset, runtime.
+ * @returns The steps, in the order to apply them, and blockers.
  */
-export function planSetup(state: ProjectState, bots: BotConfig[]): SetupStep[] {
+export function planSetup(state: ProjectState, bots: BotConfig[], options: SetupOptions = {}): SetupPlan {
   const steps: SetupStep[] = [];
+  const blockers: string[] = [];
   const secrets = new Map(state.secrets.map((s) => [s.name, s]));
-  const missingSecrets: ProjectSetting[] = [];
-  for (const config of bots) {
-    for (const [name, value] of Object.entries(SECRET_DEFAULTS[config.name] ?? {})) {
-      if (!secrets.has(name) && !missingSecrets.some((s) => s.name === name)) {
-        missingSecrets.push({ name, valueString: value });
-      }
-    }
+  const missing = Object.keys(SECRET_DEFAULTS).filter((name) => !secrets.has(name));
+  if (missing.length) {
+    steps.push({ action: 'set-secrets', why: `secrets the bots read are absent; defaults added: ${missing.join(', ')}`, secretNames: missing });
   }
-  if (missingSecrets.length) {
-    steps.push({
-      action: 'set-secrets',
-      why: `secrets the bots read are absent; defaults added: ${missingSecrets.map((s) => s.name).join(', ')}`,
-      resource: [...state.secrets, ...missingSecrets],
-    });
-  }
-  const secret = (name: string): string | undefined => {
-    const s = secrets.get(name) ?? missingSecrets.find((m) => m.name === name);
-    return s?.valueString ?? (s?.valueInteger !== undefined ? String(s.valueInteger) : undefined);
+  const secret = (name: string): string => {
+    const s = secrets.get(name);
+    return String(s?.valueString ?? s?.valueInteger ?? s?.valueDecimal ?? SECRET_DEFAULTS[name]);
   };
 
   for (const config of bots) {
@@ -148,70 +203,233 @@ export function planSetup(state: ProjectState, bots: BotConfig[]): SetupStep[] {
     if (!wiring) {
       continue;
     }
-    // AccessPolicy first: a Bot created through the admin API gets it on its membership at once.
-    const policy = state.accessPolicies[config.name];
-    const desiredPolicy: AccessPolicy = { ...wiring.accessPolicy, ...(policy ? { id: policy.id, meta: policy.meta } : {}) };
-    if (!policy) {
-      steps.push({ action: 'create', bot: config.name, why: `AccessPolicy "${wiring.accessPolicy.name}" limits the bot to what its code uses`, resource: wiring.accessPolicy });
-    } else if (!sameContent(policy, desiredPolicy)) {
-      steps.push({ action: 'update', bot: config.name, why: `AccessPolicy "${policy.name}" differs from what the bot needs`, resource: desiredPolicy });
+    const found = state.bots[config.name] ?? { managed: false, sameName: [], subscriptions: [] };
+    let bot = found.bot;
+    let managed = found.managed;
+    if (!bot && found.sameName.length) {
+      const ids = found.sameName.map((b) => `Bot/${b.id}`).join(', ');
+      if (found.sameName.length > 1) {
+        blockers.push(`several Bots are named "${config.name}" (${ids}): put the right id in the config file`);
+        continue;
+      }
+      if (!options.adopt) {
+        blockers.push(`"${config.name}": the Project has ${ids}, which setup did not create: run again with --adopt to use it, or put its id in the config file`);
+        continue;
+      }
+      bot = found.sameName[0];
+    }
+    if (bot && !managed) {
+      if (!options.adopt) {
+        steps.push({ action: 'keep', bot: config.name, why: `Bot/${bot.id} was not created by setup: its settings, policy and Subscription are left as they are (--adopt to manage them)` });
+        continue;
+      }
+      steps.push({ action: 'adopt-bot', bot: config.name, why: `Bot/${bot.id} is taken over (--adopt): tagged as managed by setup`, resource: withTag(bot, config.name) });
+      bot = withTag(bot, config.name);
+      managed = true;
     }
 
-    const bot = state.bots[config.name];
-    const desiredBot = desiredBotFields(config.name, wiring.cron, secret);
+    // AccessPolicy first: a Bot created through the admin API gets it on its membership at once.
+    const desiredPolicy = withTag({ ...wiring.accessPolicy }, config.name);
+    if (!found.policy) {
+      steps.push({ action: 'create-policy', bot: config.name, why: `AccessPolicy "${wiring.accessPolicy.name}" limits the bot to what its code uses`, resource: desiredPolicy });
+    } else if (!sameContent(found.policy, { ...desiredPolicy, id: found.policy.id })) {
+      steps.push({
+        action: 'update-policy',
+        bot: config.name,
+        why: `AccessPolicy/${found.policy.id} (ours) differs from what the bot needs`,
+        resource: { ...desiredPolicy, id: found.policy.id, meta: { ...found.policy.meta, tag: desiredPolicy.meta?.tag } },
+      });
+    }
+
+    const settings = botSettings(bot, secret(wiring.cronSecret), Number(secret('BOT_TIMEOUT_SECONDS')), options, wiring.cronSecret);
     if (!bot) {
       steps.push({
         action: 'create-bot',
         bot: config.name,
         why: 'the Bot does not exist; created through the Project admin API so that it has a ProjectMembership (Subscriptions to a Bot without one fail)',
-        resource: { resourceType: 'Bot', name: config.name, ...desiredBot },
+        resource: withTag({ resourceType: 'Bot', name: config.name, ...(options.runtime ? { runtimeVersion: options.runtime } : {}), ...settings.fields }, config.name),
       });
-    } else if (Object.entries(desiredBot).some(([k, v]) => (bot as unknown as Record<string, unknown>)[k] !== v)) {
-      steps.push({ action: 'update', bot: config.name, why: `Bot "${config.name}" runtime, timeout or cron differ`, resource: { ...bot, ...desiredBot } });
+    } else {
+      settings.kept.forEach((why) => steps.push({ action: 'keep', bot: config.name, why }));
+      const runtimeChange = options.runtime && bot.runtimeVersion !== options.runtime ? { runtimeVersion: options.runtime } : {};
+      if (Object.keys(settings.changes).length || Object.keys(runtimeChange).length) {
+        const what = [...Object.entries(settings.changes).map(([k, why]) => `${k} (${why})`), ...(options.runtime && runtimeChange.runtimeVersion ? [`runtimeVersion ${options.runtime} (--runtime)`] : [])];
+        steps.push({ action: 'update-bot', bot: config.name, why: `Bot/${bot.id}: ${what.join('; ')}`, resource: { ...bot, ...settings.fields, ...runtimeChange } });
+      }
     }
 
-    const membership = state.memberships[config.name];
-    if (bot && policy && membership && membership.accessPolicy?.reference !== `AccessPolicy/${policy.id}`) {
-      steps.push({
-        action: 'attach-policy',
-        bot: config.name,
-        why: `the Bot's ProjectMembership does not use AccessPolicy "${policy.name}"`,
-        resource: { ...membership, accessPolicy: { reference: `AccessPolicy/${policy.id}` } },
-      });
+    if (bot && found.membership) {
+      const current = found.membership.accessPolicy?.reference;
+      if (!current || (found.policy && current === `AccessPolicy/${found.policy.id}`)) {
+        if (!current) {
+          steps.push({
+            action: 'attach-policy',
+            bot: config.name,
+            why: `the Bot's ProjectMembership has no AccessPolicy (it runs with the Project's full rights)`,
+            resource: { ...found.membership, accessPolicy: found.policy ? { reference: `AccessPolicy/${found.policy.id}` } : undefined },
+            afterBotCreated: !found.policy,
+          });
+        }
+      } else {
+        steps.push({
+          action: 'keep',
+          bot: config.name,
+          why: `its ProjectMembership uses ${current}, which setup did not create; kept (\`npm run status\` checks it grants what the bot needs)`,
+        });
+      }
     }
 
     if (wiring.subscription) {
-      const endpoint = bot ? `Bot/${bot.id}` : `Bot/<id of ${config.name}>`;
-      const existing = state.subscriptions.find((s) => s.channel?.endpoint === endpoint);
-      const desired: Subscription = { ...wiring.subscription, channel: { ...wiring.subscription.channel, endpoint } };
-      if (!existing) {
-        steps.push({
-          action: 'create',
-          bot: config.name,
-          why: `no Subscription sends new thread messages to ${config.name}`,
-          resource: desired,
-          afterBotCreated: !bot,
-        });
-      } else if (!sameContent(existing, { ...desired, id: existing.id, meta: existing.meta })) {
-        steps.push({ action: 'update', bot: config.name, why: `Subscription ${existing.id} differs (status, criteria or interaction filter)`, resource: { ...desired, id: existing.id, meta: existing.meta } });
-      }
+      planSubscription(steps, config.name, wiring.subscription, bot, found.subscriptions, options);
     }
   }
-  return steps;
+  return { steps, blockers };
 }
 
-function desiredBotFields(name: string, cron: boolean | undefined, secret: (name: string) => string | undefined): Partial<Bot> {
-  const fields: Partial<Bot> = { runtimeVersion: BOT_RUNTIME };
-  if (cron) {
-    fields.cronString = secret('STALE_THREAD_CRON') ?? SECRET_DEFAULTS[name].STALE_THREAD_CRON;
-    fields.timeout = Number(secret('BOT_TIMEOUT_SECONDS') ?? SECRET_DEFAULTS[name].BOT_TIMEOUT_SECONDS);
+/**
+ * The cronString and timeout a Bot should have, keeping values set by hand.
+ * @returns Fields to write, why each changes, and notes on what is kept.
+ */
+function botSettings(
+  bot: Bot | undefined,
+  cron: string,
+  timeout: number,
+  options: SetupOptions,
+  cronSecret: string
+): { fields: Partial<Bot>; changes: Record<string, string>; kept: string[] } {
+  const desired = { cronString: cron, timeout };
+  const source = { cronString: cronSecret, timeout: 'BOT_TIMEOUT_SECONDS' };
+  const applied = appliedSettings(bot);
+  const fields: Partial<Bot> = {};
+  const changes: Record<string, string> = {};
+  const kept: string[] = [];
+  for (const key of ['cronString', 'timeout'] as const) {
+    const current = bot?.[key];
+    const want = desired[key];
+    if (current === want) {
+      continue;
+    }
+    const secretChanged = applied[key] !== undefined && applied[key] !== want;
+    if (!bot || options.resetBotSettings || secretChanged || (current === undefined && applied[key] === undefined)) {
+      (fields as Record<string, unknown>)[key] = want;
+      changes[key] = !bot ? 'new Bot' : options.resetBotSettings ? '--reset-bot-settings' : secretChanged ? `${source[key]} changed since the last setup` : 'not set';
+    } else {
+      kept.push(
+        `Bot/${bot.id} ${key} ${current === undefined ? 'unset' : JSON.stringify(current)} was set by hand: kept (${source[key]} says ${JSON.stringify(want)}; change the secret or pass --reset-bot-settings to apply it)`
+      );
+    }
   }
-  return fields;
+  if (Object.keys(fields).length) {
+    fields.extension = [
+      ...(bot?.extension ?? []).filter((e) => e.url !== APPLIED_SETTINGS_URL),
+      appliedExtension({ cronString: fields.cronString ?? applied.cronString ?? bot?.cronString, timeout: fields.timeout ?? applied.timeout ?? bot?.timeout }),
+    ];
+  }
+  return { fields, changes, kept };
+}
+
+function appliedSettings(bot: Bot | undefined): { cronString?: string; timeout?: number } {
+  const ext = bot?.extension?.find((e) => e.url === APPLIED_SETTINGS_URL);
+  return {
+    cronString: ext?.extension?.find((e) => e.url === 'cronString')?.valueString,
+    timeout: ext?.extension?.find((e) => e.url === 'timeout')?.valueInteger,
+  };
+}
+
+function appliedExtension(values: { cronString?: string; timeout?: number }): Extension {
+  return {
+    url: APPLIED_SETTINGS_URL,
+    extension: [
+      ...(values.cronString !== undefined ? [{ url: 'cronString', valueString: values.cronString }] : []),
+      ...(values.timeout !== undefined ? [{ url: 'timeout', valueInteger: values.timeout }] : []),
+    ],
+  };
+}
+
+function planSubscription(
+  steps: SetupStep[],
+  name: string,
+  template: Subscription,
+  bot: WithId<Bot> | undefined,
+  subscriptions: WithId<Subscription>[],
+  options: SetupOptions
+): void {
+  const endpoint = bot ? `Bot/${bot.id}` : `Bot/<id of ${name}>`;
+  const desired = withTag<Subscription>({ ...template, channel: { ...template.channel, endpoint } }, name);
+  const ours = subscriptions.filter((s) => isManaged(s, name) && s.criteria === template.criteria);
+  const untagged = subscriptions.filter((s) => !isManaged(s, name) && s.criteria === template.criteria);
+  if (!ours.length && untagged.length && !options.adopt) {
+    steps.push({
+      action: 'keep',
+      bot: name,
+      why: `Subscription/${untagged[0].id} sends new messages to the bot but setup did not create it: left as is (--adopt to manage it)`,
+    });
+    return;
+  }
+  const existing = ours[0] ?? (options.adopt ? untagged[0] : undefined);
+  if (!existing) {
+    steps.push({ action: 'create-subscription', bot: name, why: `no Subscription sends new thread messages to ${name}`, resource: desired, afterBotCreated: !bot });
+    return;
+  }
+  const paused = existing.status === 'off' && !options.resetBotSettings;
+  const target: Subscription = { ...desired, id: existing.id, meta: { ...existing.meta, tag: desired.meta?.tag }, status: paused ? 'off' : desired.status };
+  if (paused) {
+    steps.push({ action: 'keep', bot: name, why: `Subscription/${existing.id} is off (paused by hand?): kept off, the sweep still runs; --reset-bot-settings turns it on` });
+  }
+  if (!sameContent(existing, target)) {
+    steps.push({
+      action: 'update-subscription',
+      bot: name,
+      why: `Subscription/${existing.id} ${isManaged(existing, name) ? 'differs (criteria, channel or interaction filter)' : 'is taken over (--adopt)'}`,
+      resource: target,
+    });
+  }
 }
 
 function sameContent(a: Resource, b: Resource): boolean {
-  const strip = (r: Resource): string => JSON.stringify(r, (key, value) => (key === 'meta' ? undefined : value));
+  const strip = (r: Resource): string =>
+    JSON.stringify(r, (key, value) => (key === 'meta' ? (value as Resource['meta'])?.tag?.map((t: Coding) => `${t.system}|${t.code}`).sort() : value));
   return strip(a) === strip(b);
+}
+
+/**
+ * The secrets that hold rules the bots parse, checked the way the bots will read them, for the plan.
+ * @param secrets - The Project's secrets.
+ * @returns One line per secret: its parsed content, or what is wrong (never the value itself).
+ */
+export function checkRuleSecrets(secrets: ProjectSetting[]): string[] {
+  const value = (name: string): string | undefined => secrets.find((s) => s.name === name)?.valueString;
+  const lines: string[] = [];
+  const escalate = Number(value('ESCALATE_AFTER_HOURS') ?? SECRET_DEFAULTS.ESCALATE_AFTER_HOURS);
+  const parse = <R extends object>(name: string, parser: (v: unknown) => R | { error: string }): R | undefined => {
+    const raw = value(name);
+    if (raw === undefined) {
+      return undefined;
+    }
+    let json: unknown;
+    try {
+      json = JSON.parse(raw);
+    } catch {
+      lines.push(`${name}: not valid JSON; the bot will use the defaults`);
+      return undefined;
+    }
+    const result = parser(json);
+    if ('error' in result) {
+      lines.push(`${name}: ${result.error}; the bot will use the defaults`);
+      return undefined;
+    }
+    return result as R;
+  };
+  const hours = parse('BUSINESS_HOURS', parseBusinessHours);
+  const clock = hours ? 'business' : 'wall';
+  if (hours) {
+    lines.push(`BUSINESS_HOURS: open hours in ${hours.hours.timeZone}, ${hours.hours.closed.size} closed date(s)`);
+  }
+  const rules = parse('STALE_RULES', (v) => parseResponseRules(v, { escalateAfterHours: Number.isFinite(escalate) && escalate > 0 ? escalate : 24 }));
+  if (rules) {
+    lines.push(`STALE_RULES: ${rules.rules.length} rule(s), first match wins:`, ...rules.rules.map((r) => `  ${describeRule(r, clock)}`));
+  }
+  return lines;
 }
 
 /** What applying the plan did. */
@@ -221,11 +439,12 @@ export interface SetupResult {
 }
 
 /**
- * Applies a plan. Bots created get their AccessPolicy on their membership at creation; resources that
- * waited on a new Bot id (its Subscription, its membership's policy) are planned and applied again.
+ * Applies a plan. Bots created get their AccessPolicy on their membership at creation; what waited
+ * on a new Bot id (its Subscription) is planned and applied in a second pass.
  * @param medplum - A client logged in as a Project admin.
  * @param state - The state the plan was made from.
  * @param bots - The bot entries of medplum.config.json.
+ * @param options - Adopt, reset, runtime.
  * @param log - Where to report each step.
  * @returns The Bot ids and the steps applied.
  */
@@ -233,55 +452,93 @@ export async function applySetup(
   medplum: MedplumClient,
   state: ProjectState,
   bots: BotConfig[],
+  options: SetupOptions,
   log: (line: string) => void
 ): Promise<SetupResult> {
   const applied: string[] = [];
+  const botIds: Record<string, string> = {};
   // Two passes: the second picks up what depended on a Bot or AccessPolicy the first created.
   for (let pass = 0; pass < 2; pass++) {
-    const steps = planSetup(state, bots);
-    if (!steps.length) {
-      break;
+    const plan = planSetup(state, bots, options);
+    if (plan.blockers.length) {
+      throw new Error(plan.blockers.join('\n'));
     }
-    for (const step of steps) {
-      if (step.afterBotCreated) {
-        continue;
-      }
+    const writes = plan.steps.filter((s) => s.action !== 'keep' && !s.afterBotCreated);
+    for (const step of writes) {
       await applyStep(medplum, state, step);
       applied.push(`${step.action} ${step.bot ?? ''}: ${step.why}`);
       log(`${step.action}${step.bot ? ` [${step.bot}]` : ''}: ${step.why}`);
     }
-    state = await readProjectState(medplum, state.projectId, bots.map((b) => ({ ...b, id: state.bots[b.name]?.id ?? b.id })));
-  }
-  const botIds: Record<string, string> = {};
-  for (const config of bots) {
-    botIds[config.name] = state.bots[config.name]?.id ?? config.id;
+    if (pass === 0) {
+      plan.steps.filter((s) => s.action === 'keep').forEach((s) => log(`kept [${s.bot}]: ${s.why}`));
+    }
+    for (const config of bots) {
+      botIds[config.name] = state.bots[config.name]?.bot?.id ?? config.id;
+    }
+    if (!writes.length) {
+      break;
+    }
+    state = await readProjectState(medplum, state.projectId, bots.map((b) => ({ ...b, id: botIds[b.name] })));
   }
   return { botIds, applied };
 }
 
 async function applyStep(medplum: MedplumClient, state: ProjectState, step: SetupStep): Promise<void> {
-  const resource = step.resource;
-  if (step.action === 'set-secrets') {
-    await medplum.post(`admin/projects/${state.projectId}/secrets`, resource);
-    state.secrets = resource as ProjectSetting[];
-  } else if (step.action === 'create-bot') {
-    const bot = resource as Bot;
-    const policy = step.bot ? state.accessPolicies[step.bot] : undefined;
-    const created = await medplum.post<WithId<Bot>>(`admin/projects/${state.projectId}/bot`, {
-      name: bot.name,
-      runtimeVersion: bot.runtimeVersion,
-      accessPolicy: policy ? { reference: `AccessPolicy/${policy.id}` } : undefined,
-    });
-    state.bots[step.bot as string] = await medplum.updateResource({ ...(await medplum.readResource('Bot', created.id)), ...bot, id: created.id });
-  } else if (step.action === 'attach-policy') {
-    const membership = resource as WithId<ProjectMembership>;
-    await medplum.post(`admin/projects/${state.projectId}/members/${membership.id}`, membership);
-  } else if (step.action === 'create') {
-    const created = await medplum.createResource(resource as Resource);
-    if (created.resourceType === 'AccessPolicy' && step.bot) {
-      state.accessPolicies[step.bot] = created;
+  const found = step.bot ? state.bots[step.bot] : undefined;
+  switch (step.action) {
+    case 'set-secrets': {
+      // The endpoint replaces the list: send every existing secret back unchanged, plus ours.
+      const added = (step.secretNames ?? []).map((name) => ({ name, valueString: SECRET_DEFAULTS[name] }));
+      await medplum.post(`admin/projects/${state.projectId}/secrets`, [...state.secrets, ...added]);
+      state.secrets = [...state.secrets, ...added];
+      return;
     }
-  } else {
-    await medplum.updateResource(resource as WithId<Resource>);
+    case 'create-bot': {
+      const bot = step.resource as Bot;
+      const created = await medplum.post<WithId<Bot>>(`admin/projects/${state.projectId}/bot`, {
+        name: bot.name,
+        runtimeVersion: bot.runtimeVersion,
+        accessPolicy: found?.policy ? { reference: `AccessPolicy/${found.policy.id}` } : undefined,
+      });
+      const current = await medplum.readResource('Bot', created.id);
+      const updated = await medplum.updateResource<Bot>({ ...current, ...bot, runtimeVersion: current.runtimeVersion, id: created.id, meta: { ...current.meta, tag: bot.meta?.tag } });
+      if (found) {
+        found.bot = updated as WithId<Bot>;
+        found.managed = true;
+      }
+      return;
+    }
+    case 'attach-policy': {
+      const membership = step.resource as WithId<ProjectMembership>;
+      await medplum.post(`admin/projects/${state.projectId}/members/${membership.id}`, membership);
+      return;
+    }
+    case 'create-policy':
+    case 'create-subscription': {
+      const created = await medplum.createResource(step.resource as Resource);
+      if (created.resourceType === 'AccessPolicy' && found) {
+        found.policy = created as WithId<AccessPolicy>;
+      }
+      return;
+    }
+    default:
+      await medplum.updateResource(step.resource as WithId<Resource>);
   }
+}
+
+/**
+ * The plan as text, for a dry run and before applying: every step with why, secrets by name only.
+ * @param plan - The plan.
+ * @param verbose - Show each resource as FHIR JSON (never secrets).
+ * @returns The lines.
+ */
+export function describePlan(plan: SetupPlan, verbose = false): string[] {
+  const lines: string[] = [];
+  for (const step of plan.steps) {
+    lines.push(`${step.action === 'keep' ? 'keep' : step.action}${step.bot ? ` [${step.bot}]` : ''}: ${step.why}`);
+    if (verbose && step.resource && step.action !== 'keep') {
+      lines.push(...JSON.stringify(step.resource, null, 2).split('\n').map((l) => `    ${l}`));
+    }
+  }
+  return lines;
 }

@@ -1,128 +1,309 @@
+// `npm run setup` on a shared Project: through the command itself (cli.ts main), against the harness.
 import type { AccessPolicy, Bot, ProjectMembership, Subscription } from '@medplum/fhirtypes';
-import { describe, expect, test, vi } from 'vitest';
-import config from '../../medplum.config.json';
-import { applySetup, emptyProjectState, planSetup, readProjectState } from '../../src/admin/project-setup';
-import type { BotConfig } from '../../src/admin/project-setup';
+import { describe, expect, test } from 'vitest';
+import baseConfig from '../../medplum.config.json';
+import { main } from '../../src/admin/cli';
+import type { CliIo } from '../../src/admin/cli';
+import { PLACEHOLDER_BOT_ID } from '../../src/admin/project-setup';
 import { createServerMock } from '../harness/server-mock';
 import type { ServerMock } from '../harness/server-mock';
 
-const bots = config.bots as BotConfig[];
 const PROJECT = '123'; // MockClient's project
+const TAG = 'urn:medplum-messaging-bots';
 
-async function setUp(server: ServerMock, configBots = bots): Promise<Record<string, string>> {
-  const state = await readProjectState(server.medplum, PROJECT, configBots);
-  return (await applySetup(server.medplum, state, configBots, () => undefined)).botIds;
+interface Admin {
+  server: ServerMock;
+  files: Map<string, string>;
+  run(...argv: string[]): Promise<{ code: number; out: string; err: string }>;
+  ids(): Record<string, string>;
+  setSecrets(secrets: Record<string, string>): Promise<void>;
+  secrets(): Promise<Record<string, string>>;
+}
+
+function admin(server = createServerMock()): Admin {
+  const files = new Map([['medplum.config.json', JSON.stringify(baseConfig)]]);
+  const io = (out: string[], err: string[]): CliIo => ({
+    out: (l) => out.push(l),
+    err: (l) => err.push(l),
+    connect: async () => server.medplum,
+    readFile: (p) => {
+      const text = files.get(p);
+      if (text === undefined) {
+        throw new Error(`no file ${p}`);
+      }
+      return text;
+    },
+    fileSize: (p) => files.get(p)?.length ?? (p.endsWith('.ts') || p.endsWith('.js') ? 100 : undefined),
+    writeFile: (p, t) => files.set(p, t),
+  });
+  return {
+    server,
+    files,
+    run: async (...argv) => {
+      const out: string[] = [];
+      const err: string[] = [];
+      const code = await main(argv, io(out, err));
+      return { code, out: out.join('\n'), err: err.join('\n') };
+    },
+    ids: () => Object.fromEntries((JSON.parse(files.get('medplum.config.json') as string).bots as { name: string; id: string }[]).map((b) => [b.name, b.id])),
+    setSecrets: async (secrets) => {
+      await server.medplum.post(`admin/projects/${PROJECT}/secrets`, Object.entries(secrets).map(([name, valueString]) => ({ name, valueString })));
+    },
+    secrets: async () => {
+      const { project } = await server.medplum.get(`admin/projects/${PROJECT}`);
+      return Object.fromEntries(project.secret.map((s: { name: string; valueString: string }) => [s.name, s.valueString]));
+    },
+  };
 }
 
 const writes = (server: ServerMock): string[] => server.requests.filter((r) => r.method !== 'GET').map((r) => r.key);
 
-describe('npm run setup', () => {
-  test('on an empty Project: both Bots with membership and AccessPolicy, the cron, the Subscription, the secrets', async () => {
-    const server = createServerMock();
-    const ids = await setUp(server);
-
-    const ooo = await server.read<Bot>('Bot', ids['ooo-reroute']);
-    const stale = await server.read<Bot>('Bot', ids['stale-thread-reminders']);
-    expect(ooo).toMatchObject({ name: 'ooo-reroute', runtimeVersion: 'vmcontext' });
-    expect(stale).toMatchObject({ name: 'stale-thread-reminders', runtimeVersion: 'vmcontext', cronString: '0 * * * *', timeout: 60 });
-
+describe('npm run setup on an empty Project', () => {
+  test('both Bots with membership, tagged AccessPolicy, cron and timeout; the Subscription; the secrets', async () => {
+    const a = admin();
+    const { code, out } = await a.run('setup');
+    expect(code).toBe(0);
+    expect(out).toContain(`Project ${PROJECT} on https://api.medplum.com/`);
+    const ids = a.ids();
+    const ooo = await a.server.read<Bot>('Bot', ids['ooo-reroute']);
+    const stale = await a.server.read<Bot>('Bot', ids['stale-thread-reminders']);
+    // The runtime is left to the server's default; both Bots get a cron (the OOO sweep) and the timeout.
+    expect(ooo).toMatchObject({ name: 'ooo-reroute', runtimeVersion: 'awslambda', cronString: '*/15 * * * *', timeout: 60 });
+    expect(stale).toMatchObject({ name: 'stale-thread-reminders', runtimeVersion: 'awslambda', cronString: '0 * * * *', timeout: 60 });
     for (const bot of [ooo, stale]) {
-      const [membership] = await server.searchAll<ProjectMembership>('ProjectMembership', `profile=Bot/${bot.id}`);
-      const policy = await server.read<AccessPolicy>('AccessPolicy', membership.accessPolicy?.reference?.split('/')[1] as string);
-      expect(policy.name).toBe(`${bot.name} bot`);
+      expect(bot.meta?.tag).toContainEqual({ system: TAG, code: bot.name });
+      const [membership] = await a.server.searchAll<ProjectMembership>('ProjectMembership', `profile=Bot/${bot.id}`);
+      const policy = await a.server.read<AccessPolicy>('AccessPolicy', membership.accessPolicy?.reference?.split('/')[1] as string);
+      expect(policy).toMatchObject({ name: `${bot.name} bot`, meta: { tag: [{ system: TAG, code: bot.name }] } });
     }
-
-    const subscriptions = await server.searchAll<Subscription>('Subscription');
+    const subscriptions = await a.server.searchAll<Subscription>('Subscription');
     expect(subscriptions).toHaveLength(1);
     expect(subscriptions[0]).toMatchObject({
       status: 'active',
       criteria: 'Communication?part-of:missing=false&status=in-progress',
       channel: { type: 'rest-hook', endpoint: `Bot/${ooo.id}` },
       extension: [{ url: 'https://medplum.com/fhir/StructureDefinition/subscription-supported-interaction', valueCode: 'create' }],
+      meta: { tag: [{ system: TAG, code: 'ooo-reroute' }] },
     });
-
-    const { project } = await server.medplum.get(`admin/projects/${PROJECT}`);
-    expect(Object.fromEntries(project.secret.map((s: { name: string; valueString: string }) => [s.name, s.valueString]))).toEqual({
+    expect(await a.secrets()).toEqual({
       OOO_WINDOW_MINUTES: '60',
       OOO_COVERAGE: '{}',
+      OOO_SWEEP_CRON: '*/15 * * * *',
       STALE_AFTER_HOURS: '72',
       ESCALATE_AFTER_HOURS: '24',
-      BOT_TIMEOUT_SECONDS: '60',
       STALE_THREAD_CRON: '0 * * * *',
+      BOT_TIMEOUT_SECONDS: '60',
     });
+    expect(out).toContain('Bot ids written to medplum.config.json');
   });
 
-  test('a second run writes nothing', async () => {
-    const server = createServerMock();
-    const ids = await setUp(server);
-    const configured = bots.map((b) => ({ ...b, id: ids[b.name] }));
-    server.resetCounts();
-    const state = await readProjectState(server.medplum, PROJECT, configured);
-    expect(planSetup(state, configured)).toEqual([]);
-    await applySetup(server.medplum, state, configured, () => undefined);
-    expect(writes(server)).toEqual([]);
+  test('a second run writes nothing and says so', async () => {
+    const a = admin();
+    await a.run('setup');
+    a.server.resetCounts();
+    const { code, out } = await a.run('setup');
+    expect(code).toBe(0);
+    expect(out).toContain('Nothing to change: the Project is ready.');
+    expect(writes(a.server)).toEqual([]);
   });
 
-  test('secrets already set are kept; a changed setting is updated in place', async () => {
-    const server = createServerMock();
-    await server.medplum.post(`admin/projects/${PROJECT}/secrets`, [
-      { name: 'STALE_AFTER_HOURS', valueString: '48' },
-      { name: 'STALE_THREAD_CRON', valueString: '*/15 * * * *' },
-    ]);
-    const ids = await setUp(server);
-    const configured = bots.map((b) => ({ ...b, id: ids[b.name] }));
-    const { project } = await server.medplum.get(`admin/projects/${PROJECT}`);
-    expect(project.secret.find((s: { name: string }) => s.name === 'STALE_AFTER_HOURS').valueString).toBe('48');
-    const stale = await server.read<Bot>('Bot', ids['stale-thread-reminders']);
-    expect(stale.cronString).toBe('*/15 * * * *');
+  test('--runtime vmcontext sets the runtime; status shows it', async () => {
+    const a = admin();
+    await a.run('setup', '--runtime', 'vmcontext');
+    expect((await a.server.read<Bot>('Bot', a.ids()['ooo-reroute'])).runtimeVersion).toBe('vmcontext');
+    expect((await a.run('status')).out).toMatch(/ooo-reroute\s+\S+\s+yes\s+NO\s+vmcontext/);
+  });
+});
 
-    // Someone turns the Subscription off and loosens a policy by hand.
-    const [subscription] = await server.searchAll<Subscription>('Subscription');
-    await server.update({ ...subscription, status: 'off' });
-    const [policy] = await server.searchAll<AccessPolicy>('AccessPolicy', 'name=ooo-reroute bot');
-    await server.update({ ...policy, resource: [{ resourceType: '*' }] });
-
-    server.resetCounts();
-    await setUp(server, configured);
-    expect((await server.read<Subscription>('Subscription', subscription.id as string)).status).toBe('active');
-    expect((await server.read<AccessPolicy>('AccessPolicy', policy.id as string)).resource?.map((r) => r.resourceType)).not.toContain('*');
-    expect(await server.searchAll('Subscription')).toHaveLength(1);
-    expect(writes(server).sort()).toEqual(['PUT AccessPolicy/:id', 'PUT Subscription/:id']);
+describe('safety on a shared Project', () => {
+  test('the plan never prints a secret value, in a dry run or a real one', async () => {
+    const a = admin();
+    await a.setSecrets({ PARTNER_API_TOKEN: 'sk_live_NEVER_PRINT_ME', STALE_AFTER_HOURS: '48' });
+    const dry = await a.run('setup', '--dry-run', '--verbose');
+    expect(dry.code).toBe(0);
+    expect(dry.out).toContain('set-secrets: secrets the bots read are absent; defaults added: OOO_WINDOW_MINUTES');
+    const real = await a.run('setup', '--verbose');
+    for (const text of [dry.out, dry.err, real.out, real.err]) {
+      expect(text).not.toContain('sk_live_NEVER_PRINT_ME');
+      expect(text).not.toContain('PARTNER_API_TOKEN');
+    }
+    // The other integration's secret is kept as it was; ours already set are not changed.
+    expect(await a.secrets()).toMatchObject({ PARTNER_API_TOKEN: 'sk_live_NEVER_PRINT_ME', STALE_AFTER_HOURS: '48' });
   });
 
-  test('without an id in the config, a Bot of exactly that name is adopted, not duplicated', async () => {
-    const server = createServerMock();
-    const existing = await server.medplum.post<Bot>(`admin/projects/${PROJECT}/bot`, { name: 'ooo-reroute' });
-    await server.medplum.post(`admin/projects/${PROJECT}/bot`, { name: 'ooo-reroute-old' });
-    const ids = await setUp(server);
-    expect(ids['ooo-reroute']).toBe(existing.id);
-    expect((await server.searchAll<Bot>('Bot')).map((b) => b.name).sort()).toEqual(['ooo-reroute', 'ooo-reroute-old', 'stale-thread-reminders']);
+  test('an AccessPolicy whose name starts like ours is never touched; setup makes and marks its own', async () => {
+    const a = admin();
+    const shared = await a.server.seed<AccessPolicy>({ resourceType: 'AccessPolicy', name: 'ooo-reroute bot (legacy, shared)', resource: [{ resourceType: 'Patient' }] });
+    const sameName = await a.server.seed<AccessPolicy>({ resourceType: 'AccessPolicy', name: 'ooo-reroute bot', resource: [{ resourceType: '*' }] });
+    await a.run('setup');
+    expect(await a.server.read<AccessPolicy>('AccessPolicy', shared.id)).toEqual(shared);
+    expect(await a.server.read<AccessPolicy>('AccessPolicy', sameName.id)).toEqual(sameName);
+    expect(await a.server.searchAll<AccessPolicy>('AccessPolicy', `_tag=${TAG}|ooo-reroute`)).toHaveLength(1);
+  });
+
+  test('our policy loosened by hand is put back; a Subscription turned off stays off (a pause) unless --reset-bot-settings', async () => {
+    const a = admin();
+    await a.run('setup');
+    const [policy] = await a.server.searchAll<AccessPolicy>('AccessPolicy', `_tag=${TAG}|ooo-reroute`);
+    await a.server.update({ ...policy, resource: [{ resourceType: '*' }] });
+    const [subscription] = await a.server.searchAll<Subscription>('Subscription');
+    await a.server.update({ ...subscription, status: 'off' });
+
+    const { out } = await a.run('setup');
+    expect(out).toContain(`update-policy [ooo-reroute]: AccessPolicy/${policy.id} (ours) differs from what the bot needs`);
+    expect(out).toContain(`kept [ooo-reroute]: Subscription/${subscription.id} is off (paused by hand?): kept off`);
+    expect((await a.server.read<AccessPolicy>('AccessPolicy', policy.id as string)).resource?.map((r) => r.resourceType)).not.toContain('*');
+    expect((await a.server.read<Subscription>('Subscription', subscription.id as string)).status).toBe('off');
+
+    await a.run('setup', '--reset-bot-settings');
+    expect((await a.server.read<Subscription>('Subscription', subscription.id as string)).status).toBe('active');
+  });
+
+  test("a Bot's cron and timeout set by hand are kept; a changed secret or --reset-bot-settings applies; the plan says which", async () => {
+    const a = admin();
+    await a.run('setup');
+    const id = a.ids()['stale-thread-reminders'];
+    await a.server.update({ ...(await a.server.read<Bot>('Bot', id)), cronString: '*/15 * * * *', timeout: 120 });
+
+    const kept = await a.run('setup');
+    expect(kept.out).toContain(`kept [stale-thread-reminders]: Bot/${id} cronString "*/15 * * * *" was set by hand: kept (STALE_THREAD_CRON says "0 * * * *"`);
+    expect(kept.out).toContain(`Bot/${id} timeout 120 was set by hand: kept (BOT_TIMEOUT_SECONDS says 60`);
+    expect(await a.server.read<Bot>('Bot', id)).toMatchObject({ cronString: '*/15 * * * *', timeout: 120 });
+
+    const { project } = await a.server.medplum.get(`admin/projects/${PROJECT}`);
+    await a.server.medplum.post(
+      `admin/projects/${PROJECT}/secrets`,
+      project.secret.map((s: { name: string; valueString: string }) => (s.name === 'STALE_THREAD_CRON' ? { ...s, valueString: '30 * * * *' } : s))
+    );
+    const changed = await a.run('setup');
+    expect(changed.out).toContain('cronString (STALE_THREAD_CRON changed since the last setup)');
+    expect(await a.server.read<Bot>('Bot', id)).toMatchObject({ cronString: '30 * * * *', timeout: 120 });
+
+    await a.run('setup', '--reset-bot-settings');
+    expect(await a.server.read<Bot>('Bot', id)).toMatchObject({ cronString: '30 * * * *', timeout: 60 });
+  });
+
+  test('placeholder ids and existing Bots of the same names: setup names them and stops; --adopt takes them and writes their ids', async () => {
+    const a = admin();
+    const ooo = await a.server.medplum.post<Bot>(`admin/projects/${PROJECT}/bot`, { name: 'ooo-reroute' });
+    const stale = await a.server.medplum.post<Bot>(`admin/projects/${PROJECT}/bot`, { name: 'stale-thread-reminders' });
+    await a.server.medplum.post(`admin/projects/${PROJECT}/bot`, { name: 'ooo-reroute-old' });
+    a.server.resetCounts();
+
+    const stopped = await a.run('setup');
+    expect(stopped.code).toBe(1);
+    expect(stopped.err).toContain(`"ooo-reroute": the Project has Bot/${ooo.id}, which setup did not create: run again with --adopt`);
+    expect(writes(a.server)).toEqual([]);
+    expect(a.ids()['ooo-reroute']).toBe(PLACEHOLDER_BOT_ID);
+
+    const adopted = await a.run('setup', '--adopt');
+    expect(adopted.code).toBe(0);
+    expect(a.ids()).toEqual({ 'ooo-reroute': ooo.id, 'stale-thread-reminders': stale.id });
+    expect(adopted.out).toContain(`adopt-bot [ooo-reroute]: Bot/${ooo.id} is taken over (--adopt)`);
+    expect((await a.server.searchAll<Bot>('Bot')).map((b) => b.name).sort()).toEqual(['ooo-reroute', 'ooo-reroute-old', 'stale-thread-reminders']);
+    expect((await a.run('status')).out).not.toContain('no Bot id in the config');
+  });
+
+  test('a Bot in the config that setup did not create is left alone without --adopt', async () => {
+    const a = admin();
+    const bot = await a.server.medplum.post<Bot>(`admin/projects/${PROJECT}/bot`, { name: 'ooo-reroute' });
+    await a.server.update({ ...(await a.server.read<Bot>('Bot', bot.id as string)), cronString: '5 * * * *' });
+    a.files.set('medplum.config.json', JSON.stringify({ bots: baseConfig.bots.map((b) => (b.name === 'ooo-reroute' ? { ...b, id: bot.id } : b)) }));
+    const { out } = await a.run('setup');
+    expect(out).toContain(`kept [ooo-reroute]: Bot/${bot.id} was not created by setup`);
+    expect((await a.server.read<Bot>('Bot', bot.id as string)).cronString).toBe('5 * * * *');
   });
 
   test('two Bots of the same name: setup stops rather than guess', async () => {
-    const server = createServerMock();
-    await server.seed<Bot>({ resourceType: 'Bot', name: 'ooo-reroute' });
-    await server.seed<Bot>({ resourceType: 'Bot', name: 'ooo-reroute' });
-    await expect(setUp(server)).rejects.toThrow('several Bots are named "ooo-reroute"');
+    const a = admin();
+    await a.server.seed<Bot>({ resourceType: 'Bot', name: 'ooo-reroute' });
+    await a.server.seed<Bot>({ resourceType: 'Bot', name: 'ooo-reroute' });
+    const { code, err } = await a.run('setup', '--adopt');
+    expect(code).toBe(1);
+    expect(err).toContain('several Bots are named "ooo-reroute"');
   });
 
-  test('the dry run writes nothing and, without credentials, plans everything for an empty Project', async () => {
-    const steps = planSetup(emptyProjectState(), bots);
-    expect(steps.map((s) => `${s.action} ${s.bot ?? ''}`.trim())).toEqual([
-      'set-secrets',
-      'create ooo-reroute',
-      'create-bot ooo-reroute',
-      'create ooo-reroute',
-      'create stale-thread-reminders',
-      'create-bot stale-thread-reminders',
-    ]);
-    const subscription = steps.find((s) => (s.resource as Subscription).resourceType === 'Subscription')?.resource as Subscription;
-    expect(subscription.criteria).toBe('Communication?part-of:missing=false&status=in-progress');
+  test('an untagged Subscription to our Bot is named and left alone; --adopt takes it over', async () => {
+    const a = admin();
+    await a.run('setup');
+    const [ours] = await a.server.searchAll<Subscription>('Subscription');
+    await a.server.update({ ...ours, meta: { ...ours.meta, tag: [] }, reason: 'made by hand' });
+    const { out } = await a.run('setup');
+    expect(out).toContain(`Subscription/${ours.id} sends new messages to the bot but setup did not create it: left as is`);
+    expect(await a.server.searchAll<Subscription>('Subscription')).toHaveLength(1);
+    await a.run('setup', '--adopt');
+    expect((await a.server.read<Subscription>('Subscription', ours.id as string)).meta?.tag).toContainEqual({ system: TAG, code: 'ooo-reroute' });
+  });
+});
 
-    const server = createServerMock();
-    const spy = vi.spyOn(server.medplum, 'post');
-    planSetup(await readProjectState(server.medplum, PROJECT, bots), bots);
-    expect(writes(server)).toEqual([]);
-    expect(spy).not.toHaveBeenCalled();
+describe('the dry run', () => {
+  test('without credentials: the plan for an empty Project, nothing sent', async () => {
+    const files = new Map([['medplum.config.json', JSON.stringify(baseConfig)]]);
+    const out: string[] = [];
+    const saved = { ...process.env };
+    delete process.env.MEDPLUM_CLIENT_ID;
+    delete process.env.MEDPLUM_CLIENT_SECRET;
+    try {
+      const code = await main(['setup', '--dry-run'], {
+        out: (l) => out.push(l),
+        err: (l) => out.push(l),
+        readFile: (p) => files.get(p) as string,
+        fileSize: (p) => files.get(p)?.length,
+      });
+      expect(code).toBe(0);
+    } finally {
+      process.env = saved;
+    }
+    expect(out.join('\n').split('\n').map((l) => l.split(':')[0])).toEqual([
+      'No credentials',
+      'set-secrets',
+      'create-policy [ooo-reroute]',
+      'create-bot [ooo-reroute]',
+      'create-subscription [ooo-reroute]',
+      'create-policy [stale-thread-reminders]',
+      'create-bot [stale-thread-reminders]',
+      '6 change(s); nothing written (dry run).',
+    ]);
+  });
+
+  test('it validates STALE_RULES and BUSINESS_HOURS and prints the parsed rules, never their text', async () => {
+    const a = admin();
+    await a.setSecrets({
+      STALE_RULES: JSON.stringify([{ category: 'http://x|billing', afterHours: 48 }, { priority: 'urgent', afterHours: 4, reminderPriority: 'asap' }]),
+      BUSINESS_HOURS: JSON.stringify({ timeZone: 'America/New_York', hours: { mon: [['08:00', '17:00']] }, closed: ['2026-12-25'] }),
+    });
+    const { out } = await a.run('setup', '--dry-run');
+    expect(out).toContain('BUSINESS_HOURS: open hours in America/New_York, 1 closed date(s)');
+    expect(out).toContain('STALE_RULES: 2 rule(s), first match wins:');
+    expect(out).toContain('  rule 1 (category http://x|billing): after 48 business hours, escalate every 24, reminder urgent');
+    expect(out).toContain('  rule 2 (priority urgent): after 4 business hours, escalate every 24, reminder asap');
+
+    await a.setSecrets({ STALE_RULES: '[{"afterHours": 0}]', BUSINESS_HOURS: '{"timeZone":"Eastern","hours":{}}' });
+    const bad = await a.run('setup', '--dry-run');
+    expect(bad.out).toContain('STALE_RULES: rule 1: afterHours must be a positive number of hours; the bot will use the defaults');
+    expect(bad.out).toContain('BUSINESS_HOURS: timeZone "Eastern" is not an IANA time zone');
+  });
+});
+
+describe('strict arguments: exit 2 before any request', () => {
+  test.each<[string[], number, string]>([
+    [['setup', '--help'], 0, 'Usage: npm run setup'],
+    [['deploy', '--help'], 0, 'Usage: npm run deploy'],
+    [['status', '--help'], 0, 'Usage: npm run status'],
+    [['setup', '--dryrun'], 2, "Unknown option '--dryrun'"],
+    [['setup', '--env'], 2, "Option '--env <value>' argument missing"],
+    [['setup', '--env', '--dry-run'], 2, "Option '--env' argument is ambiguous"],
+    [['setup', '--env', '../x'], 2, '--env takes a name'],
+    [['setup', '--runtime', 'lambda'], 2, '--runtime must be vmcontext or awslambda'],
+    [['deploy', '--dry-run'], 2, "Unknown option '--dry-run'"],
+    [['status', 'now'], 2, "Unexpected argument 'now'"],
+    [['launch'], 2, 'usage: npm run (setup|deploy|status)'],
+    [['setup', '--env', 'staging'], 1, 'medplum.staging.config.json not found'],
+  ])('%j', async (argv, code, message) => {
+    const a = admin();
+    const run = await a.run(...argv);
+    expect(run.code).toBe(code);
+    expect(`${run.out}${run.err}`).toContain(message);
+    expect(a.server.count()).toBe(0);
   });
 });

@@ -4,20 +4,26 @@ import { expect, test } from 'vitest';
 import { botEvent, REMINDER_SEARCH, seedClinic } from '../harness/fixtures';
 import { useFixedTimeAndQuietConsole } from '../harness/bot-test-setup';
 import { createServerMock } from '../harness/server-mock';
-import { runBundledBot } from './vm-sandbox';
+import { runBundledBot, runLambdaStyle } from './vm-sandbox';
 
 const NOW = Date.parse('2026-11-27T15:00:00.000Z');
 
 useFixedTimeAndQuietConsole(NOW);
 
-test('the bundle creates one reminder per stale thread, and none on a second run', async () => {
+test.each(['vmcontext', 'awslambda'] as const)('%s: the bundle creates one reminder per stale thread, and none on a second run', async (runtime) => {
   const server = createServerMock({ maxPageSize: 20 });
   const expected = await seedClinic(server, NOW, 60);
-  const event = botEvent({});
+  // On a cron run the server passes the Bot itself as input.
+  const event = botEvent({ resourceType: 'Bot', id: 'stale', name: 'stale-thread-reminders' }, {
+    STALE_RULES: JSON.stringify([{ priority: 'stat', afterHours: 1 }]),
+    BUSINESS_HOURS: JSON.stringify({ timeZone: 'America/New_York', hours: Object.fromEntries(['mon', 'tue', 'wed', 'thu', 'fri', 'sat', 'sun'].map((d) => [d, [['00:00', '24:00']]])) }),
+  });
+  const run = (): Promise<unknown> =>
+    runtime === 'vmcontext' ? runBundledBot('dist/stale-thread-reminders.js', server.medplum, event) : runLambdaStyle('dist/stale-thread-reminders.js', server.medplum, event);
 
-  const first = await runBundledBot('dist/stale-thread-reminders.js', server.medplum, event);
-  expect(first).toMatchObject({ threadsRead: 60, stale: expected.stale, created: expected.remindersToCreate, failed: 0 });
-  const second = await runBundledBot('dist/stale-thread-reminders.js', server.medplum, event);
+  const first = await run();
+  expect(first).toMatchObject({ threadsRead: 60, stale: expected.stale, created: expected.remindersToCreate, failed: 0, clock: 'business' });
+  const second = await run();
   expect(second).toMatchObject({ created: 0, alreadyReminded: expected.stale });
   const reminders = await server.searchAll<Task>('Task', REMINDER_SEARCH);
   expect(reminders).toHaveLength(expected.stale);

@@ -59,3 +59,35 @@ export async function runBundledBot(
 })();`;
   return vm.runInContext(wrapped, vm.createContext(sandbox), { filename: distPath });
 }
+
+let lambdaRuns = 0;
+
+/**
+ * Runs a built bot the way Medplum's AWS Lambda runtime does (the server's default, and hosted
+ * Medplum's): the bundle is saved as `user.cjs` next to a wrapper, loaded with Node's own
+ * `require`, and `userCode.handler(medplum, event)` is called, with Node's globals all present.
+ * (The wrapper builds its MedplumClient from the event's access token; here the test's client is
+ * passed in, which is what the handler receives either way.)
+ * @param distPath - Path of the built bundle.
+ * @param medplum - The client the handler gets.
+ * @param event - The bot event.
+ * @returns What the handler returned.
+ */
+export async function runLambdaStyle(distPath: string, medplum: MedplumClient, event: BotEvent): Promise<unknown> {
+  const { mkdirSync, writeFileSync } = await import('node:fs');
+  const { resolve } = await import('node:path');
+  // Inside the project, so that `require("@medplum/core")` resolves from node_modules as the layer's does.
+  const dir = resolve(`node_modules/.cache/lambda-style/${process.pid}-${lambdaRuns++}`);
+  mkdirSync(dir, { recursive: true });
+  writeFileSync(`${dir}/user.cjs`, readFileSync(distPath, 'utf8'));
+  writeFileSync(
+    `${dir}/index.cjs`,
+    `const userCode = require("./user.cjs");
+exports.handler = async (medplum, event) => {
+  const { bot, requester, input, contentType, secrets, traceId, headers } = event;
+  return userCode.handler(medplum, { bot, requester, input, contentType, secrets, traceId, headers });
+};`
+  );
+  const wrapper = createRequire(`${dir}/index.cjs`)(`${dir}/index.cjs`) as { handler(m: MedplumClient, e: BotEvent): Promise<unknown> };
+  return wrapper.handler(medplum, event);
+}

@@ -181,6 +181,10 @@ export function createServerMock(options: ServerMockOptions = {}): ServerMock {
     if (admin) {
       return emulateProjectAdmin(raw, method, path, typeof init.body === 'string' ? JSON.parse(init.body) : undefined);
     }
+    const deploy = /^Bot\/([^/]+)\/\$deploy$/.exec(path);
+    if (deploy && method === 'POST') {
+      return emulateDeploy(raw, deploy[1], JSON.parse(init.body as string) as { code?: string; filename?: string });
+    }
 
     const searchType = method === 'GET' ? /^([A-Z][A-Za-z]+)$/.exec(path)?.[1] : undefined;
     if (searchType) {
@@ -412,6 +416,32 @@ async function emulateProjectAdmin(
     return write('ProjectMembership', body, memberId);
   }
   return { status: 404, body: notFound() };
+}
+
+/**
+ * `POST Bot/{id}/$deploy {code, filename}` as the server answers it: the code becomes the Bot's
+ * executableCode and the answer is an OperationOutcome "All OK"; no code is a 400.
+ * @param raw - Store access.
+ * @param id - The Bot id.
+ * @param body - The request body.
+ * @returns Status and body.
+ */
+async function emulateDeploy(
+  raw: (url: string, init: RequestInit & { method?: string }) => Promise<{ status: number; body: unknown }>,
+  id: string,
+  body: { code?: string; filename?: string }
+): Promise<{ status: number; body: unknown }> {
+  const read = await raw(`${BASE_URL}${FHIR_PREFIX}Bot/${id}`, {});
+  if (read.status !== 200) {
+    return read;
+  }
+  if (!body.code) {
+    return { status: 400, body: badRequest('Missing code') };
+  }
+  const binary = (await raw(`${BASE_URL}${FHIR_PREFIX}Binary`, { method: 'POST', body: JSON.stringify({ resourceType: 'Binary', contentType: 'application/javascript', data: 'Y29kZQ==' }) })).body as Resource;
+  const bot = { ...(read.body as Resource), executableCode: { contentType: 'application/javascript', url: `Binary/${binary.id}`, title: body.filename } };
+  await raw(`${BASE_URL}${FHIR_PREFIX}Bot/${id}`, { method: 'PUT', body: JSON.stringify(bot) });
+  return { status: 200, body: { resourceType: 'OperationOutcome', id: 'allok', issue: [{ severity: 'information', code: 'informational', details: { text: 'All OK' } }] } };
 }
 
 /**
