@@ -1,0 +1,191 @@
+// `npm run test:integration -- [--env NAME] [--yes]`: end to end against a real Medplum server (a
+// clinic's staging Project, or ../shared/realserver), not part of `npm test`.
+//
+// With a Project admin client (MEDPLUM_BASE_URL, MEDPLUM_CLIENT_ID, MEDPLUM_CLIENT_SECRET, from the
+// environment or .env) it runs `npm run setup` and `npm run deploy`, so the Bots run under their
+// AccessPolicies, then checks on the server:
+// - the OOO Subscription: a patient message reroutes only the away owner's Task and recipient; a
+//   booked provider (an appointment now) keeps theirs;
+// - the OOO sweep (`$execute` with an empty body, as the cron would run it): a Task whose message
+//   the event path could not see is rerouted, its held status kept;
+// - the stale bot (`$execute`, as the cron would): one reminder for a silent thread after two runs,
+//   none where the care team spoke last, none for an auto-acknowledged one.
+// The sweep and the stale bot act on every open thread of the Project: with open threads the test
+// did not make, it refuses unless told --yes. Everything it created is deleted in a finally.
+import type { MedplumClient } from '@medplum/core';
+import type { Communication, Extension, Resource, Task } from '@medplum/fhirtypes';
+import { spawnSync } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+import { parseArgs } from 'node:util';
+import { connect, connectionEnv, loadDotEnv } from '../../src/admin/connect';
+import { QuotaPacer } from '../../src/sla/quota-pacer';
+
+const HELP = `Usage: npm run test:integration -- [--env NAME] [--yes]
+
+  --env NAME   use medplum.NAME.config.json (its Bot ids) and pass --env NAME to setup and deploy
+  --yes        run the sweep and the stale bot even though the Project has open threads of its own
+               (they act on every open thread: reminders would be created on a clinic's real threads)`;
+
+const DAY = 86_400_000;
+const ago = (ms: number): string => new Date(Date.now() - ms).toISOString();
+const ref = (r: Resource): { reference: string } => ({ reference: `${r.resourceType}/${r.id}` });
+const TZ = [{ url: 'http://hl7.org/fhir/StructureDefinition/timezone', valueCode: 'America/New_York' }];
+const ALL_DAY: Extension[] = [
+  {
+    url: 'http://medplum.com/fhir/StructureDefinition/scheduling-parameters',
+    extension: [
+      { url: 'availability', valueTiming: { repeat: { dayOfWeek: ['mon', 'tue', 'wed', 'thu', 'fri', 'sat', 'sun'], timeOfDay: ['00:00:00'], duration: 24, durationUnit: 'h' } } },
+      { url: 'duration', valueDuration: { value: 30, unit: 'min' } },
+    ],
+  },
+];
+
+/**
+ * Runs the integration test.
+ * @param argv - Options.
+ * @returns The exit code.
+ */
+export async function main(argv: string[]): Promise<number> {
+  let values: { env?: string; yes?: boolean; help?: boolean };
+  try {
+    values = parseArgs({ args: argv, strict: true, options: { env: { type: 'string' }, yes: { type: 'boolean' }, help: { type: 'boolean' } } }).values;
+  } catch (err) {
+    console.error(`${(err as Error).message}\n\n${HELP}`);
+    return 2;
+  }
+  if (values.help) {
+    console.log(HELP);
+    return 0;
+  }
+  const envArgs = values.env ? ['--env', values.env] : [];
+  for (const script of ['setup', 'deploy']) {
+    console.log(`> npm run ${script} ${envArgs.join(' ')}`);
+    if (spawnSync('npm', ['run', '--silent', script, '--', ...envArgs], { stdio: 'inherit' }).status !== 0) {
+      console.error(`npm run ${script} failed; see above`);
+      return 1;
+    }
+  }
+  loadDotEnv();
+  const configFile = values.env ? `medplum.${values.env}.config.json` : 'medplum.config.json';
+  const bots = Object.fromEntries((JSON.parse(readFileSync(configFile, 'utf8')).bots as { name: string; id: string }[]).map((b) => [b.name, b.id]));
+  const medplum = await connect(connectionEnv());
+  const pacer = new QuotaPacer(medplum, { onWait: (s) => console.log(`waiting ${s} s for the FHIR quota to reset`) });
+  const created: Resource[] = [];
+  const create = async <T extends Resource>(resource: T): Promise<T & { id: string }> => {
+    const result = (await pacer.run(100, () => medplum.createResource(resource))) as T & { id: string };
+    created.push(result);
+    return result;
+  };
+  let failures = 0;
+  const check = (label: string, ok: boolean, detail = ''): void => {
+    console.log(`${ok ? 'ok  ' : 'FAIL'} ${label}${detail ? ` (${detail})` : ''}`);
+    failures += ok ? 0 : 1;
+  };
+  try {
+    const foreignThreads = await countOpenThreads(medplum);
+    await eventPath(medplum, create, check);
+    if (foreignThreads > 0 && !values.yes) {
+      console.error(
+        `Not running the sweep and the stale bot: the Project has ${foreignThreads} open thread(s) this test did not make, ` +
+          'and both bots act on every open thread (reminders would land on them). Run again with --yes on a Project where that is fine.'
+      );
+      return 1;
+    }
+    await sweep(medplum, bots['ooo-reroute'], create, check);
+    await staleBot(medplum, bots['stale-thread-reminders'], create, created, check);
+  } finally {
+    // The bots' own writes to our data are patches; only the reminders are new, and were added to `created`.
+    let deleted = 0;
+    for (const resource of created.reverse()) {
+      await pacer
+        .run(100, () => medplum.deleteResource(resource.resourceType, resource.id as string))
+        .then(() => deleted++, (err: Error) => console.log(`could not delete ${resource.resourceType}/${resource.id}: ${err.message}`));
+    }
+    console.log(`deleted ${deleted} test resources`);
+  }
+  return failures ? 1 : 0;
+}
+
+async function countOpenThreads(medplum: MedplumClient): Promise<number> {
+  const bundle = await medplum.search('Communication', { 'part-of:missing': 'true', status: 'in-progress', _count: '0', _total: 'accurate' }, { cache: 'no-cache' });
+  return bundle.total ?? 0;
+}
+
+type Create = <T extends Resource>(resource: T) => Promise<T & { id: string }>;
+type Check = (label: string, ok: boolean, detail?: string) => void;
+
+async function waitFor<T>(read: () => Promise<T>, done: (value: T) => boolean): Promise<T> {
+  let value = await read();
+  for (let i = 0; i < 40 && !done(value); i++) {
+    await new Promise((resolve) => setTimeout(resolve, 500));
+    value = await read();
+  }
+  return value;
+}
+
+async function provider(create: Create, status?: 'busy' | 'busy-unavailable'): Promise<Resource & { id: string }> {
+  const practitioner = await create({ resourceType: 'Practitioner', extension: TZ });
+  const schedule = await create({ resourceType: 'Schedule', active: true, actor: [ref(practitioner)], extension: ALL_DAY });
+  if (status) {
+    await create({ resourceType: 'Slot', schedule: ref(schedule), status, start: ago(DAY), end: ago(-DAY) });
+  }
+  return practitioner;
+}
+
+async function eventPath(medplum: MedplumClient, create: Create, check: Check): Promise<void> {
+  const onDuty = await provider(create);
+  const booked = await provider(create, 'busy');
+  const away = await provider(create, 'busy-unavailable');
+  const patient = await create({ resourceType: 'Patient' });
+  const thread = await create<Communication>({ resourceType: 'Communication', status: 'in-progress', subject: ref(patient), recipient: [ref(patient), ref(onDuty), ref(booked), ref(away)] });
+  const focus = ref(thread);
+  const keptTask = await create<Task>({ resourceType: 'Task', status: 'in-progress', intent: 'order', focus, owner: ref(onDuty) });
+  const bookedTask = await create<Task>({ resourceType: 'Task', status: 'in-progress', intent: 'order', focus, owner: ref(booked) });
+  const movedTask = await create<Task>({ resourceType: 'Task', status: 'accepted', intent: 'order', focus, owner: ref(away) });
+  await create<Communication>({ resourceType: 'Communication', status: 'in-progress', partOf: [focus], sender: ref(patient), payload: [{ contentString: 'e2e' }] });
+  const moved = await waitFor(() => medplum.readResource('Task', movedTask.id), (t) => !!t.note);
+  check("OOO event: the away owner's Task is back in the pool", !moved.owner && moved.status === 'requested' && moved.note?.length === 1);
+  check("OOO event: the on-duty owner's Task is untouched", (await medplum.readResource('Task', keptTask.id)).meta?.versionId === keptTask.meta?.versionId);
+  check("OOO event: the booked owner's Task is untouched", (await medplum.readResource('Task', bookedTask.id)).meta?.versionId === bookedTask.meta?.versionId);
+  const header = await medplum.readResource('Communication', thread.id);
+  check('OOO event: only the away owner left the recipients', header.recipient?.length === 3 && !header.recipient.some((r) => r.reference === `Practitioner/${away.id}`));
+}
+
+async function sweep(medplum: MedplumClient, botId: string, create: Create, check: Check): Promise<void> {
+  const away = await provider(create, 'busy-unavailable');
+  const patient = await create({ resourceType: 'Patient' });
+  const thread = await create<Communication>({ resourceType: 'Communication', status: 'in-progress', subject: ref(patient), recipient: [ref(patient), ref(away)] });
+  await create<Communication>({ resourceType: 'Communication', status: 'in-progress', partOf: [ref(thread)], sender: ref(patient), payload: [{ contentString: 'e2e' }], sent: ago(60_000) });
+  await new Promise((resolve) => setTimeout(resolve, 2000)); // the Subscription's run finds no Task yet: a lost event
+  const task = await create<Task>({ resourceType: 'Task', status: 'on-hold', intent: 'order', focus: ref(thread), owner: ref(away) });
+  const summary = await medplum.post(medplum.fhirUrl('Bot', botId, '$execute'), {});
+  console.log('sweep:', JSON.stringify(summary));
+  const swept = await medplum.readResource('Task', task.id);
+  check('OOO sweep: the Task whose event was lost is rerouted, its hold kept', !swept.owner && swept.status === 'on-hold' && swept.note?.length === 1);
+  check('OOO sweep: the away owner left the recipients', !(await medplum.readResource('Communication', thread.id)).recipient?.some((r) => r.reference === `Practitioner/${away.id}`));
+}
+
+async function staleBot(medplum: MedplumClient, botId: string, create: Create, created: Resource[], check: Check): Promise<void> {
+  const onDuty = await create({ resourceType: 'Practitioner', extension: TZ });
+  const patient = await create({ resourceType: 'Patient' });
+  const silent = await create<Communication>({ resourceType: 'Communication', status: 'in-progress', subject: ref(patient), sent: ago(10 * DAY) });
+  await create({ resourceType: 'Communication', status: 'completed', partOf: [ref(silent)], sender: ref(onDuty), sent: ago(6 * DAY) });
+  await create({ resourceType: 'Communication', status: 'completed', partOf: [ref(silent)], sender: ref(patient), sent: ago(5 * DAY) });
+  const acked = await create<Communication>({ resourceType: 'Communication', status: 'in-progress', subject: ref(patient), sent: ago(10 * DAY) });
+  await create({ resourceType: 'Communication', status: 'completed', partOf: [ref(acked)], sender: ref(patient), sent: ago(5 * DAY) });
+  await create({ resourceType: 'Communication', status: 'completed', partOf: [ref(acked)], sender: { reference: `Bot/${botId}` }, sent: ago(5 * DAY - 60_000) });
+  const waiting = await create<Communication>({ resourceType: 'Communication', status: 'in-progress', subject: ref(patient), sent: ago(10 * DAY) });
+  await create({ resourceType: 'Communication', status: 'completed', partOf: [ref(waiting)], sender: ref(onDuty), sent: ago(5 * DAY) });
+  const first = await medplum.post<Record<string, unknown>>(medplum.fhirUrl('Bot', botId, '$execute'), {});
+  const second = await medplum.post<Record<string, unknown>>(medplum.fhirUrl('Bot', botId, '$execute'), {});
+  console.log('stale runs:', JSON.stringify(first), JSON.stringify(second));
+  const reminders = (thread: Communication): Promise<Task[]> => medplum.searchResources('Task', { focus: `Communication/${thread.id}` }, { cache: 'no-cache' });
+  const silentReminders = await reminders(silent);
+  const ackedReminders = await reminders(acked);
+  created.push(...silentReminders, ...ackedReminders);
+  check('stale: one reminder for the silent thread after two runs', silentReminders.length === 1 && silentReminders[0].priority === 'urgent');
+  check('stale: an auto-acknowledgement is no answer: reminded too', ackedReminders.length === 1);
+  check('stale: none where the care team spoke last', (await reminders(waiting)).length === 0);
+  check('stale: the second run created nothing', second.created === 0 && second.failed === 0);
+}
+
