@@ -28,8 +28,9 @@ never prints a secret value. Needs a Project admin client.
 Options:
   --dry-run            print the plan and write nothing (without credentials: the plan for an empty Project)
   --verbose            with the plan, each resource as FHIR JSON (never secrets)
-  --adopt              take over existing Bots of the same names (and their Subscription) that setup did
-                       not create, and write their ids to the config file
+  --adopt              take over existing Bots of the same names that setup did not create: their
+                       Subscription becomes setup's, their membership gets setup's AccessPolicy, and
+                       their ids are written to the config file
   --reset-bot-settings apply the secrets' cron and timeout over values set by hand, and turn a paused
                        Subscription back on
   --runtime RUNTIME    vmcontext or awslambda for the Bots (default: leave the server's default;

@@ -54,7 +54,7 @@ export const BOT_WIRING: Record<string, { accessPolicy: AccessPolicy; subscripti
 
 /** Options of a setup run. */
 export interface SetupOptions {
-  /** Take over existing Bots (and untagged Subscriptions to them) that setup did not create. */
+  /** Take over existing Bots that setup did not create: their Subscription, and setup's AccessPolicy on their membership. */
   adopt?: boolean;
   /** Apply the secrets' cron and timeout even over values set by hand; turn a paused Subscription on. */
   resetBotSettings?: boolean;
@@ -164,13 +164,16 @@ export async function readProjectState(medplum: MedplumClient, projectId: string
     found.managed = isManaged(found.bot, config.name);
     const policies = await medplum.searchResources('AccessPolicy', { _tag: tag }, { cache: 'no-cache' });
     found.policy = policies[0];
-    if (found.bot) {
-      found.membership = await medplum.searchOne('ProjectMembership', { profile: `Bot/${found.bot.id}` }, { cache: 'no-cache' });
+    // The Bot to wire: ours, or the one Bot of that name --adopt would take (its Subscription and
+    // membership must be known too, or adopting would add a second Subscription next to its own).
+    const bot = found.bot ?? (found.sameName.length === 1 ? found.sameName[0] : undefined);
+    if (bot) {
+      found.membership = await medplum.searchOne('ProjectMembership', { profile: `Bot/${bot.id}` }, { cache: 'no-cache' });
       const inUse = found.membership?.accessPolicy?.reference;
       if (inUse && inUse !== `AccessPolicy/${found.policy?.id}`) {
         found.otherPolicy = await medplum.readReference<AccessPolicy>({ reference: inUse }).catch(() => undefined);
       }
-      found.subscriptions = await medplum.searchResources('Subscription', { url: `Bot/${found.bot.id}`, _count: '100' }, { cache: 'no-cache' });
+      found.subscriptions = await medplum.searchResources('Subscription', { url: `Bot/${bot.id}`, _count: '100' }, { cache: 'no-cache' });
     }
     state.bots[config.name] = found;
   }
@@ -260,17 +263,21 @@ export function planSetup(state: ProjectState, bots: BotConfig[], options: Setup
 
     if (bot && found.membership) {
       const current = found.membership.accessPolicy?.reference;
-      if (!current || (found.policy && current === `AccessPolicy/${found.policy.id}`)) {
-        if (!current) {
-          steps.push({
-            action: 'attach-policy',
-            bot: config.name,
-            why: `the Bot's ProjectMembership has no AccessPolicy (it runs with the Project's full rights)`,
-            resource: { ...found.membership, accessPolicy: found.policy ? { reference: `AccessPolicy/${found.policy.id}` } : undefined },
-            afterBotCreated: !found.policy,
-          });
-        }
-      } else {
+      const ours = !!found.policy && current === `AccessPolicy/${found.policy.id}`;
+      const attach = (why: string): void => {
+        steps.push({
+          action: 'attach-policy',
+          bot: config.name,
+          why,
+          resource: { ...found.membership, accessPolicy: found.policy ? { reference: `AccessPolicy/${found.policy.id}` } : undefined } as ProjectMembership,
+          afterBotCreated: !found.policy,
+        });
+      };
+      if (!current) {
+        attach(`the Bot's ProjectMembership has no AccessPolicy (it runs with the Project's full rights)`);
+      } else if (!ours && options.adopt) {
+        attach(`the Bot's ProjectMembership uses ${current}, which setup did not create; replaced by ours (--adopt)`);
+      } else if (!ours) {
         steps.push({
           action: 'keep',
           bot: config.name,

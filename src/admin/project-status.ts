@@ -91,10 +91,13 @@ async function botStatus(medplum: MedplumClient, config: BotConfig, subscription
     }
   }
   if (wiring?.subscription) {
+    const criteria = wiring.subscription.criteria;
     const mine = subscriptions.filter((s) => s.channel?.endpoint === `Bot/${config.id}`);
     status.triggers.push(...mine.map((s) => `Subscription/${s.id} ${s.status}`));
     if (!mine.some((s) => s.status === 'active')) {
       status.problems.push(mine.length ? 'its Subscription is off: new messages are left to the sweep' : 'no Subscription sends messages to it');
+    } else if (mine.filter((s) => s.status === 'active' && s.criteria === criteria).length > 1) {
+      status.problems.push('several active Subscriptions send it the same messages: each message runs it more than once (and spends its quota as often)');
     }
   }
   status.triggers.push(bot.cronString ? `cron ${bot.cronString}` : 'no cron');

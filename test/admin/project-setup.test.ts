@@ -204,6 +204,32 @@ describe('safety on a shared Project', () => {
     expect((await a.run('status')).out).not.toContain('no Bot id in the config');
   });
 
+  test('--adopt takes over the Bots of an older setup with their Subscription and policy: no second Subscription', async () => {
+    const a = admin();
+    // What the previous version of setup left: untagged Bots, an untagged Subscription and policy.
+    const oldPolicy = await a.server.seed<AccessPolicy>({ resourceType: 'AccessPolicy', name: 'ooo-reroute bot', resource: [{ resourceType: 'Task' }] });
+    const ooo = await a.server.medplum.post<Bot>(`admin/projects/${PROJECT}/bot`, { name: 'ooo-reroute', accessPolicy: { reference: `AccessPolicy/${oldPolicy.id}` } });
+    await a.server.medplum.post<Bot>(`admin/projects/${PROJECT}/bot`, { name: 'stale-thread-reminders' });
+    const old = await a.server.seed<Subscription>({
+      resourceType: 'Subscription',
+      status: 'active',
+      reason: 'older setup',
+      criteria: 'Communication?part-of:missing=false&status=in-progress',
+      channel: { type: 'rest-hook', endpoint: `Bot/${ooo.id}` },
+    });
+    const { code, out } = await a.run('setup', '--adopt');
+    expect(code).toBe(0);
+    expect(out).toContain(`update-subscription [ooo-reroute]: Subscription/${old.id} is taken over (--adopt)`);
+    expect(out).toContain(`attach-policy [ooo-reroute]: the Bot's ProjectMembership uses AccessPolicy/${oldPolicy.id}, which setup did not create; replaced by ours (--adopt)`);
+    const subscriptions = await a.server.searchAll<Subscription>('Subscription');
+    expect(subscriptions.map((s) => s.id)).toEqual([old.id]);
+    const [membership] = await a.server.searchAll<ProjectMembership>('ProjectMembership', `profile=Bot/${ooo.id}`);
+    expect(membership.accessPolicy?.reference).not.toBe(`AccessPolicy/${oldPolicy.id}`);
+    const problems = (await a.run('status')).out.split('Problems:\n')[1]?.split('\n') ?? [];
+    expect(problems).toEqual(['- ooo-reroute: never deployed (run `npm run deploy`)', '- stale-thread-reminders: never deployed (run `npm run deploy`)']);
+    expect((await a.run('setup')).out).toContain('Nothing to change');
+  });
+
   test('a Bot in the config that setup did not create is left alone without --adopt', async () => {
     const a = admin();
     const bot = await a.server.medplum.post<Bot>(`admin/projects/${PROJECT}/bot`, { name: 'ooo-reroute' });

@@ -42,11 +42,14 @@ test('status: a wired Project shows no problems; what breaks a bot is flagged', 
   await server.update({ ...membership, accessPolicy: { reference: `AccessPolicy/${narrow.id}` } });
   const orphan = await server.seed<Bot>({ resourceType: 'Bot', name: 'made-by-plain-post', executableCode: { url: 'Binary/y' } });
   await server.seed({ resourceType: 'Subscription', status: 'active', reason: 'stray', criteria: 'Communication?part-of:missing=false&status=in-progress', channel: { type: 'rest-hook', endpoint: 'Bot/someone-elses' } });
+  // A second active Subscription to the stale bot's neighbour: the OOO bot would run twice per message.
+  await server.seed({ ...subscription, id: undefined, meta: undefined, status: 'active' });
+  await server.seed({ ...subscription, id: undefined, meta: undefined, status: 'active' });
 
   const broken = await readStatus(server.medplum, [...configured, { name: 'made-by-plain-post', id: orphan.id, source: '', dist: '' }]);
   const text = formatStatus(broken);
   expect(text).toContain('sends to Bot/someone-elses, which is not one of our Bots');
-  expect(text).toContain('ooo-reroute: its Subscription is off: new messages are left to the sweep');
+  expect(text).toContain('ooo-reroute: several active Subscriptions send it the same messages: each message runs it more than once');
   expect(text).toContain('ooo-reroute: its AccessPolicy lacks what the bot uses: Communication search, Communication update, Schedule search');
   expect(text).toContain('stale-thread-reminders: timeout 10 s is below BOT_TIMEOUT_SECONDS 60');
   expect(text).toContain('made-by-plain-post: no ProjectMembership');
@@ -58,4 +61,14 @@ test('missingRights: an interaction list absent means all; * covers every type',
   expect(missingRights({ resourceType: 'AccessPolicy', resource: [{ resourceType: 'Task' }] }, needed)).toEqual(['Slot read']);
   expect(missingRights({ resourceType: 'AccessPolicy', resource: [{ resourceType: '*' }] }, needed)).toEqual([]);
   expect(missingRights({ resourceType: 'AccessPolicy', resource: [{ resourceType: 'Task', interaction: ['search'] }] }, needed)).toEqual(['Task update', 'Slot read']);
+});
+
+test('status: a Subscription paused by hand is flagged: new messages are left to the sweep', async () => {
+  const server = createServerMock();
+  const bots = config.bots as BotConfig[];
+  const { botIds } = await applySetup(server.medplum, await readProjectState(server.medplum, '123', bots), bots, {}, () => undefined);
+  const [subscription] = await server.searchAll<Subscription>('Subscription');
+  await server.update({ ...subscription, status: 'off' });
+  const status = await readStatus(server.medplum, bots.map((b) => ({ ...b, id: botIds[b.name] })));
+  expect(status.bots[0].problems).toContain('its Subscription is off: new messages are left to the sweep');
 });
