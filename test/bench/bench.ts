@@ -1,9 +1,10 @@
 // `npm run bench`: our bots against the naive algorithm of Medplum's docs, side by side, on the test
-// harness with server paging and its request counter. Ratios are the headline (machines differ).
-// Options: --sizes 1000,10000 (stale-thread project sizes), --events 20 (OOO events per path).
+// harness with server paging, its request counter and the server's FHIR quota costs. Ratios are
+// the headline (machines differ). `--help` for the options; `--write` saves test/bench/results.md.
 import type { MedplumClient } from '@medplum/core';
 import type { Bundle, Communication, Parameters, Schedule, Task } from '@medplum/fhirtypes';
 import { writeFileSync } from 'node:fs';
+import { parseArgs } from 'node:util';
 import { handler as oooHandler } from '../../src/ooo-reroute';
 import { handler as staleHandler } from '../../src/stale-thread-reminders';
 import { botEvent, message, REMINDER_CODE, REMINDER_SEARCH, seedClinic, seedOwnedThread } from '../harness/fixtures';
@@ -14,12 +15,18 @@ import type { ServerMock } from '../harness/server-mock';
 const RESULTS_FILE = 'test/bench/results.md';
 /** A bot's requests are sequential; on a server each costs a round trip the in-process harness does not have. */
 const ROUND_TRIP_MS = 20;
+/** The harness charges the server's costs but never refuses: the bench compares costs, not throttling. */
+const UNLIMITED = { perCaller: Infinity, perProject: Infinity };
 
 interface Measure {
   requests: number;
+  /** FHIR quota points the server would charge (read 1, search 20, history 10, write 100, each batch entry). */
+  points: number;
   ms: number;
   peakHeapMb: number;
   reminders?: number;
+  /** Points per unit of work: per thread scanned and per reminder created, or per event. */
+  perUnit: Record<string, number>;
 }
 
 interface Row {
@@ -29,17 +36,36 @@ interface Row {
   expected?: number;
 }
 
+const HELP = `Usage: npm run bench -- [options]
+
+  --sizes LIST   stale-thread project sizes, comma-separated (default 1000,10000)
+  --events N     out-of-office events per path (default 20)
+  --write        save the table to test/bench/results.md (the README links it)
+  --help         this text`;
+
 /**
  * Runs the benchmark and prints the table.
  * @param argv - Command-line arguments.
+ * @returns The exit code.
  */
-export async function main(argv: string[]): Promise<void> {
-  const arg = (name: string, fallback: string): string => {
-    const i = argv.indexOf(`--${name}`);
-    return i >= 0 ? argv[i + 1] : fallback;
-  };
-  const sizes = arg('sizes', '1000,10000').split(',').map(Number);
-  const events = Number(arg('events', '20'));
+export async function main(argv: string[]): Promise<number> {
+  let values: Record<string, string | boolean | undefined>;
+  try {
+    values = parseArgs({ args: argv, strict: true, options: { sizes: { type: 'string' }, events: { type: 'string' }, write: { type: 'boolean' }, help: { type: 'boolean' } } }).values;
+  } catch (err) {
+    console.error(`${(err as Error).message}\n\n${HELP}`);
+    return 2;
+  }
+  if (values.help) {
+    console.log(HELP);
+    return 0;
+  }
+  const sizes = String(values.sizes ?? '1000,10000').split(',').map(Number);
+  const events = Number(values.events ?? '20');
+  if (sizes.some((n) => !Number.isInteger(n) || n < 10) || !Number.isInteger(events) || events < 1) {
+    console.error(`--sizes takes whole numbers of at least 10, --events a whole number\n\n${HELP}`);
+    return 2;
+  }
   const quiet = console.log;
   console.log = () => undefined; // the bots' per-decision logs would drown the table
   console.warn = () => undefined;
@@ -55,11 +81,14 @@ export async function main(argv: string[]): Promise<void> {
   }
   const table = formatTable(rows);
   console.log(table);
-  writeFileSync(
-    RESULTS_FILE,
-    `# Benchmark results\n\nMade by \`npm run bench\` on ${new Date().toISOString().slice(0, 10)} (Node ${process.version}, ${process.platform}).\n\n${table}\n`
-  );
-  console.log(`\nwritten to test/bench/results.md`);
+  if (values.write) {
+    writeFileSync(
+      RESULTS_FILE,
+      `# Benchmark results\n\nMade by \`npm run bench -- --write\` on ${new Date().toISOString().slice(0, 10)} (Node ${process.version}, ${process.platform}).\n\n${table}\n`
+    );
+    console.log(`\nwritten to ${RESULTS_FILE}`);
+  }
+  return 0;
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -67,7 +96,7 @@ export async function main(argv: string[]): Promise<void> {
 
 async function staleScenario(threads: number): Promise<Row> {
   const seeded = async (label: string): Promise<{ server: ServerMock; expected: number }> => {
-    const server = createServerMock();
+    const server = createServerMock({ quota: UNLIMITED }); // measure the points, do not throttle
     const expectations = await seedClinic(server, Date.now(), threads, (done) => progress(`seeding ${label}: ${done}/${threads} threads`));
     progress(`seeded ${label}: ${threads} threads, ${expectations.messages} messages\n`);
     server.resetCounts();
@@ -85,6 +114,13 @@ async function staleScenario(threads: number): Promise<Row> {
   naive.reminders = (await naiveWorld.server.searchAll<Task>('Task', `${REMINDER_SEARCH}&_count=100000`)).length;
   ours.reminders -= alreadyOpen;
   naive.reminders -= alreadyOpen;
+  for (const [m, server] of [
+    [ours, oursWorld.server],
+    [naive, naiveWorld.server],
+  ] as const) {
+    const read = server.points((r) => r.method === 'GET');
+    m.perUnit = { 'per thread scanned': read / threads, 'per reminder created': (m.points - read) / Math.max(1, m.reminders ?? 0) };
+  }
   return { scenario: `stale scan, ${threads.toLocaleString('en-US')} threads`, ours, naive, expected: oursWorld.expected };
 }
 
@@ -136,7 +172,7 @@ async function naiveStaleRun(medplum: MedplumClient): Promise<void> {
 
 async function oooScenario(scenario: string, away: boolean, events: number): Promise<Row> {
   const run = async (variant: 'ours' | 'naive'): Promise<Measure> => {
-    const server = createServerMock();
+    const server = createServerMock({ quota: UNLIMITED });
     const inputs: Communication[] = [];
     for (let i = 0; i < events; i++) {
       // On duty around the clock (so the available path holds whenever the bench runs), or on vacation.
@@ -152,7 +188,14 @@ async function oooScenario(scenario: string, away: boolean, events: number): Pro
         }
       }
     });
-    return { requests: total.requests / events, ms: total.ms / events, peakHeapMb: total.peakHeapMb };
+    const perEvent = total.points / events;
+    return {
+      requests: total.requests / events,
+      points: perEvent,
+      ms: total.ms / events,
+      peakHeapMb: total.peakHeapMb,
+      perUnit: { [away ? 'per reroute' : 'per event']: perEvent, [`${away ? 'reroutes' : 'events'} in 50,000 points`]: Math.floor(50_000 / perEvent) },
+    };
   };
   return { scenario: `${scenario}, per event`, ours: await run('ours'), naive: await run('naive') };
 }
@@ -215,24 +258,33 @@ async function measure(server: ServerMock, fn: () => Promise<unknown>): Promise<
   const ms = performance.now() - start;
   clearInterval(sampler);
   peak = Math.max(peak, process.memoryUsage().heapUsed);
-  return { requests: server.count(), ms, peakHeapMb: (peak - base) / 1_048_576 };
+  return { requests: server.count(), points: server.points(), ms, peakHeapMb: (peak - base) / 1_048_576, perUnit: {} };
 }
 
+/** On a terminal, one redrawn line; elsewhere (CI, a log file) only the lines that end a phase. */
 function progress(text: string): void {
-  process.stderr.write(`\r${text}`);
+  if (process.stderr.isTTY) {
+    process.stderr.write(`\r${text}`);
+  } else if (text.endsWith('\n')) {
+    process.stderr.write(text);
+  }
 }
 
 function formatTable(rows: Row[]): string {
   const num = (n: number, digits = 0): string => n.toLocaleString('en-US', { maximumFractionDigits: digits, minimumFractionDigits: digits });
   const lines = [
-    '| scenario | requests ours / naive (ratio) | wall time in-process ours / naive (ratio) | modeled with 20 ms per round trip, ours / naive (ratio) | reminders ours / naive / expected | peak heap ours / naive |',
-    '|---|---|---|---|---|---|',
+    '| scenario | requests ours / naive (ratio) | FHIR quota points ours / naive (ratio) | points per unit, ours / naive | wall time in-process ours / naive (ratio) | modeled with 20 ms per round trip, ours / naive (ratio) | reminders ours / naive / expected | peak heap ours / naive |',
+    '|---|---|---|---|---|---|---|---|',
   ];
   const rtt = (m: Measure): number => m.ms + m.requests * ROUND_TRIP_MS;
   for (const { scenario, ours, naive, expected } of rows) {
     const digits = ours.requests % 1 || naive.requests % 1 ? 1 : 0;
+    const units = Object.keys(ours.perUnit)
+      .map((unit) => `${unit}: ${num(ours.perUnit[unit], 1)} / ${num(naive.perUnit[unit], 1)}`)
+      .join('; ');
     lines.push(
       `| ${scenario} | ${num(ours.requests, digits)} / ${num(naive.requests, digits)} (${num(naive.requests / ours.requests, 1)}x fewer) | ` +
+        `${num(ours.points, 0)} / ${num(naive.points, 0)} (${num(naive.points / ours.points, 1)}x fewer) | ${units} | ` +
         `${num(ours.ms, 1)} ms / ${num(naive.ms, 1)} ms (${num(naive.ms / ours.ms, 1)}x) | ` +
         `${num(rtt(ours), 0)} ms / ${num(rtt(naive), 0)} ms (${num(rtt(naive) / rtt(ours), 1)}x) | ` +
         `${expected === undefined ? 'n/a' : `${num(ours.reminders ?? 0)} / ${num(naive.reminders ?? 0)} / ${num(expected)}`} | ` +

@@ -1,0 +1,267 @@
+// `npm run test:load -- [options]`: a burst of patient messages against a real Medplum server (a
+// staging Project, or ../shared/realserver), with the deployed bots. Not part of `npm test`.
+//
+// It makes providers (some away on vacation), threads each with a response Task owned by one of
+// them, then sends one patient message per thread, all within a minute, and watches what the
+// out-of-office event path does under the Bot's FHIR quota; then it runs the sweep (as its cron
+// would) until nothing is left, and counts: correct (away Tasks rerouted once, present ones kept),
+// wrong, half-done (Task rerouted, header still listing the away owner), rerouted twice; with the
+// latency of the event path and the Bot's run outcomes. It deletes everything it made in a finally.
+import type { MedplumClient } from '@medplum/core';
+import type { AuditEvent, Bundle, BundleEntry, Communication, Extension, Resource, Task } from '@medplum/fhirtypes';
+import { readFileSync } from 'node:fs';
+import { parseArgs } from 'node:util';
+import { connect, connectionEnv, loadDotEnv } from '../../src/admin/connect';
+import { percentile } from '../../src/sla/sla-metrics';
+import { QuotaPacer } from '../../src/sla/quota-pacer';
+
+const HELP = `Usage: npm run test:load -- [options]
+
+  --messages N   patient messages in the burst (default 300)
+  --away N       of which in threads whose owner is away (default 250)
+  --env NAME     use medplum.NAME.config.json for the Bot ids
+  --yes          run the sweep even though the Project has open threads this run did not make
+                 (the sweep acts on every open thread)
+  --keep         do not delete what the run made (to look at it in the App)
+
+Needs MEDPLUM_BASE_URL, MEDPLUM_CLIENT_ID and MEDPLUM_CLIENT_SECRET (a Project admin client), and the
+bots set up and deployed (npm run setup, npm run deploy).`;
+
+const DAY = 86_400_000;
+const BATCH = 100;
+const TZ: Extension[] = [{ url: 'http://hl7.org/fhir/StructureDefinition/timezone', valueCode: 'America/New_York' }];
+const ALL_DAY: Extension[] = [
+  {
+    url: 'http://medplum.com/fhir/StructureDefinition/scheduling-parameters',
+    extension: [
+      { url: 'availability', valueTiming: { repeat: { dayOfWeek: ['mon', 'tue', 'wed', 'thu', 'fri', 'sat', 'sun'], timeOfDay: ['00:00:00'], duration: 24, durationUnit: 'h' } } },
+      { url: 'duration', valueDuration: { value: 30, unit: 'min' } },
+    ],
+  },
+];
+
+interface Thread {
+  header: Communication & { id: string };
+  task: Task & { id: string };
+  owner: string;
+  away: boolean;
+  message?: Communication & { id: string };
+}
+
+/**
+ * Runs the load test.
+ * @param argv - Options.
+ * @returns The exit code: 0 when every Task ends right.
+ */
+export async function main(argv: string[]): Promise<number> {
+  let values: Record<string, string | boolean | undefined>;
+  try {
+    values = parseArgs({
+      args: argv,
+      strict: true,
+      options: { messages: { type: 'string' }, away: { type: 'string' }, env: { type: 'string' }, yes: { type: 'boolean' }, keep: { type: 'boolean' }, help: { type: 'boolean' } },
+    }).values;
+  } catch (err) {
+    console.error(`${(err as Error).message}\n\n${HELP}`);
+    return 2;
+  }
+  if (values.help) {
+    console.log(HELP);
+    return 0;
+  }
+  const total = Number(values.messages ?? 300);
+  const away = Number(values.away ?? 250);
+  if (!Number.isInteger(total) || !Number.isInteger(away) || total < 1 || away < 0 || away > total) {
+    console.error('--messages and --away are whole numbers, --away at most --messages');
+    return 2;
+  }
+  loadDotEnv();
+  const configFile = values.env ? `medplum.${values.env}.config.json` : 'medplum.config.json';
+  const botId = (JSON.parse(readFileSync(configFile, 'utf8')).bots as { name: string; id: string }[]).find((b) => b.name === 'ooo-reroute')?.id;
+  const server = connectionEnv();
+  const medplum = await connect(server);
+  console.log(`Load test on ${server.MEDPLUM_BASE_URL}, Project ${medplum.getProject()?.id}, Bot/${botId}: ${total} messages, ${away} to away owners`);
+  const pacer = new QuotaPacer(medplum, { onWait: (s) => console.log(`  (the load generator waits ${s} s for its own FHIR quota)`) });
+  const created: Resource[] = [];
+  try {
+    const foreign = (await medplum.search('Communication', { 'part-of:missing': 'true', status: 'in-progress', _count: '0', _total: 'accurate' }, { cache: 'no-cache' })).total ?? 0;
+    if (foreign && !values.yes) {
+      console.error(`The Project has ${foreign} open thread(s) this run did not make, and the sweep acts on every open thread. Run again with --yes where that is fine.`);
+      return 1;
+    }
+    const threads = await seed(medplum, pacer, created, total, away);
+
+    // The burst: one patient message per thread, in batches (each create fires the Subscription).
+    const burstStart = Date.now();
+    const patient = (threads[0].header.subject as { reference: string }).reference;
+    const messages = await createAll<Communication>(
+      medplum,
+      pacer,
+      created,
+      threads.map((t) => ({ resourceType: 'Communication', status: 'in-progress', partOf: [{ reference: `Communication/${t.header.id}` }], sender: { reference: patient }, sent: new Date().toISOString(), payload: [{ contentString: 'load test' }] }))
+    );
+    threads.forEach((t, i) => (t.message = messages[i]));
+    console.log(`burst: ${total} messages created in ${((Date.now() - burstStart) / 1000).toFixed(1)} s`);
+
+    // Wait for the event path to settle (nothing changes for 10 s, at most 2 minutes).
+    let last = '';
+    let stable = 0;
+    for (let i = 0; i < 60 && stable < 5; i++) {
+      await new Promise((resolve) => setTimeout(resolve, 2000));
+      const now = JSON.stringify(await count(medplum, pacer, threads));
+      stable = now === last ? stable + 1 : 0;
+      last = now;
+    }
+    const afterEvents = await count(medplum, pacer, threads);
+    report('after the event path', afterEvents);
+    const runs = await botRuns(medplum, botId as string, burstStart);
+    console.log(`  Bot runs since the burst: ${runs.ok} ok, ${runs.failed} failed; ${runs.deferred} reported work deferred for the sweep`);
+
+    // The sweep, as its cron runs it, in a fresh quota minute for the Bot; again while it defers.
+    await new Promise((resolve) => setTimeout(resolve, Math.max(0, burstStart + 61_000 - Date.now())));
+    for (let i = 0; i < 5; i++) {
+      const summary = await medplum.post<{ rerouted: number; repaired: number; deferred: { quota: number; deadline: number } }>(medplum.fhirUrl('Bot', botId as string, '$execute'), {});
+      console.log(`sweep ${i + 1}: ${JSON.stringify(summary)}`);
+      if (!summary.deferred.quota && !summary.deferred.deadline) {
+        break;
+      }
+      await new Promise((resolve) => setTimeout(resolve, 61_000));
+    }
+    const afterSweep = await count(medplum, pacer, threads);
+    report('after the sweep', afterSweep);
+    return afterSweep.wrong || afterSweep.halfDone || afterSweep.twice || afterSweep.pending ? 1 : 0;
+  } finally {
+    if (!values.keep) {
+      let deleted = 0;
+      for (const resource of created.reverse()) {
+        await pacer.run(100, () => medplum.deleteResource(resource.resourceType, resource.id as string)).then(() => deleted++, () => undefined);
+      }
+      console.log(`deleted ${deleted} of ${created.length} resources the run made`);
+    }
+  }
+}
+
+async function seed(medplum: MedplumClient, pacer: QuotaPacer, created: Resource[], total: number, away: number): Promise<Thread[]> {
+  const perAway = 10;
+  const perPresent = 5;
+  const awayOwners = Math.ceil(away / perAway);
+  const presentOwners = Math.ceil((total - away) / perPresent);
+  const owners = await createAll(medplum, pacer, created, Array.from({ length: awayOwners + presentOwners }, () => ({ resourceType: 'Practitioner' as const, extension: TZ })));
+  const schedules = await createAll(
+    medplum,
+    pacer,
+    created,
+    owners.map((o) => ({ resourceType: 'Schedule' as const, active: true, actor: [{ reference: `Practitioner/${o.id}` }], extension: ALL_DAY }))
+  );
+  const now = Date.now();
+  await createAll(
+    medplum,
+    pacer,
+    created,
+    schedules.slice(0, awayOwners).map((s) => ({ resourceType: 'Slot' as const, schedule: { reference: `Schedule/${s.id}` }, status: 'busy-unavailable' as const, start: new Date(now - DAY).toISOString(), end: new Date(now + DAY).toISOString() }))
+  );
+  const [patient] = await createAll(medplum, pacer, created, [{ resourceType: 'Patient' as const }]);
+  const plan = Array.from({ length: total }, (_, i) => {
+    const isAway = i < away;
+    const owner = isAway ? owners[Math.floor(i / perAway)] : owners[awayOwners + Math.floor((i - away) / perPresent)];
+    return { owner: `Practitioner/${owner.id}`, away: isAway };
+  });
+  const headers = await createAll(
+    medplum,
+    pacer,
+    created,
+    plan.map((p) => ({ resourceType: 'Communication' as const, status: 'in-progress' as const, subject: { reference: `Patient/${patient.id}` }, recipient: [{ reference: `Patient/${patient.id}` }, { reference: p.owner }] }))
+  );
+  const tasks = await createAll(
+    medplum,
+    pacer,
+    created,
+    plan.map((p, i) => ({ resourceType: 'Task' as const, status: 'in-progress' as const, intent: 'order' as const, focus: { reference: `Communication/${headers[i].id}` }, owner: { reference: p.owner } }))
+  );
+  console.log(`seeded ${owners.length} providers (${awayOwners} away), ${total} threads with a Task each`);
+  return plan.map((p, i) => ({ ...p, header: headers[i], task: tasks[i] }));
+}
+
+async function createAll<T extends Resource>(medplum: MedplumClient, pacer: QuotaPacer, created: Resource[], resources: T[]): Promise<(T & { id: string })[]> {
+  const out: (T & { id: string })[] = [];
+  for (let i = 0; i < resources.length; i += BATCH) {
+    const entry: BundleEntry[] = resources.slice(i, i + BATCH).map((resource) => ({ request: { method: 'POST', url: resource.resourceType }, resource }));
+    const response = await pacer.run(100 * entry.length, () => medplum.executeBatch({ resourceType: 'Bundle', type: 'batch', entry }));
+    for (const e of response.entry ?? []) {
+      if (!e.response?.status?.startsWith('201')) {
+        throw new Error(`a create failed: ${e.response?.status} ${JSON.stringify(e.response?.outcome?.issue?.[0]?.details)}`);
+      }
+      created.push(e.resource as Resource);
+      out.push(e.resource as T & { id: string });
+    }
+  }
+  return out;
+}
+
+interface Counts {
+  correct: number;
+  wrong: number;
+  halfDone: number;
+  twice: number;
+  /** Away Tasks not rerouted yet. */
+  pending: number;
+  latencies: number[];
+}
+
+async function count(medplum: MedplumClient, pacer: QuotaPacer, threads: Thread[]): Promise<Counts> {
+  const counts: Counts = { correct: 0, wrong: 0, halfDone: 0, twice: 0, pending: 0, latencies: [] };
+  const tasks = await readAll<Task>(medplum, pacer, threads.map((t) => `Task/${t.task.id}`));
+  const headers = await readAll<Communication>(medplum, pacer, threads.map((t) => `Communication/${t.header.id}`));
+  threads.forEach((t, i) => {
+    const task = tasks[i];
+    const listed = headers[i].recipient?.some((r) => r.reference === t.owner);
+    const notes = task.note?.filter((n) => n.authorString === 'ooo-reroute').length ?? 0;
+    if (!t.away) {
+      counts[task.owner?.reference === t.owner && !notes && listed ? 'correct' : 'wrong']++;
+    } else if (task.owner) {
+      counts[task.owner.reference === t.owner ? 'pending' : 'wrong']++;
+    } else if (notes > 1) {
+      counts.twice++;
+    } else if (listed) {
+      counts.halfDone++;
+    } else {
+      counts.correct++;
+      const sent = Date.parse(t.message?.meta?.lastUpdated ?? '');
+      const moved = Date.parse(task.lastModified ?? '');
+      if (sent && moved) {
+        counts.latencies.push((moved - sent) / 1000);
+      }
+    }
+  });
+  return counts;
+}
+
+async function readAll<T extends Resource>(medplum: MedplumClient, pacer: QuotaPacer, refs: string[]): Promise<T[]> {
+  const out: T[] = [];
+  for (let i = 0; i < refs.length; i += BATCH) {
+    const entry: BundleEntry[] = refs.slice(i, i + BATCH).map((url) => ({ request: { method: 'GET', url } }));
+    const response: Bundle = await pacer.run(entry.length, () => medplum.executeBatch({ resourceType: 'Bundle', type: 'batch', entry }));
+    out.push(...(response.entry ?? []).map((e) => e.resource as T));
+  }
+  return out;
+}
+
+async function botRuns(medplum: MedplumClient, botId: string, since: number): Promise<{ ok: number; failed: number; deferred: number }> {
+  const events: AuditEvent[] = [];
+  for await (const page of medplum.searchResourcePages('AuditEvent', { entity: `Bot/${botId}`, date: `ge${new Date(since).toISOString()}`, _count: '1000' })) {
+    events.push(...page);
+  }
+  return {
+    ok: events.filter((e) => e.outcome === '0').length,
+    failed: events.filter((e) => e.outcome !== '0').length,
+    deferred: events.filter((e) => /"quota":[1-9]/.test(e.outcomeDesc ?? '')).length,
+  };
+}
+
+function report(when: string, c: Counts): void {
+  const p = (n: number): string => (c.latencies.length ? `${percentile(c.latencies, n)?.toFixed(1)} s` : '-');
+  console.log(
+    `${when}: correct ${c.correct}, wrong ${c.wrong}, half-done ${c.halfDone}, rerouted twice ${c.twice}, away Tasks not yet rerouted ${c.pending}; ` +
+      `latency message -> reroute p50 ${p(50)}, p90 ${p(90)}, p99 ${p(99)} (${c.latencies.length} Tasks)`
+  );
+}
