@@ -280,7 +280,10 @@ function formatTable(rows: Row[]): string {
   for (const { scenario, ours, naive, expected } of rows) {
     const digits = ours.requests % 1 || naive.requests % 1 ? 1 : 0;
     const units = Object.keys(ours.perUnit)
-      .map((unit) => `${unit}: ${num(ours.perUnit[unit], 1)} / ${num(naive.perUnit[unit], 1)}`)
+      .map((unit) => {
+        const digits = Number.isInteger(ours.perUnit[unit]) && Number.isInteger(naive.perUnit[unit]) ? 0 : 1;
+        return `${unit}: ${num(ours.perUnit[unit], digits)} / ${num(naive.perUnit[unit], digits)}`;
+      })
       .join('; ');
     lines.push(
       `| ${scenario} | ${num(ours.requests, digits)} / ${num(naive.requests, digits)} (${num(naive.requests / ours.requests, 1)}x fewer) | ` +

@@ -458,19 +458,24 @@ function narrowReferenceSearches(repo: MemoryRepository): void {
   const searchSync = internals.searchSync.bind(repo);
   internals.searchSync = (request: SearchRequest): Bundle => {
     const all = internals.resources.get(request.resourceType);
-    const narrowing = (request.filters ?? []).find(
-      (f) => f.operator === Operator.EQUALS && !f.value.includes(',') && referenceField(request.resourceType, f.code)
-    );
-    if (!all || !narrowing) {
+    const plain = (request.filters ?? []).filter((f) => f.operator === Operator.EQUALS && !f.value.includes(','));
+    const byReference = plain.find((f) => referenceField(request.resourceType, f.code));
+    // An identifier search (a conditional create's If-None-Exist) narrows to resources whose
+    // identifier holds that value: without it every conditional create scans every resource.
+    const byIdentifier = plain.find((f) => f.code === 'identifier');
+    if (!all || (!byReference && !byIdentifier)) {
       return searchSync(request);
     }
-    const field = referenceField(request.resourceType, narrowing.code) as string;
-    const id = narrowing.value.split('/').pop() as string;
-    const subset = new Map(
-      [...all].filter(([, r]) =>
-        [(r as unknown as Record<string, unknown>)[field]].flat().some((ref) => (ref as Reference | undefined)?.reference?.endsWith(id))
-      )
-    );
+    const keep = (r: Resource): boolean => {
+      if (byReference) {
+        const id = byReference.value.split('/').pop() as string;
+        const field = referenceField(request.resourceType, byReference.code) as string;
+        return [(r as unknown as Record<string, unknown>)[field]].flat().some((ref) => (ref as Reference | undefined)?.reference?.endsWith(id));
+      }
+      const value = (byIdentifier as { value: string }).value.split('|').pop();
+      return ((r as { identifier?: { value?: string }[] }).identifier ?? []).some((i) => i.value === value);
+    };
+    const subset = new Map([...all].filter(([, r]) => keep(r)));
     internals.resources.set(request.resourceType, subset);
     try {
       return searchSync(request);
