@@ -2,8 +2,8 @@
 // unknown flag or a missing value is exit code 2 before any request; `--help` prints and does nothing.
 import type { MedplumClient } from '@medplum/core';
 import { existsSync, readFileSync, statSync, writeFileSync } from 'node:fs';
-import { parseArgs } from 'node:util';
 import type { ParseArgsConfig } from 'node:util';
+import { parseCommandLine } from './command-line';
 import { QuotaPacer } from '../sla/quota-pacer';
 import { connect, connectionEnv, loadDotEnv } from './connect';
 import { deployBot, deployProblems } from './deploy';
@@ -94,22 +94,14 @@ export async function main(argv: string[], io: CliIo = defaultIo()): Promise<num
     io.err(`usage: npm run (setup|deploy|status) -- [options]; add --help for each command's options`);
     return 2;
   }
-  let values: Record<string, string | boolean | undefined>;
-  try {
-    values = parseArgs({
-      args: rest,
-      strict: true,
-      allowPositionals: false,
-      options: { ...OPTIONS[command], env: { type: 'string' }, help: { type: 'boolean' } },
-    }).values;
-  } catch (err) {
-    io.err(`${command}: ${(err as Error).message}\n\n${USAGE[command]}`);
-    return 2;
+  const parsed = parseCommandLine(rest, { ...OPTIONS[command], env: { type: 'string' } }, USAGE[command], {
+    out: io.out,
+    err: (text) => io.err(`${command}: ${text}`),
+  });
+  if ('exit' in parsed) {
+    return parsed.exit;
   }
-  if (values.help) {
-    io.out(USAGE[command]);
-    return 0;
-  }
+  const { values } = parsed;
   const env = values.env as string | undefined;
   if (env !== undefined && !/^[A-Za-z0-9_-]+$/.test(env)) {
     io.err(`${command}: --env takes a name like staging (letters, digits, - and _)`);

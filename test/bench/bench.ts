@@ -4,7 +4,7 @@
 import type { MedplumClient } from '@medplum/core';
 import type { Bundle, Communication, Parameters, Schedule, Task } from '@medplum/fhirtypes';
 import { writeFileSync } from 'node:fs';
-import { parseArgs } from 'node:util';
+import { parseCommandLine } from '../../src/admin/command-line';
 import { handler as oooHandler } from '../../src/ooo-reroute';
 import { handler as staleHandler } from '../../src/stale-thread-reminders';
 import { botEvent, message, REMINDER_CODE, REMINDER_SEARCH, seedClinic, seedOwnedThread } from '../harness/fixtures';
@@ -49,17 +49,11 @@ const HELP = `Usage: npm run bench -- [options]
  * @returns The exit code.
  */
 export async function main(argv: string[]): Promise<number> {
-  let values: Record<string, string | boolean | undefined>;
-  try {
-    values = parseArgs({ args: argv, strict: true, options: { sizes: { type: 'string' }, events: { type: 'string' }, write: { type: 'boolean' }, help: { type: 'boolean' } } }).values;
-  } catch (err) {
-    console.error(`${(err as Error).message}\n\n${HELP}`);
-    return 2;
+  const parsed = parseCommandLine(argv, { sizes: { type: 'string' }, events: { type: 'string' }, write: { type: 'boolean' } }, HELP);
+  if ('exit' in parsed) {
+    return parsed.exit;
   }
-  if (values.help) {
-    console.log(HELP);
-    return 0;
-  }
+  const { values } = parsed;
   const sizes = String(values.sizes ?? '1000,10000').split(',').map(Number);
   const events = Number(values.events ?? '20');
   if (sizes.some((n) => !Number.isInteger(n) || n < 10) || !Number.isInteger(events) || events < 1) {

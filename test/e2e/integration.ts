@@ -16,7 +16,7 @@ import type { MedplumClient } from '@medplum/core';
 import type { Communication, Extension, Resource, Task } from '@medplum/fhirtypes';
 import { spawnSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
-import { parseArgs } from 'node:util';
+import { parseCommandLine } from '../../src/admin/command-line';
 import { connect, connectionEnv, loadDotEnv } from '../../src/admin/connect';
 import { QuotaPacer } from '../../src/sla/quota-pacer';
 
@@ -46,17 +46,11 @@ const ALL_DAY: Extension[] = [
  * @returns The exit code.
  */
 export async function main(argv: string[]): Promise<number> {
-  let values: { env?: string; yes?: boolean; help?: boolean };
-  try {
-    values = parseArgs({ args: argv, strict: true, options: { env: { type: 'string' }, yes: { type: 'boolean' }, help: { type: 'boolean' } } }).values;
-  } catch (err) {
-    console.error(`${(err as Error).message}\n\n${HELP}`);
-    return 2;
+  const parsed = parseCommandLine(argv, { env: { type: 'string' }, yes: { type: 'boolean' } }, HELP);
+  if ('exit' in parsed) {
+    return parsed.exit;
   }
-  if (values.help) {
-    console.log(HELP);
-    return 0;
-  }
+  const values = parsed.values as { env?: string; yes?: boolean };
   const envArgs = values.env ? ['--env', values.env] : [];
   for (const script of ['setup', 'deploy']) {
     console.log(`> npm run ${script} ${envArgs.join(' ')}`);

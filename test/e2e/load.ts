@@ -10,7 +10,7 @@
 import type { MedplumClient } from '@medplum/core';
 import type { AuditEvent, Bundle, BundleEntry, Communication, Extension, Resource, Task } from '@medplum/fhirtypes';
 import { readFileSync } from 'node:fs';
-import { parseArgs } from 'node:util';
+import { parseCommandLine } from '../../src/admin/command-line';
 import { connect, connectionEnv, loadDotEnv } from '../../src/admin/connect';
 import { percentile } from '../../src/sla/sla-metrics';
 import { QuotaPacer } from '../../src/sla/quota-pacer';
@@ -54,21 +54,15 @@ interface Thread {
  * @returns The exit code: 0 when every Task ends right.
  */
 export async function main(argv: string[]): Promise<number> {
-  let values: Record<string, string | boolean | undefined>;
-  try {
-    values = parseArgs({
-      args: argv,
-      strict: true,
-      options: { messages: { type: 'string' }, away: { type: 'string' }, env: { type: 'string' }, yes: { type: 'boolean' }, keep: { type: 'boolean' }, help: { type: 'boolean' } },
-    }).values;
-  } catch (err) {
-    console.error(`${(err as Error).message}\n\n${HELP}`);
-    return 2;
+  const parsed = parseCommandLine(
+    argv,
+    { messages: { type: 'string' }, away: { type: 'string' }, env: { type: 'string' }, yes: { type: 'boolean' }, keep: { type: 'boolean' } },
+    HELP
+  );
+  if ('exit' in parsed) {
+    return parsed.exit;
   }
-  if (values.help) {
-    console.log(HELP);
-    return 0;
-  }
+  const { values } = parsed;
   const total = Number(values.messages ?? 300);
   const away = Number(values.away ?? 250);
   if (!Number.isInteger(total) || !Number.isInteger(away) || total < 1 || away < 0 || away > total) {
