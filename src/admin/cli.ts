@@ -75,6 +75,8 @@ export interface CliIo {
   /** Whether a config file exists and its size (tests). */
   fileSize?: (path: string) => number | undefined;
   writeFile?: (path: string, text: string) => void;
+  /** The environment (tests); by default the process's, with .env loaded. */
+  env?: NodeJS.ProcessEnv;
 }
 
 const defaultIo = (): CliIo => ({
@@ -120,15 +122,15 @@ export async function main(argv: string[], io: CliIo = defaultIo()): Promise<num
     return 1;
   }
   const config = JSON.parse(read(configFile)) as { bots: BotConfig[] };
-  if (!io.connect) {
+  if (!io.connect && !io.env) {
     loadDotEnv();
   }
-  const server = connectionEnv();
+  const server = connectionEnv(io.env);
   const login = io.connect ?? (() => connect(server));
   try {
     switch (command) {
       case 'deploy':
-        return await deploy(io, configFile, config.bots, server.MEDPLUM_BASE_URL, login, read, size);
+        return await deploy(io, configFile, config.bots, server, login, read, size);
       case 'setup':
         return await setup(io, configFile, config, server, login, {
           dryRun: !!values['dry-run'],
@@ -150,18 +152,18 @@ async function deploy(
   io: CliIo,
   configFile: string,
   bots: BotConfig[],
-  baseUrl: string,
+  server: ReturnType<typeof connectionEnv>,
   login: () => Promise<MedplumClient>,
   read: (path: string) => string,
   size: (path: string) => number | undefined
 ): Promise<number> {
-  const problems = deployProblems(io.connect ? { MEDPLUM_CLIENT_ID: 'test', MEDPLUM_CLIENT_SECRET: 'test' } : connectionEnv(), configFile, bots, size);
+  const problems = deployProblems(server, configFile, bots, size);
   if (problems.length) {
     io.err(`Not deploying:\n${problems.map((p) => `- ${p}`).join('\n')}`);
     return 1;
   }
   const medplum = await login();
-  io.out(`Deploying to ${baseUrl} (Project ${medplum.getProject()?.id ?? 'of these credentials'}):`);
+  io.out(`Deploying to ${server.MEDPLUM_BASE_URL} (Project ${medplum.getProject()?.id ?? 'of these credentials'}):`);
   const pacer = new QuotaPacer(medplum, { onWait: (s) => io.out(`waiting ${s} s for the FHIR quota to reset`) });
   let failed = 0;
   for (const bot of bots) {

@@ -35,6 +35,7 @@ function admin(server = createServerMock()): Admin {
     },
     fileSize: (p) => files.get(p)?.length ?? (p.endsWith('.ts') || p.endsWith('.js') ? 100 : undefined),
     writeFile: (p, t) => files.set(p, t),
+    env: {}, // hermetic: the developer's environment and .env are not read
   });
   return {
     server,
@@ -266,20 +267,15 @@ describe('the dry run', () => {
   test('without credentials: the plan for an empty Project, nothing sent', async () => {
     const files = new Map([['medplum.config.json', JSON.stringify(baseConfig)]]);
     const out: string[] = [];
-    const saved = { ...process.env };
-    delete process.env.MEDPLUM_CLIENT_ID;
-    delete process.env.MEDPLUM_CLIENT_SECRET;
-    try {
-      const code = await main(['setup', '--dry-run'], {
-        out: (l) => out.push(l),
-        err: (l) => out.push(l),
-        readFile: (p) => files.get(p) as string,
-        fileSize: (p) => files.get(p)?.length,
-      });
-      expect(code).toBe(0);
-    } finally {
-      process.env = saved;
-    }
+    // An empty environment: neither the process's variables nor a developer's .env are read.
+    const code = await main(['setup', '--dry-run'], {
+      out: (l) => out.push(l),
+      err: (l) => out.push(l),
+      readFile: (p) => files.get(p) as string,
+      fileSize: (p) => files.get(p)?.length,
+      env: {},
+    });
+    expect(code).toBe(0);
     expect(out.join('\n').split('\n').map((l) => l.split(':')[0])).toEqual([
       'No credentials',
       'set-secrets',
@@ -332,4 +328,24 @@ describe('strict arguments: exit 2 before any request', () => {
     expect(`${run.out}${run.err}`).toContain(message);
     expect(a.server.count()).toBe(0);
   });
+});
+
+test('deploy through the command: checks first, then deploys each bot, naming the server', async () => {
+  const a = admin();
+  await a.run('setup');
+  const out: string[] = [];
+  const io: CliIo = {
+    out: (l) => out.push(l),
+    err: (l) => out.push(l),
+    connect: async () => a.server.medplum,
+    readFile: (p) => a.files.get(p) ?? 'export {}',
+    fileSize: (p) => a.files.get(p)?.length ?? 100,
+    env: { MEDPLUM_BASE_URL: 'http://localhost:8103', MEDPLUM_CLIENT_ID: 'id', MEDPLUM_CLIENT_SECRET: 'secret' },
+  };
+  expect(await main(['deploy'], io)).toBe(0);
+  expect(out[0]).toBe('Deploying to http://localhost:8103/ (Project 123):');
+  expect(out.slice(1)).toEqual([expect.stringMatching(/^deployed ooo-reroute \(Bot\/.*\): .*All OK$/), expect.stringMatching(/^deployed stale-thread-reminders/)]);
+  const missing: string[] = [];
+  expect(await main(['deploy'], { ...io, out: (l) => missing.push(l), err: (l) => missing.push(l), env: {} })).toBe(1);
+  expect(missing.join('\n')).toContain('MEDPLUM_CLIENT_ID is not set');
 });
