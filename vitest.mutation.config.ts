@@ -2,11 +2,15 @@
 // Stryker does not rebuild for each mutant, so they are left out here; `npm test` runs them.
 // MUTATION=1 skips the one world too large to rerun for every mutant (10,000 threads); smaller
 // tests cover the same code.
-import { configDefaults, defineConfig } from 'vitest/config';
+import { defineConfig, mergeConfig } from 'vitest/config';
+import base from './vitest.config';
 
-export default defineConfig({
-  test: {
-    exclude: [...configDefaults.exclude, 'test/bundle/**'],
-    env: { MUTATION: '1' },
-  },
-});
+export default mergeConfig(
+  base,
+  defineConfig({
+    test: {
+      exclude: ['test/bundle/**'],
+      env: { MUTATION: '1' },
+    },
+  })
+);
