@@ -282,7 +282,7 @@ async function sweep(medplum: MedplumClient, config: RerouteConfig, nearDeadline
       throw err;
     }
     summary.stoppedEarly = true;
-    log.warn('quota exhausted while reading; the next sweep starts over');
+    log.warn('stopped early (quota): the FHIR quota ran out while reading; the next sweep starts over');
   }
   const deferred = summary.deferred.quota + summary.deferred.deadline;
   summary.stoppedEarly ||= deferred > 0;

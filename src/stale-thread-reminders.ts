@@ -15,6 +15,7 @@ import type { BotLog } from './lib/bot-runtime';
 import { businessClock, parseBusinessHours, WALL_CLOCK } from './lib/business-hours';
 import type { Clock } from './lib/business-hours';
 import { applyWrites, guardedPatchEntry, OPEN_TASK_STATUSES, referenceType, scanAll } from './lib/fhir';
+import { isQuotaError } from './lib/quota';
 import type { PatchOperation, WriteOutcome } from './lib/fhir';
 import { describeRule, matchRule, parseResponseRules, PRIORITIES, threadKind } from './lib/response-rules';
 import type { Priority, ResponseRule, ThreadKind } from './lib/response-rules';
@@ -100,6 +101,8 @@ export interface StaleSummary extends PlanCounts {
   /** Writes left for the next run: the quota left this minute could not cover them, or the deadline was near. */
   deferred: { quota: number; deadline: number };
   stoppedEarly: boolean;
+  /** Why the run stopped before writing anything, when it did. */
+  stoppedBy?: 'quota' | 'deadline';
   clock: 'wall' | 'business';
 }
 
@@ -123,10 +126,20 @@ export async function handler(medplum: MedplumClient, event: BotEvent): Promise<
   const stopAt = startedAt + timeoutMs - Math.max(2000, timeoutMs * 0.2);
   const nearDeadline = (): boolean => Date.now() >= stopAt;
 
-  const facts = await gatherFacts(medplum, nearDeadline, log);
+  let facts: StaleFacts | undefined;
+  try {
+    facts = await gatherFacts(medplum, nearDeadline, log);
+  } catch (err) {
+    if (!isQuotaError(err)) {
+      throw err;
+    }
+    // The quota refusing a read is no failure of the run: nothing was written, the next run reads again.
+    log.warn('stopped early (quota): the FHIR quota ran out while reading; nothing written, the next run starts over');
+    return { ...emptySummary(config), stoppedEarly: true, stoppedBy: 'quota' };
+  }
   if (!facts) {
-    log.warn('deadline reached while reading; nothing written, the next run starts over');
-    return { ...emptySummary(config), stoppedEarly: true };
+    log.warn('stopped early (deadline): the deadline came while reading; nothing written, the next run starts over');
+    return { ...emptySummary(config), stoppedEarly: true, stoppedBy: 'deadline' };
   }
   const plan = planStaleRun(facts, config, new Date().toISOString());
   const outcomes = await applyWrites(

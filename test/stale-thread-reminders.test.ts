@@ -333,7 +333,7 @@ describe('faults, deadline and cost', () => {
     const w = await world();
     await staleThread(w);
     const summary = await handler(w.server.medplum, cron({ BOT_TIMEOUT_SECONDS: '1' }));
-    expect(summary).toMatchObject({ stoppedEarly: true, created: 0 });
+    expect(summary).toMatchObject({ stoppedEarly: true, stoppedBy: 'deadline', created: 0 });
     expect(w.server.countByKey()['POST batch']).toBeUndefined();
     expect(vi.mocked(console.log).mock.calls.some((c) => String(c[0]).includes('deadline'))).toBe(true);
   });

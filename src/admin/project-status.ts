@@ -133,7 +133,8 @@ function runOutcome(event: AuditEvent): string {
   // The bots log what they left for later; say it, so "ok" does not hide deferred work.
   const deferred = /deferred=\{"quota":(\d+),"deadline":(\d+)\}/.exec(event.outcomeDesc ?? '');
   const left = deferred ? Number(deferred[1]) + Number(deferred[2]) : 0;
-  return left ? `${base}, ${left} deferred` : base;
+  const stopped = /stopped early \((quota|deadline)\)/.exec(event.outcomeDesc ?? '');
+  return stopped ? `${base}, stopped early (${stopped[1]})` : left ? `${base}, ${left} deferred` : base;
 }
 
 /**

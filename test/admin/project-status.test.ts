@@ -25,7 +25,18 @@ test('status: a wired Project shows no problems; what breaks a bot is flagged', 
     entity: [{ what: { reference: `Bot/${botIds['ooo-reroute']}` } }],
   } as never);
 
+  await server.seed({
+    resourceType: 'AuditEvent',
+    type: { code: 'execute' },
+    recorded: '2026-11-27T09:00:00.000Z',
+    outcome: '0',
+    outcomeDesc: '[stale-thread-reminders] WARN stopped early (quota): the FHIR quota ran out while reading; nothing written',
+    agent: [{ requestor: false }],
+    source: { observer: { reference: 'Bot/x' } },
+    entity: [{ what: { reference: `Bot/${botIds['stale-thread-reminders']}` } }],
+  } as never);
   const healthy = await readStatus(server.medplum, configured);
+  expect(healthy.bots[1].lastRuns).toEqual([{ time: '2026-11-27T09:00:00.000Z', outcome: 'ok, stopped early (quota)' }]);
   expect(healthy.problems).toEqual([]);
   expect(healthy.bots.map((b) => b.problems)).toEqual([[], []]);
   expect(healthy.bots[0]).toMatchObject({ runtime: 'awslambda', accessPolicy: 'ours', timeout: 60 });
