@@ -1,7 +1,7 @@
 // `npm run test:mutation`: Stryker with the vitest runner over src/ outside src/admin.
 // - Only the tests that cover a mutant run for it (perTest), and reruns are incremental
 //   (reports/stryker-incremental.json: only changed code and tests are tested again).
-// - The bundle tests run dist/, which Stryker does not rebuild per mutant: vitest.mutation.config.ts
+// - The bundle tests run dist/, which Stryker does not rebuild per mutant: vitest.mutation.config.mts
 //   leaves them out (and one 10,000-thread world).
 // - tsconfigFile names no file on purpose: Stryker's tsconfig rewriting calls the TypeScript JS API,
 //   which TypeScript 7 (the native compiler this project uses) does not have; Stryker skips the rewrite
@@ -10,7 +10,7 @@
 export default {
   testRunner: 'vitest',
   plugins: ['@stryker-mutator/vitest-runner'],
-  vitest: { configFile: 'vitest.mutation.config.ts', related: false },
+  vitest: { configFile: 'vitest.mutation.config.mts', related: false },
   mutate: ['src/**/*.ts', '!src/admin/**'],
   coverageAnalysis: 'perTest',
   incremental: true,

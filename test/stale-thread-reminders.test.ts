@@ -368,7 +368,7 @@ describe('faults, deadline and cost', () => {
     expect(w.server.count()).toBeLessThanOrEqual(20);
   });
 
-  // Skipped only under mutation testing (vitest.mutation.config.ts): too large to rerun per mutant.
+  // Skipped only under mutation testing (vitest.mutation.config.mts): too large to rerun per mutant.
   test.skipIf(process.env.MUTATION)('10,000 threads under the real quota: at most 30 requests a run, what does not fit waits for the next minute', { timeout: 120_000 }, async () => {
     const w = await world();
     const expected = await seedClinic(w.server, NOW, 10_000);

@@ -70,6 +70,8 @@ export interface ExportIo {
   progress?: Progress;
   /** Waits (tests move a fake clock instead of sleeping). */
   sleep?: (ms: number) => Promise<void>;
+  /** The environment (tests); by default the process's, with .env loaded. */
+  env?: NodeJS.ProcessEnv;
 }
 
 /** Checked options. */
@@ -105,10 +107,10 @@ export async function main(argv: string[], io: ExportIo = {}): Promise<number> {
   const options = parsed.options;
   const progress = io.progress ?? terminalProgress(process.stderr);
   try {
-    if (!io.medplum) {
+    if (!io.medplum && !io.env) {
       loadDotEnv();
     }
-    const medplum = io.medplum ?? (await connect(connectionEnv()));
+    const medplum = io.medplum ?? (await connect(connectionEnv(io.env)));
     const pacer = new QuotaPacer(medplum, { sleep: io.sleep, onWait: (s) => progress.waiting(s) });
     const rows = await exportRows(medplum, pacer, options, now, progress);
     progress.done();

@@ -89,6 +89,8 @@ export interface ServerMockOptions {
   seedDefaultData?: boolean;
   /** The FHIR quota; default the server's (50,000 points a minute per caller). */
   quota?: QuotaOptions;
+  /** Give history pages a `next` link (as some servers do); this server gives only a `total`. */
+  historyNextLinks?: boolean;
 }
 
 /** The caller `server.medplum` is: a Bot's membership. */
@@ -212,7 +214,14 @@ export function createServerMock(options: ServerMockOptions = {}): ServerMock {
     const entries = [...((result.body as Bundle).entry ?? [])].sort((a, b) => time(b) - time(a));
     const count = Math.min(Math.max(Number(query.get('_count') ?? 100) || 0, 0), MAX_COUNT);
     const offset = Number(query.get('_offset') ?? 0) || 0;
-    return { status: 200, body: { resourceType: 'Bundle', type: 'history', entry: entries.slice(offset, offset + count), total: entries.length } };
+    const link =
+      options.historyNextLinks && offset + count < entries.length
+        ? [{ relation: 'next', url: `${BASE_URL}${FHIR_PREFIX}${path}?_count=${count}&_offset=${offset + count}` }]
+        : undefined;
+    return {
+      status: 200,
+      body: { resourceType: 'Bundle', type: 'history', entry: entries.slice(offset, offset + count), total: options.historyNextLinks ? undefined : entries.length, link },
+    };
   };
 
   /**

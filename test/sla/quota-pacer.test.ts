@@ -73,3 +73,17 @@ describe('progress', () => {
     expect(lines).toEqual(['sla-export: reading histories (10000)\n', 'sla-export: waiting 41 s for the FHIR quota to reset (histories)\n']);
   });
 });
+
+test('progress on a terminal: one redrawn bar per phase, with the wait on it', () => {
+  const written: string[] = [];
+  const stream = { isTTY: true, columns: 160, write: (t: string) => written.push(t), on: () => undefined, removeListener: () => undefined } as unknown as NodeJS.WriteStream;
+  const progress = terminalProgress(stream);
+  progress.phase('histories', 10);
+  progress.tick(5);
+  progress.waiting(41);
+  progress.done();
+  const text = written.join('');
+  expect(text).toContain('histories [');
+  expect(text).toContain('5/10 waiting 41 s for the FHIR quota to reset');
+  expect(text).not.toContain('\n\n');
+});

@@ -1,5 +1,5 @@
 import type { Task } from '@medplum/fhirtypes';
-import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { describe, expect, test, vi } from 'vitest';
 import { main, parseIsoDate } from '../../src/sla/sla-export';
 import type { Progress } from '../../src/sla/progress';
@@ -113,8 +113,11 @@ describe('sla-export', () => {
     expect(rows.map((r) => r.authored_on)).toEqual(Array.from({ length: 9 }, (_, i) => at(10 - i)));
   });
 
-  test('a Task with more versions than one history page loses none (the server pages history by 100, without next links)', async () => {
-    const server = createServerMock();
+  test.each([
+    ['this server: a total, no next link', false],
+    ['a server with next links and no total', true],
+  ])('a Task with more versions than one history page loses none (%s)', async (_name, historyNextLinks) => {
+    const server = createServerMock({ historyNextLinks });
     const patient = ref(await seedPatient(server));
     const thread = await seedThread(server, { subject: patient });
     const changes: [string, Partial<Task>][] = Array.from({ length: 149 }, (_, i) => [at(200 - i), { businessStatus: { text: `step ${i}` } }]);
@@ -147,6 +150,44 @@ describe('sla-export', () => {
     } finally {
       vi.useRealTimers();
     }
+  });
+
+  test('history entries refused inside a batch (another run spent the quota) are asked again after the reset', async () => {
+    const server = createServerMock({ quota: { perCaller: 10_000 } });
+    const patient = ref(await seedPatient(server));
+    for (let i = 0; i < 10; i++) {
+      const thread = await seedThread(server, { subject: patient });
+      await seedHistory(server, { code: { coding: [RESPOND] }, focus: ref(thread), authoredOn: at(i + 1) }, at(i + 1), [[at(i + 0.5), { status: 'completed' }]]);
+    }
+    let spent = false;
+    server.beforeRequest = (r) => {
+      if (r.key === 'POST batch' && !spent) {
+        spent = true;
+        server.quota.begin('user').charge(server.quota.remaining('user') - 45); // 4 histories fit, 6 are refused
+      }
+    };
+    vi.useFakeTimers({ toFake: ['Date'] });
+    vi.setSystemTime(NOW);
+    try {
+      const run = await exportRows(server, [], { sleep: async (ms) => void vi.setSystemTime(new Date(Date.now() + ms)) });
+      expect(run.code).toBe(0);
+      expect(run.rows.map((r) => r.completed_at).filter(Boolean)).toHaveLength(10);
+      expect(run.events.filter((e) => e.startsWith('wait'))).toHaveLength(1);
+      expect(server.requests.filter((r) => r.key === 'POST batch').map((r) => r.entryStatuses?.filter((s) => s === '429').length)).toEqual([6, 0]);
+    } finally {
+      vi.useRealTimers();
+    }
+  });
+
+  test('a server it cannot reach: exit 1 and why, and nothing written', async () => {
+    let out = '';
+    let err = '';
+    const d = dir();
+    const code = await main(['--out', `${d}/sla.csv`], { env: {}, stdout: (t) => (out += t), stderr: (t) => (err += t), progress: { phase: () => undefined, tick: () => undefined, waiting: () => undefined, done: () => undefined } });
+    expect(code).toBe(1);
+    expect(err).toBe('sla-export failed: MEDPLUM_CLIENT_ID and MEDPLUM_CLIENT_SECRET are not set (client credentials of the Project; put them in .env or the environment)\n');
+    expect(out).toBe('');
+    expect(existsSync(`${d}/sla.csv`)).toBe(false);
   });
 
   test('the summary: per priority, percentiles, breach rate, reroutes', async () => {

@@ -3,7 +3,7 @@
 // MUTATION=1 skips the one world too large to rerun for every mutant (10,000 threads); smaller
 // tests cover the same code.
 import { defineConfig, mergeConfig } from 'vitest/config';
-import base from './vitest.config';
+import base from './vitest.config.mts';
 
 export default mergeConfig(
   base,
