@@ -2,7 +2,7 @@
 // reconciling what the event path should have done.
 import type { Communication, Task } from '@medplum/fhirtypes';
 import { describe, expect, test, vi } from 'vitest';
-import { handler } from '../src/ooo-reroute';
+import { handler, isSweepInput, triageMessage } from '../src/ooo-reroute';
 import type { RerouteSummary, SweepSummary } from '../src/ooo-reroute';
 import { useFixedTimeAndQuietConsole } from './harness/bot-test-setup';
 import { botEvent, message, ref, seedMessage, seedOwnedThread, seedPractitioner, seedSchedule, seedTask, seedThread } from './harness/fixtures';
@@ -22,14 +22,17 @@ async function sweep(server: ServerMock, input: unknown = CRON, secrets: Record<
 }
 
 /** A thread whose patient wrote `ago` ago, with a response Task owned by a provider away or present. */
-async function waitingThread(server: ServerMock, options: { away?: boolean; owner?: OwnedThread['owner']; wroteAgo?: number } = {}): Promise<OwnedThread> {
+async function waitingThread(
+  server: ServerMock,
+  options: { away?: boolean; owner?: OwnedThread['owner']; wroteAgo?: number } = {}
+): Promise<OwnedThread & { message?: Communication }> {
   const seeded = await seedOwnedThread(server, { away: options.away });
   if (options.owner) {
     await server.update({ ...seeded.task, owner: ref(options.owner) });
     await server.update({ ...seeded.thread, recipient: [seeded.patient, ref(options.owner)] });
   }
-  await seedMessage(server, seeded.thread, seeded.patient, ago(options.wroteAgo ?? 10 * MINUTE));
-  return { ...seeded, owner: options.owner ?? seeded.owner, task: await server.read<Task>('Task', seeded.task.id) as OwnedThread['task'] };
+  const message = await seedMessage(server, seeded.thread, seeded.patient, ago(options.wroteAgo ?? 10 * MINUTE));
+  return { ...seeded, message, owner: options.owner ?? seeded.owner, task: (await server.read<Task>('Task', seeded.task.id)) as OwnedThread['task'] };
 }
 
 async function world(options: ServerMockOptions = {}): Promise<ServerMock> {
@@ -211,5 +214,81 @@ describe('bad data', () => {
     await seedTask(server, t.thread, { owner: ref(noSchedule) });
     const summary = await sweep(server);
     expect(summary).toMatchObject({ rerouted: 1, kept: 1 });
+  });
+});
+
+describe('edges of the sweep and the event path', () => {
+  test('the sweep leaves a tenth of the quota it found to the event path', async () => {
+    const server = await world({ quota: { perCaller: 3_000 } });
+    const owner = await seedPractitioner(server);
+    await seedSchedule(server, [ref(owner)], { availability: [{ days: ['mon'] }] });
+    for (let i = 0; i < 20; i++) {
+      await waitingThread(server, { owner });
+    }
+    const summary = await sweep(server);
+    expect(summary.rerouted).toBeGreaterThan(0);
+    expect(summary.deferred.quota).toBeGreaterThan(0);
+    // It found about 2,980 after its first page; it stops before spending the last tenth of that.
+    expect(server.quota.remaining('bot')).toBeGreaterThanOrEqual(298);
+    expect(server.quota.remaining('bot')).toBeLessThan(298 + 200);
+  });
+
+  test('a write that keeps failing fails the sweep, with its summary', async () => {
+    const server = await world();
+    await waitingThread(server, { away: true });
+    server.faults.push({ match: /^POST $/, status: 503, times: Infinity });
+    const failure = await handler(server.medplum, botEvent(CRON, { BOT_TIMEOUT_SECONDS: '60' })).catch((err) => err);
+    expect(failure.message).toContain('write(s) failed in the sweep; the next sweep retries them');
+    expect(failure.summary).toMatchObject({ mode: 'sweep', failed: 2, rerouted: 0 });
+  });
+
+  test('the event path: an owner the quota left cannot check is deferred, and nothing is written', async () => {
+    const server = await world({ quota: { perCaller: 70 } }); // the Task search (20) leaves 50: a check needs 64
+    const t = await waitingThread(server, { away: true });
+    const summary = (await handler(server.medplum, botEvent(t.message ?? { ...message(t.thread, t.patient), id: 'm' }))) as RerouteSummary;
+    expect(summary).toMatchObject({ outcome: 'deferred', rerouted: 0, deferred: { quota: 1, deadline: 0 } });
+    expect(server.countByKey()['GET Schedule/:id/$find']).toBeUndefined();
+  });
+
+  test('the sweep: owners the deadline kept from being checked are deferred for it', async () => {
+    const server = await world();
+    await waitingThread(server, { away: true });
+    server.beforeRequest = (r) => {
+      if (r.key === 'GET Schedule') {
+        vi.setSystemTime(new Date(Date.now() + 55_000)); // reading Schedules took 55 s of 60
+      }
+    };
+    expect(await sweep(server)).toMatchObject({ rerouted: 0, ownersChecked: 0, deferred: { deadline: 1, quota: 0 }, stoppedEarly: true });
+  });
+
+  test.each(['the owner itself', 'Organization/front-desk'])('OOO_COVERAGE naming %s is ignored, with a warning; the Task goes to the pool', async (cover) => {
+    const server = await world();
+    const t = await waitingThread(server, { away: true });
+    const owner = `Practitioner/${t.owner.id}`;
+    const summary = await sweep(server, CRON, { OOO_COVERAGE: JSON.stringify({ [owner]: cover === 'the owner itself' ? owner : cover }) });
+    expect(summary.rerouted).toBe(1);
+    expect((await server.read<Task>('Task', t.task.id)).owner).toBeUndefined();
+    const warnings = vi.mocked(console.log).mock.calls.filter((c) => String(c[0]).includes(`OOO_COVERAGE entry for ${owner} is not another Practitioner or PractitionerRole; ignored`));
+    expect(warnings).toHaveLength(1);
+  });
+});
+
+describe('isSweepInput and triage', () => {
+  test.each<[unknown, boolean]>([
+    [undefined, true],
+    [null, true],
+    ['', true],
+    [{}, true],
+    [{ resourceType: 'Bot', id: 'b' }, true],
+    [{ resourceType: 'Communication', id: 'c' }, false],
+    ['hello', false],
+    [{ hello: 'world' }, false],
+  ])('%j starts a sweep: %s', (input, expected) => {
+    expect(isSweepInput(input)).toBe(expected);
+  });
+
+  test('a message without id is ignored, said so', () => {
+    const thread = { resourceType: 'Communication', id: 't1', status: 'in-progress' } as Communication;
+    expect(triageMessage({ ...message(thread, { reference: 'Patient/p' }), id: undefined })).toEqual({ ignore: 'message has no id', id: undefined });
   });
 });
