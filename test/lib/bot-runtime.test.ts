@@ -1,0 +1,55 @@
+import type { BotEvent } from '@medplum/core';
+import type { ProjectSetting } from '@medplum/fhirtypes';
+import { describe, expect, test } from 'vitest';
+import { readJsonObjectSecret, readJsonSecret, readListSecret, readNumberSecret, RunFailedError } from '../../src/lib/bot-runtime';
+
+const event = (...settings: ProjectSetting[]): BotEvent =>
+  ({ bot: { reference: 'Bot/b' }, contentType: 'application/json', input: {}, secrets: Object.fromEntries(settings.map((s) => [s.name, s])) }) as BotEvent;
+const quiet = () => {
+  const warnings: string[] = [];
+  return { warnings, log: { info: () => undefined, warn: (m: string) => warnings.push(m) } };
+};
+
+describe('secrets', () => {
+  test('numbers from a string, an integer or a decimal; malformed or not positive: the default, with a warning', () => {
+    const { warnings, log } = quiet();
+    expect(readNumberSecret(event({ name: 'A', valueString: ' 12 ' }), 'A', 5, log)).toBe(12);
+    expect(readNumberSecret(event({ name: 'A', valueInteger: 7 }), 'A', 5, log)).toBe(7);
+    expect(readNumberSecret(event({ name: 'A', valueDecimal: 1.5 }), 'A', 5, log)).toBe(1.5);
+    expect(readNumberSecret(event(), 'A', 5, log)).toBe(5);
+    expect(readNumberSecret(event({ name: 'A', valueString: '' }), 'A', 5, log)).toBe(5);
+    expect(warnings).toEqual([]);
+    expect(readNumberSecret(event({ name: 'A', valueString: '0' }), 'A', 5, log)).toBe(5);
+    expect(readNumberSecret(event({ name: 'A', valueString: 'soon' }), 'A', 5, log)).toBe(5);
+    expect(warnings).toEqual(['secret A is not a positive number; using default 5', 'secret A is not a positive number; using default 5']);
+  });
+
+  test('a list: comma-separated, trimmed, blanks dropped', () => {
+    expect(readListSecret(event({ name: 'L', valueString: ' a|b , ,c|d ' }), 'L')).toEqual(['a|b', 'c|d']);
+    expect(readListSecret(event(), 'L')).toEqual([]);
+  });
+
+  test('a JSON object; an array or bad JSON is the default, with a warning', () => {
+    const { warnings, log } = quiet();
+    expect(readJsonObjectSecret(event({ name: 'J', valueString: '{"a":1}' }), 'J', {}, log)).toEqual({ a: 1 });
+    expect(readJsonObjectSecret(event({ name: 'J', valueString: '[1]' }), 'J', { d: 1 }, log)).toEqual({ d: 1 });
+    expect(readJsonObjectSecret(event({ name: 'J', valueString: '{' }), 'J', { d: 1 }, log)).toEqual({ d: 1 });
+    expect(readJsonObjectSecret(event(), 'J', { d: 1 }, log)).toEqual({ d: 1 });
+    expect(warnings).toEqual(['secret J is not a JSON object; using the default', 'secret J is not a JSON object; using the default']);
+  });
+
+  test('a validated JSON secret: the parser decides, and its error is logged once', () => {
+    const { warnings, log } = quiet();
+    const parse = (v: unknown) => (typeof v === 'number' ? { n: v } : { error: 'not a number' });
+    expect(readJsonSecret(event({ name: 'V', valueString: '3' }), 'V', parse, log)).toEqual({ n: 3 });
+    expect(readJsonSecret(event({ name: 'V', valueString: '"x"' }), 'V', parse, log)).toBeUndefined();
+    expect(readJsonSecret(event(), 'V', parse, log)).toBeUndefined();
+    expect(warnings).toEqual(['secret V: not a number; using the defaults']);
+  });
+});
+
+test('RunFailedError carries the summary of what was done', () => {
+  const err = new RunFailedError('2 write(s) failed', { created: 3 });
+  expect(err).toBeInstanceOf(Error);
+  expect(err).toMatchObject({ name: 'RunFailedError', message: '2 write(s) failed', summary: { created: 3 } });
+});
