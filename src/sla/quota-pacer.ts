@@ -1,7 +1,6 @@
 // Paces a command-line tool by the server's FHIR quota: it waits for the announced reset instead of
 // failing. (Bots cannot: the vmcontext sandbox has no timers. They defer to their next run instead.)
 import type { MedplumClient } from '@medplum/core';
-import type { OperationOutcome } from '@medplum/fhirtypes';
 import { isQuotaError, quotaLeft } from '../lib/quota';
 import type { QuotaLeft } from '../lib/quota';
 
@@ -57,7 +56,7 @@ export class QuotaPacer {
         if (!isQuotaError(err) || waits >= this.maxWaits) {
           throw err;
         }
-        await this.wait(this.left()?.secondsUntilReset ?? resetSeconds(this.medplum, err));
+        await this.wait(resetSeconds(this.medplum, err));
       }
     }
   }
@@ -102,8 +101,9 @@ export function resetSeconds(medplum: MedplumClient, err: unknown): number {
     return left.secondsUntilReset;
   }
   try {
-    const outcome = (err as { outcome?: OperationOutcome }).outcome;
-    return JSON.parse(outcome?.issue?.[0]?.diagnostics ?? '{}').msBeforeNext / 1000 || 60;
+    // Anything missing or not JSON throws: nothing says, so a full minute.
+    const { outcome } = err as { outcome: { issue: { diagnostics: string }[] } };
+    return JSON.parse(outcome.issue[0].diagnostics).msBeforeNext / 1000 || 60;
   } catch {
     return 60;
   }

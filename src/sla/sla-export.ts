@@ -3,6 +3,7 @@
 //
 // It spends the caller's FHIR quota (history 10 points a Task, searches 20), pacing itself by the
 // server's RateLimit header: it waits for the announced reset rather than fail, and says so.
+import { getReferenceString } from '@medplum/core';
 import type { MedplumClient } from '@medplum/core';
 import type { Bundle, BundleEntry, Communication, Task } from '@medplum/fhirtypes';
 import Table from 'cli-table3';
@@ -112,7 +113,9 @@ export async function main(argv: string[], io: ExportIo = {}): Promise<number> {
     }
     const medplum = io.medplum ?? (await connect(connectionEnv(io.env)));
     const pacer = new QuotaPacer(medplum, { sleep: io.sleep, onWait: (s) => progress.waiting(s) });
-    const rows = await exportRows(medplum, pacer, options, now, progress);
+    const rows = await exportRows(medplum, pacer, options, now, progress, (ids) =>
+      stderr(`sla-export: could not read the history of ${ids.length} Task(s), exported from their current version: ${ids.join(', ')}\n`)
+    );
     progress.done();
     const text =
       options.format === 'csv'
@@ -167,7 +170,7 @@ export function parseOptions(argv: string[], now: Date): { options: ExportOption
   if (values.format !== 'ndjson' && values.format !== 'csv') {
     return { error: `--format must be ndjson or csv, not "${values.format}"` };
   }
-  const dates: Record<'since' | 'until', string | undefined> = { since: undefined, until: undefined };
+  const dates: Partial<Record<'since' | 'until', string>> = {};
   for (const name of ['since', 'until'] as const) {
     const value = values[name] as string | undefined;
     if (value !== undefined) {
@@ -271,9 +274,17 @@ function unwritable(path: string): string | undefined {
  * @param options - Date range, codes, targets, clock.
  * @param now - Export time.
  * @param progress - Progress and waits.
+ * @param onUnreadable - Told the Tasks whose history could not be read (each exported from its current version).
  * @returns The rows, oldest authored first.
  */
-async function exportRows(medplum: MedplumClient, pacer: QuotaPacer, options: ExportOptions, now: Date, progress: Progress): Promise<SlaRow[]> {
+async function exportRows(
+  medplum: MedplumClient,
+  pacer: QuotaPacer,
+  options: ExportOptions,
+  now: Date,
+  progress: Progress,
+  onUnreadable: (refs: string[]) => void
+): Promise<SlaRow[]> {
   const query: string[][] = [['code', options.codes.join(',')], ['_sort', '_lastUpdated']];
   if (options.since) {
     query.push(['authored-on', `ge${options.since}`]);
@@ -293,6 +304,7 @@ async function exportRows(medplum: MedplumClient, pacer: QuotaPacer, options: Ex
 
   progress.phase('histories', tasks.length);
   const histories = new Map<string, Task[]>();
+  const unreadable: string[] = [];
   for (let i = 0; i < tasks.length; ) {
     // A batch no larger than the quota left this minute: one that could never fit would only wait.
     const left = pacer.left();
@@ -303,7 +315,14 @@ async function exportRows(medplum: MedplumClient, pacer: QuotaPacer, options: Ex
     const size = Math.min(HISTORY_BATCH, Math.floor((left?.points ?? Infinity) / QUOTA_COST.history));
     const chunk = tasks.slice(i, i + size);
     const pagesOf = await readHistories(medplum, pacer, chunk.map((t) => t.id as string));
-    chunk.forEach((task) => histories.set(task.id as string, pagesOf.get(task.id as string) ?? [task]));
+    for (const task of chunk) {
+      // No version readable (deleted or refused meanwhile): the version the search gave still makes a row.
+      const versions = pagesOf.get(task.id as string) as Task[];
+      histories.set(task.id as string, versions.length ? versions : [task]);
+      if (!versions.length) {
+        unreadable.push(getReferenceString(task) as string);
+      }
+    }
     i += chunk.length;
     progress.tick(i);
   }
@@ -331,9 +350,12 @@ async function exportRows(medplum: MedplumClient, pacer: QuotaPacer, options: Ex
     progress.tick(Math.min(i + THREADS_PER_SEARCH, threads.length));
   }
 
+  if (unreadable.length) {
+    onUnreadable(unreadable);
+  }
   return tasks
-    .map((t) => computeRow(histories.get(t.id as string) ?? [t], messages.get(t.focus?.reference ?? '') ?? [], options.targets, now, options.clock))
-    .sort((a, b) => (a.authored_on ?? '').localeCompare(b.authored_on ?? ''));
+    .map((t) => computeRow(histories.get(t.id as string) as Task[], messages.get(t.focus?.reference ?? '') ?? [], options.targets, now, options.clock))
+    .sort((a, b) => (a.authored_on as string).localeCompare(b.authored_on as string)); // searched by authored-on: always set
 }
 
 /**

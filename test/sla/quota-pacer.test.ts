@@ -56,6 +56,58 @@ describe('QuotaPacer', () => {
     const err = { outcome: { resourceType: 'OperationOutcome', issue: [{ diagnostics: JSON.stringify({ msBeforeNext: 12_000 }) }] } };
     expect(resetSeconds(server.medplum, err)).toBe(12);
     expect(resetSeconds(server.medplum, new Error('x'))).toBe(60);
+    expect(resetSeconds(server.medplum, undefined)).toBe(60);
+    expect(resetSeconds(server.medplum, { outcome: { resourceType: 'OperationOutcome', issue: [{ diagnostics: 'slow down' }] } })).toBe(60);
+    expect(resetSeconds(server.medplum, { outcome: { resourceType: 'OperationOutcome', issue: [{ diagnostics: '{}' }] } })).toBe(60);
+  });
+
+  test('once the client has seen a RateLimit header, the header says', { timeout: 5_000 }, async () => {
+    vi.useFakeTimers({ toFake: ['Date'] });
+    vi.setSystemTime(new Date('2026-11-27T12:00:00Z'));
+    try {
+      const server = createServerMock({ quota: { perCaller: 150 } });
+      await server.medplum.createResource<Patient>({ resourceType: 'Patient' });
+      const err = { outcome: { resourceType: 'OperationOutcome', issue: [{ diagnostics: JSON.stringify({ msBeforeNext: 12_000 }) }] } };
+      expect(resetSeconds(server.medplum, err)).toBe(60);
+      // A pacer made after that request already knows what is left.
+      expect(new QuotaPacer(server.medplum).left()).toMatchObject({ points: 50 });
+    } finally {
+      vi.useRealTimers();
+    }
+  });
+
+  test('exactly enough left: no wait', { timeout: 5_000 }, async () => {
+    const server = createServerMock({ quota: { perCaller: 150 } });
+    const waits: number[] = [];
+    const pacer = new QuotaPacer(server.medplum, { sleep: async () => undefined, onWait: (s) => waits.push(s) });
+    await pacer.run(100, () => server.medplum.createResource<Patient>({ resourceType: 'Patient' }));
+    await pacer.run(50, () => server.medplum.searchResources('Patient'));
+    expect(waits).toEqual([]);
+  });
+
+  test('maxWaits 0: never waits, the 429 is thrown', { timeout: 5_000 }, async () => {
+    const server = createServerMock({ quota: { perCaller: 150 } });
+    const waits: number[] = [];
+    const pacer = new QuotaPacer(server.medplum, { sleep: async () => undefined, onWait: (s) => waits.push(s), maxWaits: 0 });
+    await pacer.run(100, () => server.medplum.createResource<Patient>({ resourceType: 'Patient' }));
+    await expect(pacer.run(100, () => server.medplum.createResource<Patient>({ resourceType: 'Patient' }))).rejects.toThrow('Too Many Requests');
+    expect(waits).toEqual([]);
+  });
+
+  test('by default it sleeps for real: the announced seconds plus one', { timeout: 5_000 }, async () => {
+    vi.useFakeTimers();
+    try {
+      const pacer = new QuotaPacer(createServerMock().medplum);
+      let done = false;
+      const waiting = pacer.wait(3).then(() => (done = true));
+      await vi.advanceTimersByTimeAsync(3_999);
+      expect(done).toBe(false);
+      await vi.advanceTimersByTimeAsync(1);
+      await waiting;
+      expect(done).toBe(true);
+    } finally {
+      vi.useRealTimers();
+    }
   });
 });
 
@@ -64,13 +116,14 @@ describe('progress', () => {
     const lines: string[] = [];
     const stream = { isTTY: false, write: (t: string) => lines.push(t) } as unknown as NodeJS.WriteStream;
     const progress = terminalProgress(stream);
+    progress.phase('Tasks', 0);
     progress.phase('histories', 10_000);
     for (let i = 0; i < 10_000; i += 100) {
       progress.tick(i);
     }
     progress.waiting(41);
     progress.done();
-    expect(lines).toEqual(['sla-export: reading histories (10000)\n', 'sla-export: waiting 41 s for the FHIR quota to reset (histories)\n']);
+    expect(lines).toEqual(['sla-export: reading Tasks\n', 'sla-export: reading histories (10000)\n', 'sla-export: waiting 41 s for the FHIR quota to reset (histories)\n']);
   });
 });
 
@@ -86,4 +139,23 @@ test('progress on a terminal: one redrawn bar per phase, with the wait on it', (
   expect(text).toContain('histories [');
   expect(text).toContain('5/10 waiting 41 s for the FHIR quota to reset');
   expect(text).not.toContain('\n\n');
+});
+
+test('progress on a terminal: each phase ends its bar on its own line and gives the cursor back; a tick clears the wait', () => {
+  const written: string[] = [];
+  const stream = { isTTY: true, columns: 160, write: (t: string) => written.push(t), on: () => undefined, removeListener: () => undefined } as unknown as NodeJS.WriteStream;
+  const progress = terminalProgress(stream);
+  progress.phase('Tasks', 0);
+  progress.tick(3);
+  progress.phase('histories', 10);
+  progress.waiting(41);
+  progress.tick(5);
+  progress.done();
+  progress.done();
+  const count = (text: string): number => written.filter((t) => t === text).length;
+  expect([count('\n'), count('\u001b[?25l'), count('\u001b[?25h')]).toEqual([2, 2, 2]);
+  const renders = written.filter((t) => /^\w+ +\[/.test(t));
+  expect(renders[0]).toMatch(/^Tasks {5}\[=+\] 0\/0 $/);
+  expect(renders.at(-1)).toMatch(/^histories \[=+-+\] 5\/10 $/);
+  expect(written.at(-1)).toBe('\n');
 });

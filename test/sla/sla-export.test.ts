@@ -1,7 +1,7 @@
 import type { Task } from '@medplum/fhirtypes';
 import { existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { describe, expect, test, vi } from 'vitest';
-import { main, parseIsoDate } from '../../src/sla/sla-export';
+import { formatSummary, main, parseIsoDate, parseOptions } from '../../src/sla/sla-export';
 import type { Progress } from '../../src/sla/progress';
 import { computeRow, percentile, summarize } from '../../src/sla/sla-metrics';
 import type { SlaRow } from '../../src/sla/sla-metrics';
@@ -349,4 +349,117 @@ describe('metric definitions', () => {
     expect(computeRow([task({}, at(10))], reply(2.01), targets, NOW).target_firstReply_status).toBe('breached');
     expect(computeRow([task({ authoredOn: at(1) }, at(1))], [], targets, NOW).target_firstReply_status).toBe('open');
   });
+});
+
+describe('export details', () => {
+  test('the summary table, exactly: hours to two decimals, a dash for none, the breach rate in whole percent', () => {
+    const text = formatSummary(
+      [
+        { priority: 'routine', count: 12, claim: { p50: 1.234, p90: 5 }, firstReply: { p50: null, p90: null }, complete: { p50: 0.5, p90: 30.1 }, breachRate: 0.256, reroutes: 3 },
+        { priority: 'stat', count: 1, claim: { p50: null, p90: null }, firstReply: { p50: 0.1, p90: 0.1 }, complete: { p50: null, p90: null }, breachRate: null, reroutes: 0 },
+      ],
+      13,
+      'business'
+    );
+    expect(text).toBe(
+      [
+        'SLA summary (13 Tasks, business hours):',
+        'priority  tasks  claim p50/p90 h  first reply p50/p90 h  complete p50/p90 h  breach rate  reroutes',
+        'routine   12     1.23 / 5.00      - / -                  0.50 / 30.10        26%          3',
+        'stat      1      - / -            0.10 / 0.10            - / -               -            0',
+      ].join('\n')
+    );
+    expect(formatSummary([], 0)).toBe('SLA summary (0 Tasks, wall-clock hours):\npriority  tasks  claim p50/p90 h  first reply p50/p90 h  complete p50/p90 h  breach rate  reroutes');
+  });
+
+  test('options: codes trimmed, empty items dropped, each exactly system|code; --since must be before --until', () => {
+    const options = (argv: string[]) => parseOptions(argv, NOW);
+    expect(options(['--codes', 'https://a|x, https://b|y,,'])).toMatchObject({ options: { codes: ['https://a|x', 'https://b|y'] } });
+    for (const codes of ['a|b|c', '|x', 'x|', 'a|x,plain', ',']) {
+      expect(options(['--codes', codes]), codes).toEqual({ error: '--codes must be a comma-separated list of system|code' });
+    }
+    expect(options(['--since', '2026-11-10', '--until', '2026-11-10'])).toEqual({ error: '--since 2026-11-10 is not before --until 2026-11-10' });
+    expect(options(['--since', '2026-11-10'])).toMatchObject({ options: { since: '2026-11-10T00:00:00.000Z', until: NOW.toISOString(), format: 'ndjson' } });
+  });
+
+  test('dates that look right but are not: out-of-range fields, text around them', () => {
+    for (const value of ['2026-13-01T08:00Z', '2026-11-01T25:00Z', 'x2026-11-01', '2026-11-01x', 'x2026-11-01T08:00Z', '2026-11-01T08:00Zx']) {
+      expect(parseIsoDate(value), value).toBeUndefined();
+    }
+    expect(parseIsoDate('2026-11-01T08:00:00.5+01:00')).toBe('2026-11-01T07:00:00.500Z');
+  });
+
+  test('a targets file that is not JSON names the file and the parse error', () => {
+    const d = dir();
+    writeFileSync(`${d}/targets.json`, '{firstReply: 24}');
+    const parsed = parseOptions(['--targets', `${d}/targets.json`], NOW);
+    expect(parsed).toEqual({ error: expect.stringMatching(new RegExp(`^--targets ${d}/targets.json: not JSON \\(.+\\)$`)) });
+    expect(parseOptions(['--targets', `${d}/none.json`], NOW)).toEqual({ error: `--targets ${d}/none.json: no such file` });
+  });
+
+  test('rows oldest authored first; a message without sent counts at its lastUpdated, sent wins when both', async () => {
+    const server = createServerMock();
+    const patient = ref(await seedPatient(server));
+    const alice = ref(await seedPractitioner(server));
+    const threads = [await seedThread(server, { subject: patient }), await seedThread(server, { subject: patient })];
+    // The newer Task is stored first.
+    await seedHistory(server, { code: { coding: [RESPOND] }, focus: ref(threads[0]), authoredOn: at(5) }, at(5), []);
+    await seedHistory(server, { code: { coding: [RESPOND] }, focus: ref(threads[1]), authoredOn: at(9) }, at(9), []);
+    await server.seed({ resourceType: 'Communication', status: 'completed', partOf: [ref(threads[0])], sender: alice, sent: at(4), meta: { lastUpdated: at(1) } });
+    await server.seed({ resourceType: 'Communication', status: 'completed', partOf: [ref(threads[1])], sender: alice, meta: { lastUpdated: at(7) } });
+    const { rows } = await exportRows(server);
+    expect(rows.map((r) => [r.authored_on, r.first_reply_at])).toEqual([
+      [at(9), at(7)],
+      [at(5), at(4)],
+    ]);
+  });
+
+  test('requests: one history entry per Task at 10 points, one message search per 100 threads, none for a Task without a thread or focused elsewhere', async () => {
+    const server = createServerMock();
+    const patient = ref(await seedPatient(server));
+    for (let i = 0; i < 101; i++) {
+      const thread = await seedThread(server, { subject: patient });
+      await seedHistory(server, { code: { coding: [RESPOND] }, focus: ref(thread), authoredOn: at(i + 1) }, at(i + 1), []);
+    }
+    await seedHistory(server, { code: { coding: [RESPOND] }, focus: patient, authoredOn: at(200) }, at(200), []);
+    await seedHistory(server, { code: { coding: [RESPOND] }, authoredOn: at(201) }, at(201), []);
+    server.resetCounts();
+    const { rows } = await exportRows(server);
+    expect(rows).toHaveLength(103);
+    expect(rows[0]).toMatchObject({ thread_id: null, first_reply_at: null });
+    const searches = server.requests.filter((r) => r.key === 'GET Communication');
+    expect(searches).toHaveLength(2);
+    for (const search of searches) {
+      const query = new URL(search.url, 'http://x').searchParams;
+      expect(query.get('part-of')?.split(',').every((ref) => ref.startsWith('Communication/'))).toBe(true);
+      expect(query.get('_elements')).toBe('partOf,sender,sent,status');
+    }
+    expect(server.points((r) => r.key === 'POST batch')).toBe(103 * 10);
+  });
+});
+
+test('a Task whose history cannot be read (deleted meanwhile) is exported from the version the search gave', async () => {
+  const server = createServerMock();
+  const patient = ref(await seedPatient(server));
+  const tasks: (Task & { id: string })[] = [];
+  for (let i = 0; i < 3; i++) {
+    const thread = await seedThread(server, { subject: patient });
+    tasks.push(await seedHistory(server, { code: { coding: [RESPOND] }, focus: ref(thread), authoredOn: at(i + 1) }, at(i + 1), [[at(i + 0.5), { status: 'completed' }]]));
+  }
+  server.beforeRequest = async (r) => {
+    if (r.key === 'POST batch') {
+      server.beforeRequest = undefined;
+      await server.medplum.deleteResource('Task', tasks[1].id);
+    }
+  };
+  const run = await exportRows(server);
+  expect(run.code).toBe(0);
+  expect(run.out.endsWith('}\n')).toBe(true);
+  expect(run.events.at(-1)).toBe('done');
+  expect(run.err).toContain(`sla-export: could not read the history of 1 Task(s), exported from their current version: Task/${tasks[1].id}\n`);
+  expect(run.rows.map((r) => [r.id, r.completed_at])).toEqual([
+    [tasks[2].id, at(2.5)],
+    [tasks[1].id, at(1.5)],
+    [tasks[0].id, at(0.5)],
+  ]);
 });
