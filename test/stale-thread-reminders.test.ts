@@ -632,3 +632,153 @@ describe('planStaleRun (pure)', () => {
     expect(writes[0].entry.request).toEqual({ method: 'POST', url: 'Task', ifNoneExist: `identifier=${EPISODE_SYSTEM}|t:m` });
   });
 });
+
+describe('details a clinic relies on', () => {
+  const logLines = (): string[] => vi.mocked(console.log).mock.calls.map((c) => String(c[0]));
+
+  test('which Tasks are reminders: our coding among others is; the same code in another system is not', async () => {
+    const w = await world();
+    const clinicCoded = await staleThread(w);
+    await seedTask(w.server, clinicCoded, { code: { coding: [{ system: 'http://clinic.example/codes', code: 'callback' }, REMINDER_CODE] }, status: 'requested', priority: 'urgent', authoredOn: ago(HOUR) });
+    const lookalike = await staleThread(w);
+    await seedTask(w.server, lookalike, { code: { coding: [{ system: 'http://clinic.example/codes', code: REMINDER_CODE.code }] }, owner: w.provider });
+    const textOnly = await staleThread(w);
+    await seedTask(w.server, textOnly, { code: { text: 'call back' } });
+    const summary = await handler(w.server.medplum, cron());
+    expect(summary).toMatchObject({ stale: 3, alreadyReminded: 1, created: 2 });
+    expect((await reminders(w, lookalike))[0].owner).toEqual(w.provider);
+  });
+
+  test('the owner comes from the newest response Task, whatever order the server lists them in', async () => {
+    const w = await world();
+    const thread = await staleThread(w);
+    const [middle, newest, oldest] = [ref(await seedPractitioner(w.server)), ref(await seedPractitioner(w.server)), ref(await seedPractitioner(w.server))];
+    await seedTask(w.server, thread, { owner: middle, authoredOn: ago(9 * DAY) });
+    await seedTask(w.server, thread, { owner: newest, authoredOn: ago(8 * DAY) });
+    await seedTask(w.server, thread, { owner: oldest, authoredOn: ago(10 * DAY) });
+    await handler(w.server.medplum, cron());
+    expect((await reminders(w, thread))[0].owner).toEqual(newest);
+  });
+
+  test('a thread silent exactly STALE_AFTER_HOURS is stale', async () => {
+    const w = await world();
+    await staleThread(w, 72 * HOUR);
+    await staleThread(w, 72 * HOUR - 1000);
+    expect(await handler(w.server.medplum, cron())).toMatchObject({ stale: 1, created: 1, skipped: { recent: 1 } });
+  });
+
+  test('when the quota cannot cover every reminder, the longest silences get theirs first', async () => {
+    const w = await world({ quota: { perCaller: 300 } }); // three scans (60) and two conditional creates (240)
+    const silences = [4, 9, 6, 8, 5].map((days) => days * DAY);
+    const threads = [];
+    for (const silence of silences) {
+      threads.push(await staleThread(w, silence));
+    }
+    const summary = await handler(w.server.medplum, cron());
+    expect(summary).toMatchObject({ created: 2, deferred: { quota: 3 }, stoppedEarly: true });
+    const reminded = (await reminders(w)).map((t) => t.focus?.reference);
+    expect(reminded.sort()).toEqual([`Communication/${threads[1].id}`, `Communication/${threads[3].id}`].sort());
+  });
+
+  test('the reminder says what it is in words', async () => {
+    const w = await world();
+    const thread = await staleThread(w);
+    await handler(w.server.medplum, cron());
+    expect((await reminders(w, thread))[0].code).toEqual({ coding: [REMINDER_CODE], text: 'Respond to old message' });
+  });
+
+  test('escalation edges: no authoredOn, lowered by a nurse, no priority at all, and the note names the clock', async () => {
+    const w = await world();
+    const reminder = async (fields: Partial<Task>): Promise<Task & { id: string }> =>
+      seedTask(w.server, await staleThread(w), { code: { coding: [REMINDER_CODE] }, status: 'requested', ...fields });
+    const undated = await reminder({ priority: 'urgent', authoredOn: undefined });
+    const lowered = await reminder({ priority: 'routine', authoredOn: ago(HOUR) });
+    const unprioritised = await reminder({ priority: undefined, authoredOn: ago(25 * HOUR) });
+    expect((await handler(w.server.medplum, cron())).escalated).toBe(1);
+    expect((await w.server.read<Task>('Task', undated.id)).meta?.versionId).toBe(undated.meta?.versionId);
+    expect((await w.server.read<Task>('Task', lowered.id)).priority).toBe('routine');
+    const escalated = await w.server.read<Task>('Task', unprioritised.id);
+    expect(escalated.priority).toBe('urgent');
+    expect(escalated.note?.[0].text).toBe('Escalated by stale-thread-reminders to urgent: unanswered 25 h after it was created.');
+  });
+
+  test('in business hours a reminder due two steps up escalates, and the note counts business hours', async () => {
+    const w = await world();
+    // Open 09:00-17:00 UTC every day; now is Friday 15:00. Created Tuesday 22:00, 65 wall hours ago: 8 + 8 + 6 = 22 business hours.
+    const everyDay = { timeZone: 'UTC', hours: Object.fromEntries(['mon', 'tue', 'wed', 'thu', 'fri', 'sat', 'sun'].map((d) => [d, [['09:00', '17:00']]])) };
+    const r = await seedTask(w.server, await staleThread(w, 6 * DAY), { code: { coding: [REMINDER_CODE] }, status: 'requested', priority: 'asap', authoredOn: ago(65 * HOUR) });
+    const summary = await handler(w.server.medplum, cron({ BUSINESS_HOURS: JSON.stringify(everyDay), ESCALATE_AFTER_HOURS: '10' }));
+    expect(summary.escalated).toBe(1);
+    const escalated = await w.server.read<Task>('Task', r.id);
+    expect(escalated.priority).toBe('stat');
+    expect(escalated.note?.[0].text).toBe('Escalated by stale-thread-reminders to stat: unanswered 22 business hours after it was created.');
+  });
+
+  test('the log: a line per write and one summary line; a clean run does not stop early', async () => {
+    const w = await world();
+    const created = await staleThread(w);
+    const escalate = await seedTask(w.server, await staleThread(w, 6 * DAY), { code: { coding: [REMINDER_CODE] }, status: 'requested', priority: 'urgent', authoredOn: ago(30 * HOUR) });
+    const answered = await staleThread(w, 6 * DAY);
+    const close = await seedTask(w.server, answered, { code: { coding: [REMINDER_CODE] }, status: 'requested', priority: 'urgent', authoredOn: ago(10 * HOUR) });
+    await seedMessage(w.server, answered, w.provider, ago(HOUR));
+    const changing = await seedTask(w.server, await staleThread(w, 6 * DAY), { code: { coding: [REMINDER_CODE] }, status: 'requested', priority: 'urgent', authoredOn: ago(30 * HOUR) });
+    w.server.beforeRequest = async (r) => {
+      if (r.key === 'POST batch') {
+        w.server.beforeRequest = undefined;
+        await w.server.update({ ...(await w.server.read<Task>('Task', changing.id)), status: 'in-progress' });
+      }
+    };
+    const summary = await handler(w.server.medplum, cron());
+    expect(summary).toMatchObject({ created: 1, escalated: 1, closed: 1, conflicts: 1, failed: 0, stoppedEarly: false });
+    const [reminder] = await reminders(w, created);
+    const lines = logLines();
+    expect(lines).toContain(`[stale-thread-reminders] created Task/${reminder.id} for Communication/${created.id}`);
+    expect(lines).toContain(`[stale-thread-reminders] escalated Task/${escalate.id}`);
+    expect(lines).toContain(`[stale-thread-reminders] closed Task/${close.id}`);
+    expect(lines).toContain(`[stale-thread-reminders] Task/${changing.id} changed meanwhile; the next run decides again`);
+    expect(lines.filter((l) => l.includes('left for the next run'))).toEqual([]);
+    expect(lines.at(-1)).toBe(
+      '[stale-thread-reminders] threads=4 stale=3 created=1 episodeExists=0 alreadyReminded=2 escalated=1 closed=1 cancelled=0 ' +
+        'skipped={"noSubject":0,"recent":0,"careTeamLast":1,"noPersonMessage":0} ignoredMessages=0 byRule={"default":3} ' +
+        'clock=wall conflicts=1 failed=0 deferred={"quota":0,"deadline":0}'
+    );
+  });
+
+  test('a failed write is logged with its thread and the error, and the run fails naming how many', async () => {
+    const w = await world();
+    const thread = await staleThread(w);
+    w.server.faults.push({ match: /^POST $/, status: 503, times: 3 });
+    const failure = await handler(w.server.medplum, cron()).catch((err: Error) => err);
+    expect((failure as Error).message).toBe('stale-thread-reminders: 1 write(s) failed; the next run retries them');
+    expect(logLines()).toContain(`[stale-thread-reminders] WARN create for Communication/${thread.id} failed (error): Service Unavailable`);
+  });
+
+  test('stopped early by the quota while reading: says so, and an all-zero summary', async () => {
+    const w = await world({ quota: { perCaller: 30 } });
+    await staleThread(w);
+    const summary = await handler(w.server.medplum, cron());
+    expect(summary).toMatchObject({
+      stoppedEarly: true,
+      stoppedBy: 'quota',
+      created: 0,
+      skipped: { noSubject: 0, recent: 0, careTeamLast: 0, noPersonMessage: 0 },
+    });
+    expect(logLines()).toContain('[stale-thread-reminders] WARN stopped early (quota): the FHIR quota ran out while reading; nothing written, the next run starts over');
+  });
+
+  test('never reads message text: every Communication search asks only for the fields it decides on', async () => {
+    const w = await world();
+    await staleThread(w);
+    await handler(w.server.medplum, cron());
+    const searches = w.server.requests.filter((r) => r.key === 'GET Communication').map((r) => new URL(r.url, 'http://x').searchParams);
+    expect(searches.map((q) => q.get('_elements'))).toEqual(['subject,sender,sent,category,priority', 'partOf,sender,sent,status']);
+    expect(searches[1].get('part-of:Communication.status')).toBe('in-progress');
+  });
+
+  test('a header without a sender is not an ignored message; a message listing another resource first still counts', async () => {
+    const w = await world();
+    const thread = await seedThread(w.server, { subject: w.patient, sent: ago(40 * DAY), meta: { lastUpdated: ago(40 * DAY) } });
+    await seedMessage(w.server, thread, w.patient, ago(5 * DAY), { partOf: [{ reference: 'Encounter/visit-1' }, ref(thread)] });
+    expect(await handler(w.server.medplum, cron())).toMatchObject({ ignoredMessages: 0, stale: 1, created: 1 });
+  });
+});

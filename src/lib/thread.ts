@@ -33,15 +33,6 @@ export function senderRole(sender: Reference | undefined): SenderRole {
   return ROLES[referenceType(sender) ?? ''] ?? 'unknown';
 }
 
-/**
- * Whether a sender is on the patient's side of a thread.
- * @param sender - Communication.sender.
- * @returns True for a Patient or RelatedPerson.
- */
-export function isPatientSide(sender: Reference | undefined): boolean {
-  return senderRole(sender) === 'patient';
-}
-
 /** A message reduced to what decisions need. */
 export interface MessagePoint {
   /** Reference string of the message (or of the header, when the header is the first message). */

@@ -92,6 +92,54 @@ describe('parseBusinessHours says what is wrong', () => {
     expect('error' in parsed && parsed.error).toContain(message);
   });
 
+  test.each<[unknown, string]>([
+    [null, 'must be a JSON object with timeZone, hours and optionally closed'],
+    ['UTC', 'must be a JSON object with timeZone, hours and optionally closed'],
+    [{ timeZone: 'UTC', hours: {}, open: 1, days: 2 }, 'unknown key(s): open, days'],
+    [{ timeZone: 5, hours: {} }, 'timeZone 5 is not an IANA time zone (e.g. "America/New_York")'],
+    [{ timeZone: 'UTC', hours: [] }, 'hours must be an object with keys mon, tue, wed, thu, fri, sat, sun'],
+    [{ timeZone: 'UTC', hours: 'weekdays' }, 'hours must be an object with keys mon, tue, wed, thu, fri, sat, sun'],
+    [{ timeZone: 'UTC', hours: { fri: '08:00-17:00' } }, 'hours.fri must be a list of ["HH:MM","HH:MM"] intervals'],
+    [{ timeZone: 'UTC', hours: { fri: ['08:00-17:00'] } }, 'hours.fri: "08:00-17:00" is not an ["HH:MM","HH:MM"] interval'],
+    [{ timeZone: 'UTC', hours: { fri: [['08:00', '12:00', '17:00']] } }, 'hours.fri: ["08:00","12:00","17:00"] is not an ["HH:MM","HH:MM"] interval'],
+    [{ timeZone: 'UTC', hours: { fri: [['08:00', '08:00']] } }, 'hours.fri: 08:00-08:00 ends before it starts: an interval may not cross midnight; write 08:00-24:00 on this day and 00:00-08:00 on the next'],
+    [{ timeZone: 'UTC', hours: { fri: [['08:60', '17:00']] } }, 'hours.fri: ["08:60","17:00"]: times are "HH:MM", from 00:00 to 24:00'],
+    [{ timeZone: 'UTC', hours: { fri: [['108:00', '17:00']] } }, 'hours.fri: ["108:00","17:00"]: times are "HH:MM", from 00:00 to 24:00'],
+    [{ timeZone: 'UTC', hours: { fri: [['08:00', '17:001']] } }, 'hours.fri: ["08:00","17:001"]: times are "HH:MM", from 00:00 to 24:00'],
+    [{ timeZone: 'UTC', hours: { fri: [[8, '17:00']] } }, 'hours.fri: [8,"17:00"]: times are "HH:MM", from 00:00 to 24:00'],
+    [{ timeZone: 'UTC', hours: { fri: [['13:00', '17:00'], ['08:00', '13:30']] } }, 'hours.fri: intervals overlap'],
+    [{ timeZone: 'UTC', hours: {}, closed: '2026-12-25' }, 'closed must be a list of dates "YYYY-MM-DD"'],
+    [{ timeZone: 'UTC', hours: {}, closed: ['2026-12-25', 20261226] }, 'closed must be a list of dates "YYYY-MM-DD"'],
+    [{ timeZone: 'UTC', hours: {}, closed: ['x2026-12-25'] }, 'closed must be a list of dates "YYYY-MM-DD"'],
+    [{ timeZone: 'UTC', hours: {}, closed: ['2026-12-25x'] }, 'closed must be a list of dates "YYYY-MM-DD"'],
+  ])('the exact message for %j', (value, message) => {
+    expect(parseBusinessHours(value)).toEqual({ error: message });
+  });
+
+  test('intervals are kept in order of start, touching ones allowed; closed dates kept, none when absent', () => {
+    const parsed = hours({ timeZone: 'UTC', hours: { mon: [['13:00', '17:00'], ['12:00', '13:00'], ['08:00', '12:00']] }, closed: ['2026-12-25'] });
+    expect(parsed.week[1]).toEqual([
+      [480, 720],
+      [720, 780],
+      [780, 1020],
+    ]);
+    expect([...parsed.closed]).toEqual(['2026-12-25']);
+    expect([...hours({ timeZone: 'UTC', hours: {} }).closed]).toEqual([]);
+  });
+
+  test('a closed date with a one-digit month and day', () => {
+    const open = hours({ timeZone: 'UTC', hours: { mon: [['09:00', '10:00']] } });
+    const closed = hours({ timeZone: 'UTC', hours: { mon: [['09:00', '10:00']] }, closed: ['2026-01-05'] });
+    // Monday 2026-01-05.
+    expect(between(open, '2026-01-05T00:00:00Z', '2026-01-06T00:00:00Z')).toBe(1);
+    expect(between(closed, '2026-01-05T00:00:00Z', '2026-01-06T00:00:00Z')).toBe(0);
+  });
+
+  test('the cap stops counting at the first day that reaches it', () => {
+    // Nine open hours a day: a cap of 9 is reached on Monday, so Tuesday is not counted.
+    expect(businessClock(hours({ timeZone: 'America/New_York', hours: weekdays([['08:00', '17:00']]) })).hoursBetween(Date.parse('2026-11-23T05:00:00Z'), Date.parse('2026-11-28T05:00:00Z'), 9)).toBe(9);
+  });
+
   test('a day left out is closed', () => {
     expect(hours({ timeZone: 'UTC', hours: { mon: [['09:00', '10:00']] } }).week.map((d) => d.length)).toEqual([0, 1, 0, 0, 0, 0, 0]);
   });

@@ -26,6 +26,9 @@ describe('STALE_RULES', () => {
     expect(matchRule(parsed, threadKind({ priority: 'urgent' }), fallback).index).toBe(2);
     expect(matchRule(parsed, threadKind({}), fallback)).toBe(fallback);
     expect(threadKind({}).priority).toBe('routine');
+    expect(threadKind({ category: [{ text: 'billing' }, { coding: [{ system: 's', code: 'c' }] }] }).categories).toEqual(['s|c']);
+    expect(threadKind({}).categories).toEqual([]);
+    expect(rules([{ reminderPriority: 'stat', afterHours: 1 }, { reminderPriority: 'asap', afterHours: 1 }]).map((r) => r.reminderPriority)).toEqual(['stat', 'asap']);
     expect(matchRule(rules([{ priority: 'routine', afterHours: 8 }]), threadKind({}), fallback).index).toBe(1);
   });
 
@@ -51,6 +54,13 @@ describe('STALE_RULES', () => {
     ['afterHours as text', [{ afterHours: '4' }], 'afterHours must be a positive number'],
     ['a negative escalation', [{ afterHours: 4, escalateAfterHours: -1 }], 'escalateAfterHours must be a positive number'],
     ['a routine reminder', [{ afterHours: 4, reminderPriority: 'routine' }], 'reminderPriority must be one of urgent, asap, stat'],
+    ['a category with two bars', [{ category: 'http://x|billing|2', afterHours: 4 }], 'rule 1: category must be "system|code"'],
+    ['a category without code', [{ category: 'http://x|', afterHours: 4 }], 'rule 1: category must be "system|code"'],
+    ['a category without system', [{ category: '|billing', afterHours: 4 }], 'rule 1: category must be "system|code"'],
+    ['a category that is not text', [{ category: 4, afterHours: 4 }], 'rule 1: category must be "system|code"'],
+    ['two unknown keys', [{ afterHours: 4, after: 3, before: 2 }], 'rule 1: unknown key(s) after, before (allowed: category, priority, afterHours, escalateAfterHours, reminderPriority)'],
+    ['escalation as text', [{ afterHours: 4, escalateAfterHours: '2' }], 'rule 1: escalateAfterHours must be a positive number of hours'],
+    ['a routine reminder, in full', [{ afterHours: 4, reminderPriority: 'routine' }], 'rule 1: reminderPriority must be one of urgent, asap, stat'],
   ])('says what is wrong: %s', (_name, value, message) => {
     const parsed = parseResponseRules(value, { escalateAfterHours: 24 });
     expect('error' in parsed && parsed.error).toContain(message);

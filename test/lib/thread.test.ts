@@ -49,4 +49,14 @@ describe('timeline', () => {
     expect(isLater(at('b', 'Patient/p', '2026-11-22T10:00:00Z'), at('a', 'Patient/p', '2026-11-22T10:00:00Z'))).toBe(true);
     expect(at('x', 'Patient/p').time).toBe(0);
   });
+
+  test('an earlier message never replaces a later one, whatever its reference', () => {
+    const t: Timeline = { ignored: 0 };
+    addToTimeline(t, at('a', 'Patient/p', '2026-11-22T10:00:00Z'));
+    addToTimeline(t, at('z', 'Patient/p', '2026-11-21T10:00:00Z'));
+    addToTimeline(t, at('b', 'Practitioner/x', '2026-11-20T10:00:00Z'));
+    addToTimeline(t, at('y', 'Practitioner/x', '2026-11-19T10:00:00Z'));
+    expect([t.last?.ref, t.lastPatient?.ref, t.lastCareTeam?.ref]).toEqual(['Communication/a', 'Communication/a', 'Communication/b']);
+    expect(isLater(at('z', 'Patient/p', '2026-11-21T10:00:00Z'), at('a', 'Patient/p', '2026-11-22T10:00:00Z'))).toBe(false);
+  });
 });
