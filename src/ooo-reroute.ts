@@ -606,6 +606,7 @@ function tallyWrites(summary: RerouteSummary, plan: ThreadPlan, outcomes: WriteO
       summary.decisions = summary.decisions.map((s) => (s.task === d.task ? { ...s, action: 'kept', reason: `${d.action} not applied (${outcomes[i].kind})` } : s));
     }
   });
+  summary.kept = summary.decisions.filter((d) => d.action === 'kept').length;
   return result.conflicts;
 }
 

@@ -292,3 +292,61 @@ describe('isSweepInput and triage', () => {
     expect(triageMessage({ ...message(thread, { reference: 'Patient/p' }), id: undefined })).toEqual({ ignore: 'message has no id', id: undefined });
   });
 });
+
+describe('where the sweep stops, and what it says', () => {
+  const logLines = (): string[] => vi.mocked(console.log).mock.calls.map((c) => String(c[0]));
+
+  test('the deadline while scanning Tasks: nothing checked or written, said so', async () => {
+    const server = await world({ maxPageSize: 20 });
+    for (let i = 0; i < 25; i++) {
+      await waitingThread(server, { away: true });
+    }
+    server.resetCounts();
+    server.beforeRequest = (r) => {
+      if (r.key === 'GET Task') {
+        vi.setSystemTime(new Date(Date.now() + 55_000)); // the first page took 55 s of 60
+      }
+    };
+    expect(await sweep(server)).toMatchObject({ stoppedEarly: true, ownersChecked: 0, rerouted: 0 });
+    expect(Object.keys(server.countByKey())).toEqual(['GET Task']);
+    expect(logLines()).toContain('[ooo-reroute] WARN deadline reached while scanning Tasks; nothing written, the next sweep starts over');
+  });
+
+  test('quota enough to check the owner but not to read the threads: every thread deferred for quota', async () => {
+    const server = await world({ quota: { perCaller: 120 } });
+    const owner = await seedPractitioner(server);
+    await seedSchedule(server, [ref(owner)], { availability: [{ days: ['mon'] }] });
+    await waitingThread(server, { owner });
+    await waitingThread(server, { owner });
+    const summary = await sweep(server);
+    expect(summary).toMatchObject({ ownersUnavailable: 1, threadsExamined: 0, rerouted: 0, deferred: { quota: 2, deadline: 0 }, stoppedEarly: true });
+    expect(server.countByKey()['GET Communication']).toBeUndefined();
+    expect(logLines().at(-1)).toBe(
+      '[ooo-reroute] sweep: tasks=2 owners=1 unavailable=1 threads=0 rerouted=0 repaired=0 kept=0 conflicts=0 failed=0 deferred={"quota":2,"deadline":0}; the next sweep finishes what is left'
+    );
+  });
+
+  test('the deadline after checking owners: every thread deferred for the deadline', async () => {
+    const server = await world();
+    const owner = await seedPractitioner(server);
+    await seedSchedule(server, [ref(owner)], { availability: [{ days: ['mon'] }] });
+    await waitingThread(server, { owner });
+    await waitingThread(server, { owner });
+    server.beforeRequest = (r) => {
+      if (r.key === 'GET Schedule/:id/$find') {
+        vi.setSystemTime(new Date(Date.now() + 55_000));
+      }
+    };
+    expect(await sweep(server)).toMatchObject({ ownersUnavailable: 1, threadsExamined: 0, deferred: { quota: 0, deadline: 2 } });
+  });
+
+  test('an owner whose time zone is not an IANA code is unknown in the sweep too: kept, no $find', async () => {
+    const server = await world();
+    const t = await waitingThread(server, { away: true });
+    await server.update({ ...(await server.read('Practitioner', t.owner.id as string)), extension: [{ url: 'http://hl7.org/fhir/StructureDefinition/timezone', valueCode: 'Eastern' }] });
+    server.resetCounts();
+    expect(await sweep(server)).toMatchObject({ ownersChecked: 1, ownersUnavailable: 0, rerouted: 0 });
+    expect(server.countByKey()['GET Schedule/:id/$find']).toBeUndefined();
+    expect((await server.read<Task>('Task', t.task.id)).owner).toEqual(ref(t.owner));
+  });
+});

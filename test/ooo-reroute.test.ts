@@ -1,7 +1,8 @@
 import type { WithId } from '@medplum/core';
 import type { Binary, Communication, Slot, Task } from '@medplum/fhirtypes';
 import { describe, expect, test, vi } from 'vitest';
-import { handler, triageMessage } from '../src/ooo-reroute';
+import { handler, isSweepInput, triageMessage } from '../src/ooo-reroute';
+import { RunFailedError } from '../src/lib/bot-runtime';
 import type { RerouteSummary, SweepSummary } from '../src/ooo-reroute';
 import { planThread } from '../src/lib/reroute-plan';
 import type { OwnerAvailability } from '../src/lib/owner-availability';
@@ -645,5 +646,96 @@ describe('planThread (pure)', () => {
     const plan = planThread({ ...thread, header: { ...header, recipient: [{ reference: 'Patient/p' }] }, tasks: [moved] }, owners);
     expect(plan.decisions[0].reason).toBe('already rerouted for this message');
     expect(plan.entries).toHaveLength(0);
+  });
+});
+
+describe('what a run says', () => {
+  const logLines = (): string[] => vi.mocked(console.log).mock.calls.map((c) => String(c[0]));
+  const coverage = (w: World, cover: { id?: string }): Record<string, string> => ({ OOO_COVERAGE: JSON.stringify({ [`Practitioner/${w.owner.id}`]: `Practitioner/${cover.id}` }) });
+
+  test('which inputs start a sweep: nothing, an empty object, the Bot; anything else is a message to triage', () => {
+    for (const input of [undefined, null, '', {}, { resourceType: 'Bot', id: 'b' }]) {
+      expect(isSweepInput(input), JSON.stringify(input)).toBe(true);
+    }
+    for (const input of [{ resourceType: 'Patient', id: 'p' }, { resourceType: 'Communication' }, 'text', 0]) {
+      expect(isSweepInput(input), JSON.stringify(input)).toBe(false);
+    }
+    expect(triageMessage(undefined)).toEqual({ ignore: 'input is undefined, not a Communication' });
+    expect(triageMessage({ resourceType: 'Communication', status: 'in-progress', partOf: [{ reference: 'Communication/t' }], sender: { display: 'front desk' } })).toEqual({
+      ignore: 'message has no id',
+    });
+    expect(triageMessage({ resourceType: 'Communication', id: 'm', status: 'in-progress', partOf: [{ reference: 'Communication/t' }], sender: { display: 'front desk' } })).toEqual({
+      ignore: 'sender is not a literal reference (unknown), not the patient side',
+      id: 'Communication/m',
+    });
+  });
+
+  test('an ignored message: one line with its id and why', async () => {
+    const w = await world({ away: true });
+    await run(w, { ...message(w.thread, ref(w.owner)), id: 'm2' });
+    await run(w, { ...message(w.thread, w.patient), id: undefined });
+    expect(logLines()).toEqual([
+      `[ooo-reroute] ignored Communication/m2: sender is Practitioner (care-team), not the patient side`,
+      `[ooo-reroute] ignored: message has no id`,
+    ]);
+  });
+
+  test('a reroute to a cover: a line per decision and one summary line', async () => {
+    const w = await world({ away: true });
+    const cover = await seedPractitioner(w.server);
+    await seedSchedule(w.server, [ref(cover)]);
+    const pooled = await seedTask(w.server, w.thread, { owner: undefined });
+    const summary = await run(w, undefined, coverage(w, cover));
+    expect(summary).toMatchObject({ outcome: 'done', rerouted: 1, kept: 1 });
+    const lines = logLines();
+    expect(lines.at(-1)).toBe(`[ooo-reroute] Communication/${w.thread.id} Communication/msg-1: examined=2 rerouted=1 kept=1 repaired=0 conflicts=0 failed=0 deferred={"quota":0,"deadline":0}`);
+    expect(lines).toContainEqual(expect.stringMatching(new RegExp(`^\\[ooo-reroute\\] Task/${w.task.id} owner=Practitioner/${w.owner.id} to-cover -> Practitioner/${cover.id}: .+`)));
+    expect(lines).toContainEqual(expect.stringMatching(new RegExp(`^\\[ooo-reroute\\] Task/${pooled.id} owner=none kept: .+`)));
+  });
+
+  test('a write that fails: logged with its status, the decision recorded as kept, the run fails naming the thread', async () => {
+    const w = await world({ away: true });
+    w.server.faults.push({ match: /^POST $/, status: 503, times: 3 });
+    const failure = (await run(w).catch((err: unknown) => err)) as RunFailedError<RerouteSummary>;
+    // The Task patch and the header patch.
+    expect(failure.message).toBe(`ooo-reroute: 2 write(s) failed for Communication/${w.thread.id}; the sweep retries them`);
+    expect(failure.summary).toMatchObject({ outcome: 'failed', rerouted: 0, kept: 1, failed: 2 });
+    expect(failure.summary.decisions).toEqual([expect.objectContaining({ task: `Task/${w.task.id}`, action: 'kept', reason: 'to-pool not applied (failed)' })]);
+    expect(logLines()).toContain(`[ooo-reroute] WARN write Task/${w.task.id} failed (error): Service Unavailable`);
+  });
+
+  test('someone changing the Task on both attempts: counted once as a conflict, and the log says the sweep finishes it', async () => {
+    const w = await world({ away: true });
+    w.server.beforeRequest = async (r) => {
+      if (r.key === 'POST batch') {
+        await w.server.update({ ...(await w.server.read<Task>('Task', w.task.id)), description: `edited at ${r.url}` });
+      }
+    };
+    const summary = await run(w);
+    expect(summary).toMatchObject({ outcome: 'done', rerouted: 0, kept: 1, conflicts: 1 });
+    expect(summary.decisions).toEqual([expect.objectContaining({ action: 'kept', reason: 'to-pool not applied (conflict)' })]);
+    expect(logLines()).toEqual([
+      `[ooo-reroute] Task/${w.task.id} changed meanwhile; decided again next time`,
+      `[ooo-reroute] Communication/${w.thread.id}: changed by someone else meanwhile; reading again`,
+      `[ooo-reroute] Task/${w.task.id} changed meanwhile; decided again next time`,
+      `[ooo-reroute] Task/${w.task.id} owner=Practitioner/${w.owner.id} kept: to-pool not applied (conflict)`,
+      `[ooo-reroute] Communication/${w.thread.id} Communication/msg-1: examined=1 rerouted=0 kept=1 repaired=0 conflicts=1 failed=0 deferred={"quota":0,"deadline":0}; the sweep finishes what is left`,
+    ]);
+  });
+
+  test('a quota refusal while reading: deferred for quota, and the log says the sweep finishes it', async () => {
+    const w = await world({ away: true });
+    w.server.faults.push({ match: /^GET Task$/, status: 429, times: Infinity });
+    const summary = await run(w);
+    expect(summary).toMatchObject({ outcome: 'deferred', deferred: { quota: 1, deadline: 0 } });
+    expect(logLines().at(-1)).toBe(
+      `[ooo-reroute] Communication/${w.thread.id} Communication/msg-1: examined=0 rerouted=0 kept=0 repaired=0 conflicts=0 failed=0 deferred={"quota":1,"deadline":0}; the sweep finishes what is left`
+    );
+  });
+
+  test('the sweep: one summary line, with what is left', async () => {
+    const w = await world({ away: true });
+    expect(await sweep(w)).toMatchObject({ stoppedEarly: false });
+    expect(logLines().at(-1)).toBe('[ooo-reroute] sweep: tasks=1 owners=1 unavailable=1 threads=1 rerouted=1 repaired=0 kept=0 conflicts=0 failed=0 deferred={"quota":0,"deadline":0}');
   });
 });
