@@ -4,7 +4,7 @@ import { describe, expect, test, vi } from 'vitest';
 import { handler, isSweepInput, triageMessage } from '../src/ooo-reroute';
 import { RunFailedError } from '../src/lib/bot-runtime';
 import type { RerouteSummary, SweepSummary } from '../src/ooo-reroute';
-import { planThread } from '../src/lib/reroute-plan';
+import { latestReroute, ownersToCheck, planThread } from '../src/lib/reroute-plan';
 import type { OwnerAvailability } from '../src/lib/owner-availability';
 import {
   botEvent,
@@ -641,6 +641,48 @@ describe('planThread (pure)', () => {
     expect(notListed.entries).toHaveLength(0);
   });
 
+  test("the latest reroute record: the bot's last note, from its record, else from its text; nothing without a from", () => {
+    expect(latestReroute({ ...task, note: [record('Practitioner/x', { to: 'Practitioner/c', trigger: 'Communication/m0' }), { authorString: 'nurse', text: 'owner Practitioner/z unavailable' }] })).toEqual({
+      from: 'Practitioner/x',
+      to: 'Practitioner/c',
+      trigger: 'Communication/m0',
+    });
+    expect(latestReroute({ ...task, note: [record('Practitioner/x'), record('Practitioner/y', { trigger: 'Communication/m2' })] })).toEqual({ from: 'Practitioner/y', to: undefined, trigger: 'Communication/m2' });
+    const withoutFrom = { authorString: 'ooo-reroute', text: 'owner Practitioner/t unavailable', extension: [{ url: 'urn:medplum-messaging-bots:ooo-reroute', extension: [{ url: 'to', valueReference: { reference: 'Practitioner/c' } }] }] };
+    expect(latestReroute({ ...task, note: [withoutFrom] })).toBeUndefined();
+    const legacyToPool = { authorString: 'ooo-reroute', text: `Out-of-office reroute: owner Practitioner/a unavailable at ${NOW} (x); triggered by Communication/m0; returned to the pool.` };
+    expect(latestReroute({ ...task, note: [legacyToPool] })).toEqual({ from: 'Practitioner/a', to: undefined, trigger: 'Communication/m0' });
+    expect(latestReroute({ ...task, note: [{ authorString: 'ooo-reroute', text: 'something else' }] })).toBeUndefined();
+    expect(latestReroute(task)).toBeUndefined();
+  });
+
+  test('the header: the owner as its only recipient leaves none; a header without recipients gets the cover added', () => {
+    const alone = planThread({ ...thread, header: { ...header, recipient: [{ reference: 'Practitioner/a' }] } }, owners);
+    expect(patchOf(alone.entries[1])).toEqual([
+      { op: 'test', path: '/meta/versionId', value: 'h1' },
+      { op: 'remove', path: '/recipient' },
+    ]);
+    const covered = { ...owners, cover: new Map([['Practitioner/a', 'Practitioner/c']]) };
+    const bare = planThread({ ...thread, header: { ...header, recipient: undefined } }, covered);
+    expect(patchOf(bare.entries[1])).toEqual([
+      { op: 'test', path: '/meta/versionId', value: 'h1' },
+      { op: 'add', path: '/recipient', value: [{ reference: 'Practitioner/c' }] },
+    ]);
+    // A recipient without a reference (a display only) is kept as it is.
+    const display = planThread({ ...thread, header: { ...header, recipient: [{ display: 'front desk' }, { reference: 'Practitioner/a' }] } }, owners);
+    expect(patchOf(display.entries[1])).toContainEqual({ op: 'replace', path: '/recipient', value: [{ display: 'front desk' }] });
+  });
+
+  test('owners to check: the current owners this bot reroutes, and earlier rerouted owners still on the header, once each', () => {
+    const earlier = { ...task, id: 't2', owner: undefined, note: [record('Practitioner/e')] };
+    const gone = { ...task, id: 't3', owner: undefined, note: [record('Practitioner/g')] };
+    const byOrg = { ...task, id: 't4', owner: { reference: 'Organization/o' } };
+    const twice = { ...task, id: 't5' };
+    const listed = { ...header, recipient: [{ reference: 'Practitioner/a' }, { reference: 'Practitioner/e' }] };
+    expect(ownersToCheck({ ...thread, header: listed, tasks: [task, earlier, gone, byOrg, twice] })).toEqual(['Practitioner/a', 'Practitioner/e']);
+    expect(ownersToCheck({ ...thread, header: undefined, tasks: [earlier] })).toEqual([]);
+  });
+
   test('the same message again: "already rerouted for this message"', () => {
     const moved = { ...task, owner: undefined, note: [record('Practitioner/a', { trigger: 'Communication/m' })] };
     const plan = planThread({ ...thread, header: { ...header, recipient: [{ reference: 'Patient/p' }] }, tasks: [moved] }, owners);
@@ -737,5 +779,51 @@ describe('what a run says', () => {
     const w = await world({ away: true });
     expect(await sweep(w)).toMatchObject({ stoppedEarly: false });
     expect(logLines().at(-1)).toBe('[ooo-reroute] sweep: tasks=1 owners=1 unavailable=1 threads=1 rerouted=1 repaired=0 kept=0 conflicts=0 failed=0 deferred={"quota":0,"deadline":0}');
+  });
+});
+
+describe('availability details', () => {
+  test('several Schedules: available if any is, whichever comes first', async () => {
+    for (const order of ['off-first', 'on-first']) {
+      const w = await world();
+      const off = { availability: [{ days: ['mon' as const] }] };
+      const [first, second] = order === 'off-first' ? [off, {}] : [{}, off];
+      await w.server.update({ ...(await w.server.read('Schedule', w.schedule.id)), active: false });
+      await seedSchedule(w.server, [ref(w.owner)], first);
+      await seedSchedule(w.server, [ref(w.owner)], second);
+      expect((await run(w)).decisions[0], order).toMatchObject({ action: 'kept', reason: expect.stringContaining('available') });
+    }
+  });
+
+  test('a Slot covering now decides when $find cannot: a free one outside the rules is being there, a busy one inside is being booked', async () => {
+    const w = await world({ find: 'absent', schedule: { availability: [{ days: ['mon'] }] } });
+    const slot = await w.server.seed<Slot>({ resourceType: 'Slot', schedule: ref(w.schedule), status: 'free', start: '2026-11-27T15:00:00Z', end: '2026-11-27T16:00:00Z' });
+    expect((await run(w)).decisions[0]).toMatchObject({ action: 'kept', reason: 'owner available (working-hours)' });
+    await w.server.update({ ...slot, status: 'busy' });
+    expect((await run(w)).decisions[0]).toMatchObject({ action: 'to-pool', reason: expect.stringContaining('off-hours') });
+  });
+
+  test('$find missing (404) or refusing (400): the rules decide, and the log names the status', async () => {
+    const w = await world({ find: 'absent' });
+    const summary = await run(w);
+    expect(summary.decisions[0]).toMatchObject({ action: 'kept', reason: 'owner available (working-hours)' });
+    expect(vi.mocked(console.log).mock.calls.map((c) => String(c[0]))).toContainEqual(expect.stringMatching(/^\[ooo-reroute\] WARN Schedule\/\S+\/\$find answered 404 \(.+\); deciding from its rules and Slots$/));
+  });
+
+  test('a failing Slot search: availability unknown, logged, Task kept; a quota refusal there defers the run', async () => {
+    const w = await world({ away: true });
+    w.server.faults.push({ match: /^GET Slot$/, status: 503, times: 3 });
+    expect((await run(w)).decisions[0]).toMatchObject({ action: 'kept', reason: 'owner unknown (slots-not-read)' });
+    expect(vi.mocked(console.log).mock.calls.map((c) => String(c[0]))).toContainEqual(`[ooo-reroute] WARN Schedule/${w.schedule.id}: Slot search failed (Service Unavailable)`);
+    w.server.faults.push({ match: /^GET Slot$/, status: 429, times: Infinity });
+    expect(await run(w)).toMatchObject({ outcome: 'deferred', deferred: { quota: 1 } });
+    expect((await w.server.read<Task>('Task', w.task.id)).owner).toEqual(ref(w.owner));
+  });
+
+  test('a $find failing otherwise (500): unknown, and the log says so', async () => {
+    const w = await world({ away: true });
+    w.server.faults.push({ match: /^GET Schedule\/.*\$find$/, status: 500, times: 3 });
+    expect((await run(w)).decisions[0]).toMatchObject({ action: 'kept', reason: 'owner unknown (find-failed)' });
+    expect(vi.mocked(console.log).mock.calls.map((c) => String(c[0]))).toContainEqual(expect.stringMatching(/^\[ooo-reroute\] WARN Schedule\/\S+\/\$find failed \(.+\); availability unknown$/));
   });
 });

@@ -230,12 +230,12 @@ async function slotsAround(medplum: MedplumClient, scheduleRef: string, now: num
       ],
       { cache: 'no-cache' }
     );
-    const covering = slots.filter((s) => Date.parse(s.start) <= now && Date.parse(s.end) > now);
-    const blocked = covering.find((s) => s.status === 'busy-unavailable');
+    // The search returns exactly the Slots covering now.
+    const blocked = slots.find((s) => s.status === 'busy-unavailable');
     return {
       blocked: blocked ? getReferenceString(blocked) : undefined,
-      booked: covering.some((s) => s.status === 'busy'),
-      freeSlot: covering.some((s) => s.status === 'free'),
+      booked: slots.some((s) => s.status === 'busy'),
+      freeSlot: slots.some((s) => s.status === 'free'),
     };
   } catch (err) {
     if (isQuotaError(err)) {
