@@ -765,6 +765,26 @@ describe('what a run says', () => {
     ]);
   });
 
+  test('a retry after one of two Tasks conflicted: the summary keeps the first attempt\'s move and adds the second\'s', async () => {
+    const w = await world({ away: true });
+    const second = await seedTask(w.server, w.thread, { owner: ref(w.owner) });
+    w.server.beforeRequest = async (r) => {
+      if (r.key === 'POST batch') {
+        w.server.beforeRequest = undefined;
+        await w.server.update({ ...(await w.server.read<Task>('Task', second.id)), description: 'edited meanwhile' });
+      }
+    };
+    const summary = await run(w);
+    expect(summary).toMatchObject({ outcome: 'done', rerouted: 2, kept: 0, conflicts: 0 });
+    expect(summary.decisions.map((d) => [d.task, d.action])).toEqual([
+      [`Task/${w.task.id}`, 'to-pool'],
+      [`Task/${second.id}`, 'to-pool'],
+    ]);
+    for (const id of [w.task.id, second.id]) {
+      expect((await w.server.read<Task>('Task', id)).note).toHaveLength(1);
+    }
+  });
+
   test('a quota refusal while reading: deferred for quota, and the log says the sweep finishes it', async () => {
     const w = await world({ away: true });
     w.server.faults.push({ match: /^GET Task$/, status: 429, times: Infinity });
