@@ -186,8 +186,8 @@ export function findQueryWindow(now: number, windowMinutes: number, sets: RuleSe
   let start = Math.floor((now - reach) / MINUTE_MS) * MINUTE_MS;
   const end = Math.ceil((now + windowMinutes * MINUTE_MS + reach) / MINUTE_MS) * MINUTE_MS;
   if (timeZone) {
-    const days = occurrences(sets, timeZone, { start: now, end }).map((o) => o.day);
-    const earliest = days.sort(compareDates)[0];
+    // Occurrences come in day order: the first began on the earliest day.
+    const earliest = occurrences(sets, timeZone, { start: now, end })[0]?.day;
     const utcStartDay = Date.UTC(new Date(start).getUTCFullYear(), new Date(start).getUTCMonth(), new Date(start).getUTCDate());
     const earliestAsUtcDay = earliest ? Date.UTC(earliest.year, earliest.month - 1, earliest.day) : Infinity;
     if (earliestAsUtcDay < utcStartDay) {

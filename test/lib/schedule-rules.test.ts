@@ -94,3 +94,71 @@ describe('parseRuleSets refuses what $find refuses', () => {
     expect(s).toMatchObject({ durationMinutes: 30, alignmentMinutes: 60, bufferBeforeMinutes: 60, availability: [{ durationMinutes: 60, minutesOfDay: [540] }] });
   });
 });
+
+describe('rule details', () => {
+  const one = (extension: object[]): ReturnType<typeof parseRuleSets> => parseRuleSets({ resourceType: 'Schedule', actor: [], extension } as Schedule);
+
+  test('only scheduling-parameters extensions are rules; every part is read with its unit', () => {
+    const [s] = sets(
+      { url: 'http://example.com/other', extension: [{ url: 'duration', valueDuration: { value: 5, unit: 'min' } }] },
+      set('09:00:30', 1, [
+        { url: 'bufferAfter', valueDuration: { value: 10, unit: 'min' } },
+        { url: 'alignmentInterval', valueDuration: { value: 15, unit: 'min' } },
+        { url: 'serviceType', valueCoding: { code: 'video' } },
+      ])
+    );
+    expect(s).toEqual({
+      availability: [{ days: ALL, minutesOfDay: [540.5], durationMinutes: 60 }],
+      durationMinutes: 30,
+      bufferBeforeMinutes: 0,
+      bufferAfterMinutes: 10,
+      alignmentMinutes: 15,
+      serviceTypes: ['|video'],
+    });
+    expect(sets({ url: SP, extension: [{ url: 'duration', valueDuration: { value: 30, unit: 'min' } }] })).toEqual([
+      { availability: [], durationMinutes: 30, bufferBeforeMinutes: 0, bufferAfterMinutes: 0, alignmentMinutes: 60, serviceTypes: [] },
+    ]);
+    expect(sets({ url: SP, extension: [{ url: 'duration', valueDuration: { value: 30, unit: 'min' } }, { url: 'availability', valueTiming: { repeat: { duration: 1, durationUnit: 'h' } } }] })[0].availability).toEqual([
+      { days: [], minutesOfDay: [], durationMinutes: 60 },
+    ]);
+    expect(parseRuleSets({ resourceType: 'Schedule', actor: [] } as Schedule)).toEqual({ sets: [] });
+  });
+
+  test('times of day: HH:MM or HH:MM:SS exactly; durations need a known unit and must be positive', () => {
+    expect(sets(set('09:00', 1))[0].availability[0].minutesOfDay).toEqual([540]);
+    for (const time of ['9:00:00', '09:00:00x', 'x09:00:00', '09:00:0']) {
+      expect(one([set(time, 1)]), time).toEqual({ error: 'a scheduling-parameters availability has no valid time of day or duration' });
+    }
+    const withTimes = (times: string[]) => ({ url: SP, extension: [{ url: 'availability', valueTiming: { repeat: { dayOfWeek: ALL, timeOfDay: times, duration: 1, durationUnit: 'h' } } }, { url: 'duration', valueDuration: { value: 30, unit: 'min' } }] });
+    expect(one([withTimes(['09:00:00', 'noon'])])).toMatchObject({ error: expect.any(String) });
+    const withDuration = (duration: number, unit: string) => ({ url: SP, extension: [{ url: 'availability', valueTiming: { repeat: { dayOfWeek: ALL, timeOfDay: ['09:00:00'], duration, durationUnit: unit } } }, { url: 'duration', valueDuration: { value: 30, unit: 'min' } }] });
+    expect(one([withDuration(0, 'h')])).toMatchObject({ error: expect.any(String) });
+    expect(one([withDuration(2, 'mo')])).toMatchObject({ error: expect.any(String) });
+    expect(one([{ url: SP, extension: [{ url: 'duration', valueDuration: { value: 30, unit: 'fortnight' } }] }])).toEqual({ error: 'a scheduling-parameters set has no duration' });
+  });
+
+  test('working at an instant: the start is in, the end is out', () => {
+    const day = sets(set('09:00:00', 8, [], ['fri']));
+    expect(isWorkingAt(day, 'UTC', Date.parse('2026-11-27T09:00:00Z'))).toBe(true);
+    expect(isWorkingAt(day, 'UTC', Date.parse('2026-11-27T08:59:59.999Z'))).toBe(false);
+    expect(isWorkingAt(day, 'UTC', Date.parse('2026-11-27T16:59:59.999Z'))).toBe(true);
+    expect(isWorkingAt(day, 'UTC', Date.parse('2026-11-27T17:00:00Z'))).toBe(false);
+  });
+
+  test('a shift of several days is found from its first day', () => {
+    // Thursday 00:00 for 3 days: Saturday noon is inside it.
+    const long = sets(set('00:00:00', 72, [], ['thu']));
+    expect(isWorkingAt(long, 'UTC', Date.parse('2026-11-28T12:00:00Z'))).toBe(true);
+    expect(isWorkingAt(long, 'UTC', Date.parse('2026-11-29T00:00:00Z'))).toBe(false);
+  });
+
+  test('the query reaches the longest slot span with its buffers and alignment, when over two hours', () => {
+    const now = Date.parse('2026-11-27T15:17:00Z');
+    const wide = sets(set('09:00:00', 8, [{ url: 'bufferBefore', valueDuration: { value: 40, unit: 'min' } }, { url: 'bufferAfter', valueDuration: { value: 50, unit: 'min' } }, { url: 'alignmentInterval', valueDuration: { value: 30, unit: 'min' } }]));
+    // 30 + 40 + 50 + 30 = 150 minutes either side.
+    expect(findQueryWindow(now, 60, wide, 'America/New_York')).toEqual({ start: now - 150 * 60_000, end: now + 210 * 60_000 });
+    // Saturday 01:40 in Anguilla, inside a Friday-night shift and a three-day shift begun Thursday: Thursday decides.
+    const both = sets(set('20:00:00', 8, [], ['fri']), set('00:00:00', 72, [], ['thu']));
+    expect(new Date(findQueryWindow(Date.parse('2026-11-28T05:40:00Z'), 60, both, 'America/Anguilla').start).toISOString()).toBe('2026-11-26T23:59:00.000Z');
+  });
+});
