@@ -350,3 +350,47 @@ describe('where the sweep stops, and what it says', () => {
     expect((await server.read<Task>('Task', t.task.id)).owner).toEqual(ref(t.owner));
   });
 });
+
+describe('more of what the sweep and the event path must get right', () => {
+  test('BOT_TIMEOUT_SECONDS is honoured: a slow $find within a 60 s timeout does not stop the sweep', async () => {
+    const server = await world();
+    await waitingThread(server, { away: true });
+    server.beforeRequest = (r) => {
+      if (r.key === 'GET Schedule/:id/$find') {
+        vi.setSystemTime(new Date(Date.now() + 15_000)); // past the 10 s default, well within 60 s
+      }
+    };
+    expect(await sweep(server)).toMatchObject({ rerouted: 1, stoppedEarly: false });
+  });
+
+  test('a Task changed between the sweep reading it and writing it is a conflict, decided again next time', async () => {
+    const server = await world();
+    const t = await waitingThread(server, { away: true });
+    server.beforeRequest = async (r) => {
+      if (r.key === 'POST batch') {
+        server.beforeRequest = undefined;
+        await server.update({ ...(await server.read<Task>('Task', t.task.id)), description: 'edited meanwhile' });
+      }
+    };
+    expect(await sweep(server)).toMatchObject({ rerouted: 0, conflicts: 1, failed: 0 });
+    expect(vi.mocked(console.log).mock.calls.map((c) => String(c[0]))).toContain(`[ooo-reroute] Task/${t.task.id} changed meanwhile; decided again next time`);
+    expect(await sweep(server)).toMatchObject({ rerouted: 1, conflicts: 0 });
+  });
+
+  test('closed Tasks are not scanned; each owner is judged by their own Schedule', async () => {
+    const server = await world();
+    const t = await waitingThread(server, { away: true });
+    const present = await seedPractitioner(server);
+    await seedSchedule(server, [ref(present)]);
+    const kept = await seedTask(server, t.thread, { owner: ref(present) });
+    await seedTask(server, t.thread, { owner: ref(t.owner), status: 'completed' });
+    expect(await sweep(server)).toMatchObject({ tasksScanned: 2, ownersChecked: 2, ownersUnavailable: 1, rerouted: 1, kept: 1 });
+    expect((await server.read<Task>('Task', kept.id)).owner).toEqual(ref(present));
+    // The event path reads Schedules through its includes: the same judgement.
+    const t2 = await waitingThread(server, { away: true });
+    const kept2 = await seedTask(server, t2.thread, { owner: ref(present) });
+    const summary = (await handler(server.medplum, botEvent(t2.message))) as RerouteSummary;
+    expect(summary).toMatchObject({ rerouted: 1, kept: 1 });
+    expect((await server.read<Task>('Task', kept2.id)).owner).toEqual(ref(present));
+  });
+});
