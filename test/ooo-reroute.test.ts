@@ -840,10 +840,58 @@ describe('availability details', () => {
     expect((await w.server.read<Task>('Task', w.task.id)).owner).toEqual(ref(w.owner));
   });
 
-  test('a $find failing otherwise (500): unknown, and the log says so', async () => {
+  test('a $find failing otherwise (500): unknown, no Slot search, and the log says so', async () => {
     const w = await world({ away: true });
     w.server.faults.push({ match: /^GET Schedule\/.*\$find$/, status: 500, times: 3 });
     expect((await run(w)).decisions[0]).toMatchObject({ action: 'kept', reason: 'owner unknown (find-failed)' });
+    expect(w.server.countByKey()['GET Slot']).toBeUndefined();
     expect(vi.mocked(console.log).mock.calls.map((c) => String(c[0]))).toContainEqual(expect.stringMatching(/^\[ooo-reroute\] WARN Schedule\/\S+\/\$find failed \(.+\); availability unknown$/));
+  });
+});
+
+describe('availability, as the server is asked', () => {
+  test('$find: no service-type unless there are service types; several are sent comma-separated', async () => {
+    const w = await world();
+    await run(w);
+    expect(w.server.requests.find((r) => r.key.endsWith('$find'))?.url).not.toContain('service-type');
+    const params = w.schedule.extension?.[0].extension ?? [];
+    const tied = (code: string) => ({ url: SCHEDULING_PARAMETERS_URL, extension: [...params, { url: 'serviceType', valueCoding: { system: 'http://example.com/st', code } }] });
+    await w.server.update({ ...w.schedule, extension: [tied('video'), tied('phone')] });
+    w.server.resetCounts();
+    await run(w);
+    const find = new URL(w.server.requests.find((r) => r.key.endsWith('$find'))?.url as string, 'http://x');
+    expect(find.searchParams.get('service-type')).toBe('http://example.com/st|video,http://example.com/st|phone');
+  });
+
+  test('a second message a minute later sees a vacation block set meanwhile: nothing is read from a cache', async () => {
+    const w = await world();
+    expect((await run(w)).decisions[0].action).toBe('kept');
+    await seedBlock(w.server, w.schedule, '2026-11-27T00:00:00Z', '2026-11-28T00:00:00Z');
+    vi.setSystemTime(new Date(Date.parse(NOW) + 60_000));
+    expect((await run(w)).decisions[0].action).toBe('to-pool');
+  });
+
+  test("only the owner's own Slots covering now count: a colleague's vacation, or one that ended, does not", async () => {
+    const w = await world();
+    // Booked all day: $find shows nothing free, the Slot search decides.
+    await w.server.seed<Slot>({ resourceType: 'Slot', schedule: ref(w.schedule), status: 'busy', start: '2026-11-27T14:00:00Z', end: '2026-11-27T22:00:00Z' });
+    await seedBlock(w.server, w.schedule, '2026-11-26T00:00:00Z', '2026-11-27T15:17:00Z'); // ended exactly now
+    await seedBlock(w.server, w.schedule, '2026-11-27T15:18:00Z', '2026-11-28T00:00:00Z'); // starts in a minute
+    const colleague = await seedPractitioner(w.server);
+    await seedBlock(w.server, await seedSchedule(w.server, [ref(colleague)]), '2026-11-27T00:00:00Z', '2026-11-28T00:00:00Z');
+    expect((await run(w)).decisions[0]).toMatchObject({ action: 'kept', reason: 'owner available (booked)' });
+  });
+
+  test('a Schedule whose rules $find refuses (no duration): decided from its Slots; blocked means away', async () => {
+    const w = await world({ schedule: { durationMinutes: null } });
+    expect((await run(w)).decisions[0]).toMatchObject({ action: 'kept', reason: 'owner available (no-block-fallback)' });
+    await seedBlock(w.server, w.schedule, '2026-11-27T00:00:00Z', '2026-11-28T00:00:00Z');
+    expect((await run(w)).decisions[0]).toMatchObject({ action: 'to-pool' });
+  });
+
+  test('an owner without a time zone: $find refuses, the rules cannot tell, so the Slots decide', async () => {
+    const w = await world();
+    await w.server.update({ ...w.owner, extension: [] });
+    expect((await run(w)).decisions[0]).toMatchObject({ action: 'kept', reason: 'owner available (no-block-fallback)' });
   });
 });

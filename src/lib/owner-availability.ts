@@ -33,7 +33,7 @@ export interface AvailabilityOptions {
 export interface ScheduleFacts {
   schedule: string;
   /** `$find`'s free slots; or the kind of error it answered. */
-  find: { slots: Slot[] } | { error: 'unsupported' | 'refused' | 'failed'; detail: string };
+  find: { slots: Slot[] } | { error: 'refused' | 'failed'; detail: string };
   /** From the Slot search around now, when it was made. */
   slotsNow?: { blocked?: string; booked: boolean; freeSlot: boolean };
   /** Whether the Schedule's rules say the owner works now; undefined when they cannot tell (no rules, no zone). */
@@ -202,7 +202,7 @@ async function findFreeSlots(
     if (status === 404 || status === 400) {
       // 404: a server without `$find`; 400: no actor time zone, several actors, rules without duration.
       log.warn(`${getReferenceString(schedule)}/$find answered ${status} (${detail}); deciding from its rules and Slots`);
-      return { error: status === 404 ? 'unsupported' : 'refused', detail };
+      return { error: 'refused', detail };
     }
     log.warn(`${getReferenceString(schedule)}/$find failed (${detail}); availability unknown`);
     return { error: 'failed', detail };
@@ -230,12 +230,14 @@ async function slotsAround(medplum: MedplumClient, scheduleRef: string, now: num
       ],
       { cache: 'no-cache' }
     );
-    // The search returns exactly the Slots covering now.
-    const blocked = slots.find((s) => s.status === 'busy-unavailable');
+    // Date search compares ranges at the precision of the value, so a Slot ending exactly now can
+    // match `end=gt<now>`: the exact instant check is made here.
+    const covering = slots.filter((s) => Date.parse(s.start) <= now && Date.parse(s.end) > now);
+    const blocked = covering.find((s) => s.status === 'busy-unavailable');
     return {
       blocked: blocked ? getReferenceString(blocked) : undefined,
-      booked: slots.some((s) => s.status === 'busy'),
-      freeSlot: slots.some((s) => s.status === 'free'),
+      booked: covering.some((s) => s.status === 'busy'),
+      freeSlot: covering.some((s) => s.status === 'free'),
     };
   } catch (err) {
     if (isQuotaError(err)) {
