@@ -1,6 +1,7 @@
-import type { BundleEntry, Task } from '@medplum/fhirtypes';
+import type { MedplumClient } from '@medplum/core';
+import type { BundleEntry, OperationOutcome, Task } from '@medplum/fhirtypes';
 import { describe, expect, test } from 'vitest';
-import { applyWrites, guardedPatchEntry } from '../../src/lib/fhir';
+import { applyWrites, guardedPatchEntry, isOpenTask, referenceType, searchAll } from '../../src/lib/fhir';
 import { createServerMock } from '../harness/server-mock';
 import type { ServerMock } from '../harness/server-mock';
 
@@ -78,5 +79,70 @@ describe('applyWrites', () => {
     let calls = 0;
     const outcomes = await applyWrites(server.medplum, [[complete(a)], [complete(b)]], { chunkSize: 1, shouldStop: () => calls++ > 0 });
     expect(outcomes.map((g) => g[0])).toEqual([expect.objectContaining({ kind: 'applied' }), { kind: 'deferred', why: 'deadline' }]);
+  });
+});
+
+describe('details', () => {
+  /** A client whose batch answers with the given entries, and that has seen no quota header. */
+  const answering = (entries: BundleEntry[] | Error): MedplumClient =>
+    ({
+      executeBatch: async () => {
+        if (entries instanceof Error) {
+          throw entries;
+        }
+        return { resourceType: 'Bundle', type: 'batch-response', entry: entries };
+      },
+      rateLimitStatus: () => [],
+    }) as unknown as MedplumClient;
+  const write: BundleEntry = { request: { method: 'PUT', url: 'Task/t' }, resource: { resourceType: 'Task', status: 'requested', intent: 'order' } };
+  const outcome = (text: string, code: OperationOutcome['issue'][number]['code'] = 'processing'): OperationOutcome => ({ resourceType: 'OperationOutcome', issue: [{ severity: 'error', code, details: { text } }] });
+
+  test('each entry status, as the server writes it, to an outcome', async () => {
+    const cases: [BundleEntry, unknown][] = [
+      [{ response: { status: '201 Created' }, resource: { resourceType: 'Task', id: 'x', status: 'requested', intent: 'order' } }, { kind: 'applied', status: '201', resource: { id: 'x' } }],
+      [{ response: { status: '200' } }, { kind: 'applied', status: '200' }],
+      [{ response: { status: '429' } }, { kind: 'deferred', why: 'quota' }],
+      [{ response: { status: '400', outcome: { ...outcome('slow down', 'throttled') } } }, { kind: 'deferred', why: 'quota' }],
+      [{ response: { status: '400', outcome: outcome('Test failed: /meta/versionId') } }, { kind: 'conflict', error: 'Test failed: /meta/versionId' }],
+      [{ response: { status: '412', outcome: outcome('Precondition Failed') } }, { kind: 'conflict', error: 'Precondition Failed' }],
+      [{ response: { status: '409', outcome: outcome('Conflict') } }, { kind: 'conflict', error: 'Conflict' }],
+      [{ response: { status: '500', outcome: outcome('Internal') } }, { kind: 'failed', status: '500', error: 'Internal' }],
+      [{ response: { status: '404' } }, { kind: 'failed', status: '404', error: 'no outcome' }],
+      [{}, { kind: 'failed', status: 'none', error: 'no outcome' }],
+    ];
+    for (const [entry, expected] of cases) {
+      const [[result]] = await applyWrites(answering([entry]), [[write]]);
+      expect(result, JSON.stringify(entry)).toMatchObject(expected as object);
+    }
+  });
+
+  test('a batch that throws: a quota refusal defers every entry, anything else fails them with the message', async () => {
+    const quota = Object.assign(new Error('Too Many Requests'), { outcome: { resourceType: 'OperationOutcome', id: 'too-many-requests', issue: [] } });
+    expect(await applyWrites(answering(quota), [[write, write]])).toEqual([[{ kind: 'deferred', why: 'quota' }, { kind: 'deferred', why: 'quota' }]]);
+    expect(await applyWrites(answering(new Error('socket hang up')), [[write]])).toEqual([[{ kind: 'failed', status: 'error', error: 'socket hang up' }]]);
+  });
+
+  test('referenceType: only a literal Type/id', () => {
+    expect(referenceType({ reference: 'Patient/1' })).toBe('Patient');
+    for (const reference of ['patient/1', 'Patient/', 'Patient/1/_history/2', 'https://x.org/fhir/Patient/1', '#contained', 'Patient']) {
+      expect(referenceType({ reference }), reference).toBeUndefined();
+    }
+    expect(referenceType({ display: 'Dr A' })).toBeUndefined();
+    expect(referenceType(undefined)).toBeUndefined();
+  });
+
+  test('open Tasks: every status until the work is done or dropped', () => {
+    const open = ['draft', 'requested', 'received', 'accepted', 'ready', 'in-progress', 'on-hold'];
+    const closed = ['completed', 'cancelled', 'failed', 'rejected', 'entered-in-error'];
+    for (const status of [...open, ...closed]) {
+      expect(isOpenTask({ resourceType: 'Task', status, intent: 'order' } as Task), status).toBe(open.includes(status));
+    }
+  });
+
+  test('searches ask for the largest page unless told a _count', async () => {
+    const server = createServerMock();
+    await searchAll(server.medplum, 'Patient', {});
+    await searchAll(server.medplum, 'Patient', { _count: '5' });
+    expect(server.requests.map((r) => new URL(r.url, 'http://x').searchParams.get('_count'))).toEqual(['1000', '5']);
   });
 });
