@@ -48,6 +48,25 @@ describe('secrets', () => {
   });
 });
 
+test('secrets at their edges: no secrets at all, empty strings, a boolean, null, a JSON secret set empty', () => {
+  const { warnings, log } = quiet();
+  const bare = { bot: { reference: 'Bot/b' }, contentType: 'application/json', input: {} } as unknown as BotEvent;
+  expect(readNumberSecret(bare, 'A', 5, log)).toBe(5);
+  expect(readJsonObjectSecret(bare, 'J', { d: 1 }, log)).toEqual({ d: 1 });
+  expect(readListSecret(bare, 'L')).toEqual([]);
+  expect(readJsonSecret(bare, 'V', () => ({ ok: true }), log)).toBeUndefined();
+  expect(readJsonObjectSecret(event({ name: 'J', valueString: '' }), 'J', { d: 1 }, log)).toEqual({ d: 1 });
+  expect(readJsonSecret(event({ name: 'V', valueString: '' }), 'V', () => ({ ok: true }), log)).toBeUndefined();
+  expect(warnings).toEqual([]);
+  // A boolean is no number of seconds; 'null' and a number are no JSON object.
+  expect(readNumberSecret(event({ name: 'A', valueBoolean: true }), 'A', 5, log)).toBe(5);
+  expect(readJsonObjectSecret(event({ name: 'J', valueString: 'null' }), 'J', { d: 1 }, log)).toEqual({ d: 1 });
+  expect(readJsonObjectSecret(event({ name: 'J', valueString: '42' }), 'J', { d: 1 }, log)).toEqual({ d: 1 });
+  expect(warnings).toHaveLength(3);
+  expect(readJsonSecret(event({ name: 'V', valueString: '{' }), 'V', () => ({ ok: true }), log)).toBeUndefined();
+  expect(warnings.at(-1)).toBe('secret V is not valid JSON; using the defaults');
+});
+
 test('RunFailedError carries the summary of what was done', () => {
   const err = new RunFailedError('2 write(s) failed', { created: 3 });
   expect(err).toBeInstanceOf(Error);

@@ -11,6 +11,8 @@ describe('entryCost: what the server charges a batch entry', () => {
     ['a search', { request: { method: 'GET', url: 'Task?status=requested' } }, 20],
     ['a read', { request: { method: 'GET', url: 'Task/1' } }, 1],
     ['a history', { request: { method: 'GET', url: 'Task/1/_history' } }, 10],
+    ['an entry without a request, charged as a write', {}, 100],
+    ['a GET without a url, charged as a search', { request: { method: 'GET' } }, 20],
   ])('%s', (_name, entry, points) => {
     expect(entryCost(entry)).toBe(points);
   });
@@ -23,6 +25,8 @@ describe('isQuotaError', () => {
   test.each<[string, unknown, boolean]>([
     ['the 429 outcome', { outcome: { resourceType: 'OperationOutcome', id: 'too-many-requests', issue: [] } }, true],
     ['an outcome with a throttled issue', { resourceType: 'OperationOutcome', issue: [{ severity: 'error', code: 'throttled' }] }, true],
+    ['a throttled issue among others', { resourceType: 'OperationOutcome', issue: [{ severity: 'error', code: 'invalid' }, { severity: 'error', code: 'throttled' }] }, true],
+    ['an outcome without issues', { resourceType: 'OperationOutcome' }, false],
     ['a plain error saying so', new Error('Too Many Requests'), true],
     ['another outcome', { outcome: { resourceType: 'OperationOutcome', issue: [{ severity: 'error', code: 'invalid' }] } }, false],
     ['another error', new Error('Service Unavailable'), false],
