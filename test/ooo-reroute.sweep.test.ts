@@ -394,3 +394,38 @@ describe('more of what the sweep and the event path must get right', () => {
     expect((await server.read<Task>('Task', kept2.id)).owner).toEqual(ref(present));
   });
 });
+
+describe('how the sweep reads threads', () => {
+  test('a header the patient wrote is the first message; a header nobody wrote, with no messages, waits on nobody', async () => {
+    const server = await world();
+    const fromPatient = await seedOwnedThread(server, { away: true });
+    await server.update({ ...(await server.read<Communication>('Communication', fromPatient.thread.id)), sender: fromPatient.patient, sent: ago(30 * MINUTE) });
+    const silent = await seedOwnedThread(server, { away: true });
+    server.resetCounts();
+    expect(await sweep(server)).toMatchObject({ threadsExamined: 2, rerouted: 1, kept: 1 });
+    expect((await server.read<Task>('Task', fromPatient.task.id)).owner).toBeUndefined();
+    expect((await server.read<Task>('Task', silent.task.id)).owner).toEqual(ref(silent.owner));
+    // Messages are read without their text.
+    const messageSearch = server.requests.find((r) => r.key === 'GET Communication' && r.url.includes('part-of'));
+    expect(new URL(messageSearch?.url as string, 'http://x').searchParams.get('_elements')).toBe('partOf,sender,sent,status');
+  });
+
+  test('only closed threads: no message search, and the count of threads left alone', async () => {
+    const server = await world();
+    for (let i = 0; i < 2; i++) {
+      const closed = await waitingThread(server, { away: true });
+      await server.update({ ...(await server.read<Communication>('Communication', closed.thread.id)), status: 'completed' });
+    }
+    server.resetCounts();
+    expect(await sweep(server)).toMatchObject({ threadsExamined: 0, rerouted: 0 });
+    expect(server.countByKey()['GET Communication']).toBe(1);
+    expect(vi.mocked(console.log).mock.calls.map((c) => String(c[0]))).toContain('[ooo-reroute] sweep: 2 thread(s) with open Tasks are not in progress (closed or deleted); left alone');
+  });
+
+  test('a message listed in two threads counts in the one the sweep reads', async () => {
+    const server = await world();
+    const t = await seedOwnedThread(server, { away: true });
+    await server.seed({ resourceType: 'Communication', status: 'in-progress', partOf: [{ reference: 'Communication/elsewhere' }, ref(t.thread)], sender: t.patient, sent: ago(MINUTE) });
+    expect(await sweep(server)).toMatchObject({ threadsExamined: 1, rerouted: 1 });
+  });
+});

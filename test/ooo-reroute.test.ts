@@ -756,6 +756,8 @@ describe('what a run says', () => {
     const summary = await run(w);
     expect(summary).toMatchObject({ outcome: 'done', rerouted: 0, kept: 1, conflicts: 1 });
     expect(summary.decisions).toEqual([expect.objectContaining({ action: 'kept', reason: 'to-pool not applied (conflict)' })]);
+    // The second attempt reads the thread again, not the owner's availability.
+    expect(w.server.countByKey()['GET Schedule/:id/$find']).toBe(1);
     expect(logLines()).toEqual([
       `[ooo-reroute] Task/${w.task.id} changed meanwhile; decided again next time`,
       `[ooo-reroute] Communication/${w.thread.id}: changed by someone else meanwhile; reading again`,
@@ -893,5 +895,35 @@ describe('availability, as the server is asked', () => {
     const w = await world();
     await w.server.update({ ...w.owner, extension: [] });
     expect((await run(w)).decisions[0]).toMatchObject({ action: 'kept', reason: 'owner available (no-block-fallback)' });
+  });
+});
+
+describe('coverage, as asked', () => {
+  test('an available owner: the cover is not checked', async () => {
+    const w = await world();
+    const cover = await seedPractitioner(w.server);
+    await seedSchedule(w.server, [ref(cover)]);
+    const summary = await run(w, undefined, { OOO_COVERAGE: JSON.stringify({ [`Practitioner/${w.owner.id}`]: `Practitioner/${cover.id}` }) });
+    expect(summary.decisions[0].action).toBe('kept');
+    expect(w.server.countByKey()['GET Schedule/:id/$find']).toBe(1);
+  });
+
+  test('a cover who is away: the log says so and the Task goes to the pool', async () => {
+    const w = await world({ away: true });
+    const cover = await seedPractitioner(w.server);
+    await seedBlock(w.server, await seedSchedule(w.server, [ref(cover)]), '2026-11-27T00:00:00Z', '2026-11-28T00:00:00Z');
+    await run(w, undefined, { OOO_COVERAGE: JSON.stringify({ [`Practitioner/${w.owner.id}`]: `Practitioner/${cover.id}` }) });
+    expect(vi.mocked(console.log).mock.calls.map((c) => String(c[0]))).toContainEqual(
+      expect.stringMatching(new RegExp(`^\\[ooo-reroute\\] cover Practitioner/${cover.id} for Practitioner/${w.owner.id} not available \\(blocked:Slot/\\S+\\); using the pool$`))
+    );
+  });
+
+  test('a coverage entry naming an Organization: ignored with a warning, its Schedules never read', async () => {
+    const w = await world({ away: true });
+    await run(w, undefined, { OOO_COVERAGE: JSON.stringify({ [`Practitioner/${w.owner.id}`]: 'Organization/front-desk' }) });
+    expect(w.server.requests.filter((r) => r.key === 'GET Schedule').map((r) => r.url).join()).not.toContain('front-desk');
+    expect(vi.mocked(console.log).mock.calls.map((c) => String(c[0]))).toContain(
+      `[ooo-reroute] WARN OOO_COVERAGE entry for Practitioner/${w.owner.id} is not another Practitioner or PractitionerRole; ignored`
+    );
   });
 });
