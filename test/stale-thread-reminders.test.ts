@@ -671,8 +671,10 @@ describe('details a clinic relies on', () => {
     const w = await world({ quota: { perCaller: 300 } }); // three scans (60) and two conditional creates (240)
     const silences = [4, 9, 6, 8, 5].map((days) => days * DAY);
     const threads = [];
-    for (const silence of silences) {
-      threads.push(await staleThread(w, silence));
+    for (const [i, silence] of silences.entries()) {
+      // Opened in this order (the order the scan reads them), whatever their silence.
+      const opened = ago(40 * DAY - i * HOUR);
+      threads.push(await staleThread(w, silence, { sent: opened, meta: { lastUpdated: opened } }));
     }
     const summary = await handler(w.server.medplum, cron());
     expect(summary).toMatchObject({ created: 2, deferred: { quota: 3 }, stoppedEarly: true });
