@@ -146,3 +146,60 @@ test('summarize: a line only for each priority present, in priority order', () =
   ]);
   expect(lines[0]).toMatchObject({ claim: { p50: 1, p90: 1 }, firstReply: { p50: null, p90: null }, breachRate: 0 });
 });
+
+describe('metric definitions', () => {
+  const ooo = { authorString: 'ooo-reroute', text: 'rerouted' };
+  const nurse = { authorString: 'nurse', text: 'handed over' };
+
+  test('a reroute is a version where the owner was removed or replaced and the out-of-office bot added its note', () => {
+    const alice = { reference: 'Practitioner/a' };
+    const bob = { reference: 'Practitioner/b' };
+    const history = [
+      version({ owner: alice }, at(10)),
+      version({ owner: undefined, note: [ooo] }, at(9)), // reroute to the pool
+      version({ owner: alice, note: [ooo] }, at(8)),
+      version({ owner: bob, note: [ooo, ooo] }, at(7)), // reroute to a cover
+      version({ owner: alice, note: [ooo, ooo, nurse] }, at(6)), // a person handing over: not a reroute
+      version({ owner: alice, note: [ooo, ooo, nurse, ooo] }, at(5)), // the bot's note, owner unchanged: not a reroute
+    ];
+    expect(computeRow(history, [], {}, NOW).reroute_count).toBe(2);
+  });
+
+  test('completed is the first completed version; claim the first version with an owner', () => {
+    const history = [
+      version({}, at(10)),
+      version({ owner: { reference: 'Practitioner/a' } }, at(9)),
+      version({ status: 'completed', owner: { reference: 'Practitioner/a' } }, at(7)),
+      version({ status: 'in-progress' }, at(6)), // reopened
+      version({ status: 'completed' }, at(4)),
+    ];
+    expect(computeRow(history, [], {}, NOW)).toMatchObject({ first_claimed_at: at(9), completed_at: at(7), hours_to_complete: 3 });
+  });
+
+  test('the first reply is the first message of a person of the care team after authoredOn', () => {
+    const messages = [
+      { id: 'before', time: at(11), sender: { reference: 'Practitioner/a' } },
+      { id: 'auto', time: at(9), sender: { reference: 'Device/auto-ack' } },
+      { id: 'org', time: at(8.5), sender: { reference: 'Organization/clinic' } },
+      { id: 'patient', time: at(8), sender: { reference: 'Patient/p' } },
+      { id: 'error', time: at(7), sender: { reference: 'Practitioner/a' }, status: 'entered-in-error' },
+      { id: 'reply', time: at(6), sender: { reference: 'PractitionerRole/r' } },
+    ];
+    expect(computeRow([version({}, at(10))], messages, {}, NOW)).toMatchObject({ first_reply_message_id: 'reply', hours_to_first_reply: 4 });
+  });
+
+  test('breach rate: breached over met plus breached; open targets left out', () => {
+    const row = (status: string): SlaRow => ({ priority: 'routine', target_firstReply_status: status, reroute_count: 0 }) as unknown as SlaRow;
+    const [line] = summarize([row('met'), row('breached'), row('breached'), row('open'), row('open'), row('open')]);
+    expect(line.breachRate).toBeCloseTo(2 / 3);
+    expect(summarize([row('open')])[0].breachRate).toBeNull();
+  });
+
+  test('a target exactly reached is met; open until then, breached after', () => {
+    const targets = { firstReply: { routine: 2 } };
+    const reply = (hoursAfter: number) => [{ id: 'r', time: at(10 - hoursAfter), sender: { reference: 'Practitioner/a' } }];
+    expect(computeRow([version({}, at(10))], reply(2), targets, NOW).target_firstReply_status).toBe('met');
+    expect(computeRow([version({}, at(10))], reply(2.01), targets, NOW).target_firstReply_status).toBe('breached');
+    expect(computeRow([version({ authoredOn: at(1) }, at(1))], [], targets, NOW).target_firstReply_status).toBe('open');
+  });
+});
