@@ -1,6 +1,6 @@
 import type { Schedule } from '@medplum/fhirtypes';
 import { describe, expect, test } from 'vitest';
-import { findQueryWindow, isWorkingAt, parseRuleSets, selectRuleSets, serviceTypesToRequest } from '../../src/lib/schedule-rules';
+import { declaredTimeZone, findQueryWindow, isWorkingAt, parseRuleSets, selectRuleSets, serviceTypesToRequest } from '../../src/lib/schedule-rules';
 import type { RuleSet } from '../../src/lib/schedule-rules';
 
 const SP = 'http://medplum.com/fhir/StructureDefinition/scheduling-parameters';
@@ -126,6 +126,7 @@ describe('rule details', () => {
 
   test('times of day: HH:MM or HH:MM:SS exactly; durations need a known unit and must be positive', () => {
     expect(sets(set('09:00', 1))[0].availability[0].minutesOfDay).toEqual([540]);
+    expect(sets(set('09:15:30', 1))[0].availability[0].minutesOfDay).toEqual([555.5]);
     for (const time of ['9:00:00', '09:00:00x', 'x09:00:00', '09:00:0']) {
       expect(one([set(time, 1)]), time).toEqual({ error: 'a scheduling-parameters availability has no valid time of day or duration' });
     }
@@ -161,4 +162,16 @@ describe('rule details', () => {
     const both = sets(set('20:00:00', 8, [], ['fri']), set('00:00:00', 72, [], ['thu']));
     expect(new Date(findQueryWindow(Date.parse('2026-11-28T05:40:00Z'), 60, both, 'America/Anguilla').start).toISOString()).toBe('2026-11-26T23:59:00.000Z');
   });
+});
+
+test("the actor's declared time zone: its extension, else none", () => {
+  expect(declaredTimeZone(undefined)).toBeUndefined();
+  expect(declaredTimeZone({ extension: [] })).toBeUndefined();
+  expect(declaredTimeZone({})).toBeUndefined();
+  expect(declaredTimeZone({ extension: [{ url: 'http://hl7.org/fhir/StructureDefinition/timezone', valueCode: 'Asia/Tokyo' }] })).toBe('Asia/Tokyo');
+});
+
+test('rules without a time zone: only the widened window, never a moved start', () => {
+  const now = Date.parse('2026-11-28T05:40:00Z');
+  expect(findQueryWindow(now, 60, sets(set('20:00:00', 8)), undefined)).toEqual({ start: now - 120 * 60_000, end: now + 180 * 60_000 });
 });

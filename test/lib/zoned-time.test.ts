@@ -1,7 +1,7 @@
 // zoned-time.ts against Temporal (the server's $find library) as the oracle.
 import { Temporal } from 'temporal-polyfill';
 import { describe, expect, test } from 'vitest';
-import { addDays, isTimeZone, localDate, zonedInstant } from '../../src/lib/zoned-time';
+import { addDays, compareDates, isTimeZone, localDate, zonedInstant } from '../../src/lib/zoned-time';
 
 const ZONES = ['America/New_York', 'America/Anguilla', 'Europe/Berlin', 'Asia/Tokyo', 'Australia/Lord_Howe', 'Pacific/Chatham', 'America/St_Johns', 'UTC'];
 
@@ -51,4 +51,12 @@ describe('isTimeZone', () => {
   ])('%s: %s', (code, valid) => {
     expect(isTimeZone(code)).toBe(valid);
   });
+});
+
+test('compareDates orders local dates across months and years', () => {
+  const date = (year: number, month: number, day: number) => ({ year, month, day, dayOfWeek: 0 });
+  expect(compareDates(date(2026, 3, 1), date(2026, 2, 28))).toBeGreaterThan(0);
+  expect(compareDates(date(2026, 2, 28), date(2026, 3, 1))).toBeLessThan(0);
+  expect(compareDates(date(2027, 1, 1), date(2026, 12, 31))).toBeGreaterThan(0);
+  expect(compareDates(date(2026, 5, 5), date(2026, 5, 5))).toBe(0);
 });
