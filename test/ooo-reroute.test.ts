@@ -673,6 +673,21 @@ describe('planThread (pure)', () => {
     expect(patchOf(display.entries[1])).toContainEqual({ op: 'replace', path: '/recipient', value: [{ display: 'front desk' }] });
   });
 
+  test('a repair adds the cover only while the cover still holds the Task; an owner not checked is kept, saying so', () => {
+    const legacy = {
+      authorString: 'ooo-reroute',
+      text: `Out-of-office reroute: owner Practitioner/a unavailable at ${NOW} (x); triggered by Communication/m0; reassigned to Practitioner/c.`,
+    };
+    const takenOver = planThread({ ...thread, tasks: [{ ...task, owner: { reference: 'Practitioner/d' }, note: [legacy] }] }, {
+      ...owners,
+      availability: new Map([...owners.availability, ['Practitioner/d', { state: 'available' as const, reason: 'free-slot' }]]),
+    });
+    expect(takenOver.repaired).toEqual(['Practitioner/a']);
+    expect(patchOf(takenOver.entries[0])).toContainEqual({ op: 'replace', path: '/recipient', value: [{ reference: 'Patient/p' }] });
+    const unchecked = planThread({ ...thread, tasks: [{ ...task, owner: { reference: 'Practitioner/u' } }] }, owners);
+    expect(unchecked.decisions).toEqual([{ task: 'Task/t', owner: 'Practitioner/u', action: 'kept', reason: 'owner unknown (not-checked)' }]);
+  });
+
   test('owners to check: the current owners this bot reroutes, and earlier rerouted owners still on the header, once each', () => {
     const earlier = { ...task, id: 't2', owner: undefined, note: [record('Practitioner/e')] };
     const gone = { ...task, id: 't3', owner: undefined, note: [record('Practitioner/g')] };
