@@ -1,7 +1,7 @@
 import type { MedplumClient } from '@medplum/core';
 import type { BundleEntry, OperationOutcome, Task } from '@medplum/fhirtypes';
 import { describe, expect, test } from 'vitest';
-import { applyWrites, guardedPatchEntry, isOpenTask, referenceType, searchAll } from '../../src/lib/fhir';
+import { applyWrites, guardedPatchEntry, isOpenTask, referenceType, scanAll, searchAll } from '../../src/lib/fhir';
 import { createServerMock } from '../harness/server-mock';
 import type { ServerMock } from '../harness/server-mock';
 
@@ -144,5 +144,16 @@ describe('details', () => {
     await searchAll(server.medplum, 'Patient', {});
     await searchAll(server.medplum, 'Patient', { _count: '5' });
     expect(server.requests.map((r) => new URL(r.url, 'http://x').searchParams.get('_count'))).toEqual(['1000', '5']);
+  });
+});
+
+describe('reading', () => {
+  test('a scan that fails for another reason than the cursor is not read again with offsets', async () => {
+    const server = createServerMock();
+    await server.seed({ resourceType: 'Patient' });
+    server.faults.push({ match: /^GET Patient$/, status: 503, times: 3 });
+    const warnings: string[] = [];
+    await expect(scanAll(server.medplum, 'Patient', {}, () => undefined, { nearDeadline: () => false, log: { warn: (m) => warnings.push(m) } })).rejects.toThrow();
+    expect(warnings).toEqual([]);
   });
 });
