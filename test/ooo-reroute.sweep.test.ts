@@ -422,6 +422,21 @@ describe('how the sweep reads threads', () => {
     expect(vi.mocked(console.log).mock.calls.map((c) => String(c[0]))).toContain('[ooo-reroute] sweep: 2 thread(s) with open Tasks are not in progress (closed or deleted); left alone');
   });
 
+  test('one closed thread beside an open one: counted as one; a sweep with none closed says nothing of it', async () => {
+    const server = await world();
+    const closed = await waitingThread(server, { away: true });
+    await server.update({ ...(await server.read<Communication>('Communication', closed.thread.id)), status: 'completed' });
+    await waitingThread(server, { away: true });
+    expect(await sweep(server)).toMatchObject({ threadsExamined: 1, rerouted: 1 });
+    const lines = (): string[] => vi.mocked(console.log).mock.calls.map((c) => String(c[0]));
+    expect(lines()).toContain('[ooo-reroute] sweep: 1 thread(s) with open Tasks are not in progress (closed or deleted); left alone');
+    vi.mocked(console.log).mockClear();
+    const other = await world();
+    await waitingThread(other, { away: true });
+    await sweep(other);
+    expect(lines().filter((l) => l.includes('not in progress'))).toEqual([]);
+  });
+
   test('a message listed in two threads counts in the one the sweep reads', async () => {
     const server = await world();
     const t = await seedOwnedThread(server, { away: true });

@@ -673,6 +673,25 @@ describe('planThread (pure)', () => {
     expect(patchOf(display.entries[1])).toContainEqual({ op: 'replace', path: '/recipient', value: [{ display: 'front desk' }] });
   });
 
+  test('to a cover: the record names the cover; a cover already listed on the header is not listed twice', () => {
+    const covered = { ...owners, cover: new Map([['Practitioner/a', 'Practitioner/c']]) };
+    const plan = planThread(thread, covered);
+    const noteOp = patchOf(plan.entries[0]).find((op) => (op as { path: string }).path.startsWith('/note')) as { value: { extension: unknown }[] | { extension: unknown } };
+    const note = Array.isArray(noteOp.value) ? noteOp.value[0] : noteOp.value;
+    expect(note.extension).toEqual([
+      {
+        url: 'urn:medplum-messaging-bots:ooo-reroute',
+        extension: [
+          { url: 'from', valueReference: { reference: 'Practitioner/a' } },
+          { url: 'to', valueReference: { reference: 'Practitioner/c' } },
+          { url: 'trigger', valueReference: { reference: 'Communication/m' } },
+        ],
+      },
+    ]);
+    const listed = planThread({ ...thread, header: { ...header, recipient: [...(header.recipient ?? []), { reference: 'Practitioner/c' }] } }, covered);
+    expect(patchOf(listed.entries[1])).toContainEqual({ op: 'replace', path: '/recipient', value: [{ reference: 'Patient/p' }, { reference: 'Practitioner/c' }] });
+  });
+
   test('a repair adds the cover only while the cover still holds the Task; an owner not checked is kept, saying so', () => {
     const legacy = {
       authorString: 'ooo-reroute',
@@ -828,7 +847,10 @@ describe('availability details', () => {
       await w.server.update({ ...(await w.server.read('Schedule', w.schedule.id)), active: false });
       await seedSchedule(w.server, [ref(w.owner)], first);
       await seedSchedule(w.server, [ref(w.owner)], second);
+      w.server.resetCounts();
       expect((await run(w)).decisions[0], order).toMatchObject({ action: 'kept', reason: expect.stringContaining('available') });
+      // The first available Schedule ends the check.
+      expect(w.server.countByKey()['GET Schedule/:id/$find'], order).toBe(order === 'on-first' ? 1 : 2);
     }
   });
 
