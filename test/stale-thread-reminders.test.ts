@@ -660,6 +660,17 @@ describe('details a clinic relies on', () => {
     expect((await reminders(w, thread))[0].owner).toEqual(newest);
   });
 
+  test('a response Task without authoredOn counts as the oldest when choosing the owner', async () => {
+    const w = await world();
+    const thread = await staleThread(w);
+    const dated = ref(await seedPractitioner(w.server));
+    await seedTask(w.server, thread, { owner: ref(await seedPractitioner(w.server)), authoredOn: undefined });
+    await seedTask(w.server, thread, { owner: dated, authoredOn: ago(9 * DAY) });
+    await seedTask(w.server, thread, { owner: ref(await seedPractitioner(w.server)), authoredOn: undefined });
+    await handler(w.server.medplum, cron());
+    expect((await reminders(w, thread))[0].owner).toEqual(dated);
+  });
+
   test('a thread silent exactly STALE_AFTER_HOURS is stale', async () => {
     const w = await world();
     await staleThread(w, 72 * HOUR);
