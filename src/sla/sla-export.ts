@@ -113,8 +113,8 @@ export async function main(argv: string[], io: ExportIo = {}): Promise<number> {
     }
     const medplum = io.medplum ?? (await connect(connectionEnv(io.env)));
     const pacer = new QuotaPacer(medplum, { sleep: io.sleep, onWait: (s) => progress.waiting(s) });
-    const rows = await exportRows(medplum, pacer, options, now, progress, (ids) =>
-      stderr(`sla-export: could not read the history of ${ids.length} Task(s), exported from their current version: ${ids.join(', ')}\n`)
+    const rows = await exportRows(medplum, pacer, options, now, progress, (refs) =>
+      stderr(`sla-export: could not read the history of ${refs.length} Task(s), exported from their current version: ${refs.join(', ')}\n`)
     );
     progress.done();
     const text =
