@@ -222,17 +222,23 @@ async function setup(
     return 0;
   }
   ruleLines.forEach((l) => io.out(l));
+  // The ids of the Bots setup uses go to the config file, also when nothing else changes (a fresh
+  // clone of a repository whose config still has placeholders, on a Project already set up).
+  const writeIds = (botIds: Record<string, string | undefined>): void => {
+    const updated = config.bots.map((b) => ({ ...b, id: botIds[b.name] ?? b.id }));
+    if (updated.some((b, i) => b.id !== config.bots[i].id)) {
+      (io.writeFile ?? writeFileSync)(configFile, JSON.stringify({ ...config, bots: updated }, null, 2) + '\n');
+      io.out(`Bot ids written to ${configFile}: ${updated.map((b) => `${b.name} Bot/${b.id}`).join(', ')}.`);
+    }
+  };
   if (!plan.steps.some((s) => s.action !== 'keep')) {
     plan.steps.forEach((s) => io.out(`kept [${s.bot}]: ${s.why}`));
+    writeIds(Object.fromEntries(config.bots.map((b) => [b.name, state.bots[b.name]?.bot?.id])));
     io.out('Nothing to change: the Project is ready.');
     return 0;
   }
   const result = await applySetup(medplum, state, config.bots, options, io.out);
-  const updated = config.bots.map((b) => ({ ...b, id: result.botIds[b.name] ?? b.id }));
-  if (updated.some((b, i) => b.id !== config.bots[i].id)) {
-    (io.writeFile ?? writeFileSync)(configFile, JSON.stringify({ ...config, bots: updated }, null, 2) + '\n');
-    io.out(`Bot ids written to ${configFile}: ${updated.map((b) => `${b.name} Bot/${b.id}`).join(', ')}.`);
-  }
+  writeIds(result.botIds);
   io.out(`${result.applied.length} change(s) applied.`);
   return 0;
 }

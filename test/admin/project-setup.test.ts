@@ -108,6 +108,21 @@ describe('npm run setup on an empty Project', () => {
     expect(writes(a.server)).toEqual([]);
   });
 
+  test('a fresh clone (placeholder ids) on a Project this setup already made: nothing changes, and the ids are written', async () => {
+    const a = admin();
+    await a.run('setup');
+    const ids = a.ids();
+    a.files.set('medplum.config.json', JSON.stringify(baseConfig));
+    a.server.resetCounts();
+    const { code, out } = await a.run('setup');
+    expect(code).toBe(0);
+    expect(writes(a.server)).toEqual([]);
+    expect(a.ids()).toEqual(ids);
+    expect(out).toContain(`Bot ids written to medplum.config.json: ooo-reroute Bot/${ids['ooo-reroute']}, stale-thread-reminders Bot/${ids['stale-thread-reminders']}.`);
+    expect(out).toContain('Nothing to change: the Project is ready.');
+    expect((await a.run('setup')).out).not.toContain('Bot ids written');
+  });
+
   test('--runtime vmcontext sets the runtime; status shows it', async () => {
     const a = admin();
     await a.run('setup', '--runtime', 'vmcontext');
