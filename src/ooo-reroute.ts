@@ -255,6 +255,8 @@ async function readThread(
 }
 
 function finishEvent(summary: RerouteSummary, log: BotLog): RerouteSummary {
+  // Counted from the final decisions: a move whose write did not apply was turned into "kept".
+  summary.kept = summary.decisions.filter((d) => d.action === 'kept').length;
   summary.decisions.forEach((d) => log.info(describeDecision(d)));
   const deferred = summary.deferred.quota + summary.deferred.deadline;
   summary.outcome = summary.failed ? 'failed' : deferred ? 'deferred' : 'done';
@@ -584,7 +586,6 @@ function tallyPlan(
 function mergeDecisions(summary: RerouteSummary, plan: ThreadPlan): void {
   const moved = summary.decisions.filter((d) => d.action !== 'kept');
   summary.decisions = [...moved, ...plan.decisions.filter((d) => !moved.some((m) => m.task === d.task))];
-  summary.kept = summary.decisions.filter((d) => d.action === 'kept').length;
 }
 
 /**
@@ -606,7 +607,6 @@ function tallyWrites(summary: RerouteSummary, plan: ThreadPlan, outcomes: WriteO
       summary.decisions = summary.decisions.map((s) => (s.task === d.task ? { ...s, action: 'kept', reason: `${d.action} not applied (${outcomes[i].kind})` } : s));
     }
   });
-  summary.kept = summary.decisions.filter((d) => d.action === 'kept').length;
   return result.conflicts;
 }
 

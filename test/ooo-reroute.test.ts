@@ -549,6 +549,12 @@ describe('planThread (pure)', () => {
     ],
   });
 
+  // A note written before the record extension existed: read from its text.
+  const legacyToCover = {
+    authorString: 'ooo-reroute',
+    text: `Out-of-office reroute: owner Practitioner/a unavailable at ${NOW} (x); triggered by Communication/m0; reassigned to Practitioner/c.`,
+  };
+
   test('guards the version and the owner, removes the owner, sets requested, adds a note with the reroute record', () => {
     const plan = planThread(thread, owners);
     expect(patchOf(plan.entries[0])).toEqual([
@@ -619,11 +625,7 @@ describe('planThread (pure)', () => {
   });
 
   test('a half-done reroute to a cover adds the cover too; notes of older versions are read from their text', () => {
-    const legacy = {
-      authorString: 'ooo-reroute',
-      text: `Out-of-office reroute: owner Practitioner/a unavailable at ${NOW} (x); triggered by Communication/m0; reassigned to Practitioner/c.`,
-    };
-    const plan = planThread({ ...thread, tasks: [{ ...task, owner: { reference: 'Practitioner/c' }, note: [legacy] }] }, {
+    const plan = planThread({ ...thread, tasks: [{ ...task, owner: { reference: 'Practitioner/c' }, note: [legacyToCover] }] }, {
       ...owners,
       availability: new Map([...owners.availability, ['Practitioner/c', { state: 'available' as const, reason: 'free-slot' }]]),
     });
@@ -693,11 +695,7 @@ describe('planThread (pure)', () => {
   });
 
   test('a repair adds the cover only while the cover still holds the Task; an owner not checked is kept, saying so', () => {
-    const legacy = {
-      authorString: 'ooo-reroute',
-      text: `Out-of-office reroute: owner Practitioner/a unavailable at ${NOW} (x); triggered by Communication/m0; reassigned to Practitioner/c.`,
-    };
-    const takenOver = planThread({ ...thread, tasks: [{ ...task, owner: { reference: 'Practitioner/d' }, note: [legacy] }] }, {
+    const takenOver = planThread({ ...thread, tasks: [{ ...task, owner: { reference: 'Practitioner/d' }, note: [legacyToCover] }] }, {
       ...owners,
       availability: new Map([...owners.availability, ['Practitioner/d', { state: 'available' as const, reason: 'free-slot' }]]),
     });

@@ -127,10 +127,15 @@ describe('progress', () => {
   });
 });
 
-test('progress on a terminal: one redrawn bar per phase, with the wait on it', () => {
+/** Progress on a fake terminal, recording each write. */
+function onTerminal(): { written: string[]; progress: ReturnType<typeof terminalProgress> } {
   const written: string[] = [];
   const stream = { isTTY: true, columns: 160, write: (t: string) => written.push(t), on: () => undefined, removeListener: () => undefined } as unknown as NodeJS.WriteStream;
-  const progress = terminalProgress(stream);
+  return { written, progress: terminalProgress(stream) };
+}
+
+test('progress on a terminal: one redrawn bar per phase, with the wait on it', () => {
+  const { written, progress } = onTerminal();
   progress.phase('histories', 10);
   progress.tick(5);
   progress.waiting(41);
@@ -142,9 +147,7 @@ test('progress on a terminal: one redrawn bar per phase, with the wait on it', (
 });
 
 test('progress on a terminal: each phase ends its bar on its own line and gives the cursor back; a tick clears the wait', () => {
-  const written: string[] = [];
-  const stream = { isTTY: true, columns: 160, write: (t: string) => written.push(t), on: () => undefined, removeListener: () => undefined } as unknown as NodeJS.WriteStream;
-  const progress = terminalProgress(stream);
+  const { written, progress } = onTerminal();
   progress.phase('Tasks', 0);
   progress.tick(3);
   progress.phase('histories', 10);
