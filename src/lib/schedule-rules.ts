@@ -1,12 +1,7 @@
 // A Schedule's working hours, read from Medplum's scheduling-parameters extension the way the
-// server's `$find` reads them, and evaluated here without the server's quirks. Pure: no I/O.
-//
-// Why evaluate locally at all, when `$find` is the source of truth for free time:
-// - `$find` expands days from the UTC date of the query's start, so a shift that began on the
-//   previous local day (an overnight shift after local midnight) is missing unless the query starts
-//   on or before that day's UTC date: `findQueryWindow` needs to know which day that is;
-// - `$find` removes booked (`busy`) time as it removes vacation, and returns at most 20 slots: telling
-//   "in the office but booked" or "on shift, page full" from "away" needs the hours themselves.
+// server's `$find` reads them (rule sets, service types, the actor's zone), and evaluated here at
+// any instant: overnight shifts included, without `$find`'s UTC-day quirk, its 20-slot page, or its
+// removal of booked time (an appointment is being at work). Pure: no I/O.
 import { getExtension, getExtensionValue } from '@medplum/core';
 import type { Coding, Duration, Extension, Schedule } from '@medplum/fhirtypes';
 import { addDays, compareDates, localDate, zonedInstant } from './zoned-time';
@@ -16,7 +11,6 @@ export const SCHEDULING_PARAMETERS_URL = 'http://medplum.com/fhir/StructureDefin
 export const TIMEZONE_URL = 'http://hl7.org/fhir/StructureDefinition/timezone';
 
 const MINUTE_MS = 60_000;
-const DAY_MS = 86_400_000;
 const DAY_NAMES = ['sun', 'mon', 'tue', 'wed', 'thu', 'fri', 'sat'];
 const UNIT_MINUTES: Record<string, number> = { min: 1, h: 60, d: 1440, wk: 10080 };
 
@@ -83,7 +77,8 @@ function minutes(duration: Pick<Duration, 'value' | 'unit'> | undefined): number
 }
 
 function minuteOfDay(timeOfDay: string): number {
-  const match = /^(\d\d):(\d\d)(?::(\d\d))?$/.exec(timeOfDay);
+  // FHIR `time`: hh:mm:ss with optional fractional seconds (hh:mm accepted too).
+  const match = /^(\d\d):(\d\d)(?::(\d\d(?:\.\d+)?))?$/.exec(timeOfDay);
   return match ? Number(match[1]) * 60 + Number(match[2]) + Number(match[3] ?? 0) / 60 : NaN;
 }
 
@@ -162,39 +157,6 @@ function occurrences(sets: RuleSet[], timeZone: string, range: Interval): Occurr
  */
 export function isWorkingAt(sets: RuleSet[], timeZone: string, instant: number): boolean {
   return occurrences(sets, timeZone, { start: instant, end: instant + 1 }).length > 0;
-}
-
-/**
- * The `$find` query that returns every slot overlapping [now, now + windowMinutes).
- *
- * - `$find` offers only whole slots inside the query, so the query reaches one slot span plus one
- *   alignment step either side of the window.
- * - `$find` expands availability from the local day whose date is the UTC date of `start`. When a
- *   shift overlapping the window began on an earlier local day (an overnight shift after local
- *   midnight, or west of UTC in the local evening), the query starts at 23:59 UTC on that day's
- *   date, the latest start the server still expands that day from. The slots that shift offers
- *   before now then come first and may fill the server's page of 20: the caller must read a full
- *   page as "not known from `$find`".
- * @param now - Current instant.
- * @param windowMinutes - How far ahead the owner must be reachable.
- * @param sets - Rule sets in use (may be empty).
- * @param timeZone - The actor's IANA zone, when valid.
- * @returns The query interval.
- */
-export function findQueryWindow(now: number, windowMinutes: number, sets: RuleSet[], timeZone: string | undefined): Interval {
-  const reach = Math.max(120, ...sets.map((s) => s.durationMinutes + s.bufferBeforeMinutes + s.bufferAfterMinutes + s.alignmentMinutes)) * MINUTE_MS;
-  let start = Math.floor((now - reach) / MINUTE_MS) * MINUTE_MS;
-  const end = Math.ceil((now + windowMinutes * MINUTE_MS + reach) / MINUTE_MS) * MINUTE_MS;
-  if (timeZone) {
-    // Occurrences come in day order: the first began on the earliest day.
-    const earliest = occurrences(sets, timeZone, { start: now, end })[0]?.day;
-    const utcStartDay = Date.UTC(new Date(start).getUTCFullYear(), new Date(start).getUTCMonth(), new Date(start).getUTCDate());
-    const earliestAsUtcDay = earliest ? Date.UTC(earliest.year, earliest.month - 1, earliest.day) : Infinity;
-    if (earliestAsUtcDay < utcStartDay) {
-      start = earliestAsUtcDay + DAY_MS - MINUTE_MS;
-    }
-  }
-  return { start, end };
 }
 
 /**

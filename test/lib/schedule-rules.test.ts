@@ -1,6 +1,6 @@
 import type { Schedule } from '@medplum/fhirtypes';
 import { describe, expect, test } from 'vitest';
-import { declaredTimeZone, findQueryWindow, isWorkingAt, parseRuleSets, selectRuleSets, serviceTypesToRequest } from '../../src/lib/schedule-rules';
+import { declaredTimeZone, isWorkingAt, parseRuleSets, selectRuleSets, serviceTypesToRequest } from '../../src/lib/schedule-rules';
 import type { RuleSet } from '../../src/lib/schedule-rules';
 
 const SP = 'http://medplum.com/fhir/StructureDefinition/scheduling-parameters';
@@ -40,28 +40,12 @@ describe('working hours, whichever day the shift began', () => {
   });
 });
 
-describe('the $find query window', () => {
-  test('starts on the UTC date of the local day the current shift began, at 23:59Z', () => {
-    const window = findQueryWindow(Date.parse('2026-11-28T05:40:00Z'), 60, sets(set('20:00:00', 8)), 'America/Anguilla');
-    expect(new Date(window.start).toISOString()).toBe('2026-11-27T23:59:00.000Z');
-    expect(window.end).toBeGreaterThan(Date.parse('2026-11-28T06:40:00Z'));
-  });
-  test('west of UTC late in the local evening: the shift began today, whose UTC date is already tomorrow', () => {
-    // 23:30 in New York on the 27th is 04:30Z on the 28th; the shift runs 12:00-24:00 local.
-    const window = findQueryWindow(Date.parse('2026-11-28T04:30:00Z'), 60, sets(set('12:00:00', 12)), 'America/New_York');
-    expect(new Date(window.start).toISOString()).toBe('2026-11-27T23:59:00.000Z');
-    // Earlier that evening the query starts on the 27th anyway: no change.
-    const early = findQueryWindow(Date.parse('2026-11-28T01:30:00Z'), 60, sets(set('12:00:00', 12)), 'America/New_York');
-    expect(new Date(early.start).toISOString()).toBe('2026-11-27T23:30:00.000Z');
-  });
-  test('an ordinary day: a slot span and an alignment step before now, the same after the window', () => {
-    const now = Date.parse('2026-11-27T15:17:00Z');
-    const window = findQueryWindow(now, 60, sets(set('09:00:00', 8)), 'America/New_York');
-    expect(window).toEqual({ start: now - 120 * 60_000, end: now + 180 * 60_000 });
-  });
-  test('without rules or time zone, still the widened window', () => {
-    const now = Date.parse('2026-11-27T15:17:30Z');
-    expect(findQueryWindow(now, 60, [], undefined)).toEqual({ start: Date.parse('2026-11-27T13:17:00Z'), end: Date.parse('2026-11-27T18:18:00Z') });
+describe('times of day as FHIR writes them', () => {
+  test('fractional seconds are read, not a reason to ignore the rules', () => {
+    const withFraction = sets(set('09:00:00.000', 8));
+    expect(isWorkingAt(withFraction, 'UTC', Date.parse('2026-11-27T10:00:00Z'))).toBe(true);
+    expect(isWorkingAt(withFraction, 'UTC', Date.parse('2026-11-27T08:59:00Z'))).toBe(false);
+    expect(isWorkingAt(sets(set('09:00:30.5', 8)), 'UTC', Date.parse('2026-11-27T09:00:00Z'))).toBe(false);
   });
 });
 
@@ -152,16 +136,6 @@ describe('rule details', () => {
     expect(isWorkingAt(long, 'UTC', Date.parse('2026-11-28T12:00:00Z'))).toBe(true);
     expect(isWorkingAt(long, 'UTC', Date.parse('2026-11-29T00:00:00Z'))).toBe(false);
   });
-
-  test('the query reaches the longest slot span with its buffers and alignment, when over two hours', () => {
-    const now = Date.parse('2026-11-27T15:17:00Z');
-    const wide = sets(set('09:00:00', 8, [{ url: 'bufferBefore', valueDuration: { value: 40, unit: 'min' } }, { url: 'bufferAfter', valueDuration: { value: 50, unit: 'min' } }, { url: 'alignmentInterval', valueDuration: { value: 30, unit: 'min' } }]));
-    // 30 + 40 + 50 + 30 = 150 minutes either side.
-    expect(findQueryWindow(now, 60, wide, 'America/New_York')).toEqual({ start: now - 150 * 60_000, end: now + 210 * 60_000 });
-    // Saturday 01:40 in Anguilla, inside a Friday-night shift and a three-day shift begun Thursday: Thursday decides.
-    const both = sets(set('20:00:00', 8, [], ['fri']), set('00:00:00', 72, [], ['thu']));
-    expect(new Date(findQueryWindow(Date.parse('2026-11-28T05:40:00Z'), 60, both, 'America/Anguilla').start).toISOString()).toBe('2026-11-26T23:59:00.000Z');
-  });
 });
 
 test("the actor's declared time zone: its extension, else none", () => {
@@ -169,9 +143,4 @@ test("the actor's declared time zone: its extension, else none", () => {
   expect(declaredTimeZone({ extension: [] })).toBeUndefined();
   expect(declaredTimeZone({})).toBeUndefined();
   expect(declaredTimeZone({ extension: [{ url: 'http://hl7.org/fhir/StructureDefinition/timezone', valueCode: 'Asia/Tokyo' }] })).toBe('Asia/Tokyo');
-});
-
-test('rules without a time zone: only the widened window, never a moved start', () => {
-  const now = Date.parse('2026-11-28T05:40:00Z');
-  expect(findQueryWindow(now, 60, sets(set('20:00:00', 8)), undefined)).toEqual({ start: now - 120 * 60_000, end: now + 180 * 60_000 });
 });

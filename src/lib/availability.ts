@@ -1,0 +1,157 @@
+// The one definition of "available", used by every component that routes work. Pure: no I/O.
+//
+// A provider is available at instant t when t lies inside the working hours of one of their active
+// Schedules (its scheduling-parameters availability, in the provider's time zone, overnight shifts
+// included) and no `busy-unavailable` Slot of that Schedule covers t. Appointments (`busy` Slots)
+// never make anyone unavailable: booked now, between two bookings or to the end of the shift is
+// still being at work.
+//
+// Where a Schedule cannot say when the provider works (no scheduling-parameters, or a provider
+// without a time zone), only an absence block makes the provider unavailable: "available unless
+// blocked", the documented fallback. Such owners are listed by `npm run status`.
+import type { RuleSet } from './schedule-rules';
+import { isWorkingAt, selectRuleSets, serviceTypesToRequest } from './schedule-rules';
+import { isTimeZone } from './zoned-time';
+
+/** Why an owner is (un)available, as a code: safe to log, turned into words for notes. */
+export type AvailabilityReason =
+  /** Inside working hours, no absence. */
+  | 'on-shift'
+  /** Outside working hours (or no hours that day). */
+  | 'off-shift'
+  /** A busy-unavailable Slot (vacation, sick leave) covers the instant. */
+  | 'absent'
+  /** The Schedule has no working-hours rules: available unless blocked. */
+  | 'no-working-hours'
+  /** The provider has no time zone, so the rules cannot be read: available unless blocked. */
+  | 'no-time-zone'
+  /** The provider's time zone is not an IANA zone: cannot tell. */
+  | 'invalid-time-zone'
+  /** The Schedule's rules cannot be read: cannot tell. */
+  | 'unreadable-rules'
+  /** No active Schedule: cannot tell. */
+  | 'no-schedule'
+  /** The owner's facts were not read (quota or deadline): cannot tell. */
+  | 'not-checked';
+
+/** Whether an owner can be reached at an instant, and why we think so. */
+export interface Availability {
+  state: 'available' | 'unavailable' | 'unknown';
+  reason: AvailabilityReason;
+  /** The busy-unavailable Slot when the reason is `absent`. */
+  absence?: string;
+}
+
+/** An absence block: a busy-unavailable Slot's interval. */
+export interface Block {
+  slot: string;
+  start: number;
+  end: number;
+}
+
+/** One Schedule, as read. */
+export interface ScheduleFacts {
+  schedule: string;
+  /** Its working-hours rule sets, or why they cannot be read. */
+  rules: { sets: RuleSet[] } | { error: string };
+  /** Its busy-unavailable Slots over the instants being decided. */
+  blocks: Block[];
+}
+
+/** Everything needed to decide an owner's availability at instants of a read window. */
+export interface OwnerFacts {
+  owner: string;
+  /** The actor's time-zone code, as declared (undefined: none). */
+  timeZone?: string;
+  /** Display name for notes (never logged). */
+  name?: string;
+  /** The owner's active Schedules. */
+  schedules: ScheduleFacts[];
+}
+
+/**
+ * Whether an owner is available at an instant.
+ * @param facts - The owner's Schedules, blocks and time zone; undefined when not read.
+ * @param instant - Epoch milliseconds.
+ * @param serviceTypes - `system|code` values (the OOO_SERVICE_TYPE secret): which rule sets count.
+ * @returns The availability.
+ */
+export function availabilityAt(facts: OwnerFacts | undefined, instant: number, serviceTypes: string[] = []): Availability {
+  if (!facts) {
+    return { state: 'unknown', reason: 'not-checked' };
+  }
+  if (!facts.schedules.length) {
+    return { state: 'unknown', reason: 'no-schedule' };
+  }
+  const results = facts.schedules.map((s) => scheduleAt(s, facts.timeZone, instant, serviceTypes));
+  const available = results.find((r) => r.state === 'available');
+  if (available) {
+    return available;
+  }
+  // An unreadable Schedule next to an empty one does not prove absence.
+  const unknown = results.find((r) => r.state === 'unknown');
+  if (unknown) {
+    return unknown;
+  }
+  return results.find((r) => r.reason === 'absent') ?? results[0];
+}
+
+function scheduleAt(schedule: ScheduleFacts, timeZone: string | undefined, instant: number, serviceTypes: string[]): Availability {
+  const block = schedule.blocks.find((b) => b.start <= instant && instant < b.end);
+  if (block) {
+    return { state: 'unavailable', reason: 'absent', absence: block.slot };
+  }
+  if (timeZone !== undefined && !isTimeZone(timeZone)) {
+    return { state: 'unknown', reason: 'invalid-time-zone' };
+  }
+  if ('error' in schedule.rules) {
+    return { state: 'unknown', reason: 'unreadable-rules' };
+  }
+  const all = schedule.rules.sets;
+  if (!all.length) {
+    return { state: 'available', reason: 'no-working-hours' };
+  }
+  if (timeZone === undefined) {
+    return { state: 'available', reason: 'no-time-zone' };
+  }
+  const sets = selectRuleSets(all, serviceTypesToRequest(all, serviceTypes));
+  return isWorkingAt(sets, timeZone, instant) ? { state: 'available', reason: 'on-shift' } : { state: 'unavailable', reason: 'off-shift' };
+}
+
+/**
+ * Whether an owner's availability rests on a fallback rather than on working hours: no rules, no
+ * time zone, an invalid one, unreadable rules, no Schedule. What `npm run status` lists.
+ * @param availability - An availability.
+ * @returns True when the hours could not be judged.
+ */
+export function isJudgedWithoutHours(availability: Availability): boolean {
+  return !['on-shift', 'off-shift', 'absent', 'not-checked'].includes(availability.reason);
+}
+
+/**
+ * Plain words for a clinician, for Task notes.
+ * @param availability - An availability.
+ * @returns E.g. "outside their working hours".
+ */
+export function describeAvailability(availability: Availability): string {
+  switch (availability.reason) {
+    case 'on-shift':
+      return 'on shift';
+    case 'off-shift':
+      return 'outside their working hours';
+    case 'absent':
+      return 'away (vacation or leave on their schedule)';
+    case 'no-working-hours':
+      return 'available (their schedule has no working hours set)';
+    case 'no-time-zone':
+      return 'available (no time zone on their profile, so working hours could not be read)';
+    case 'invalid-time-zone':
+      return 'unknown (their time zone is not valid)';
+    case 'unreadable-rules':
+      return 'unknown (their working hours cannot be read)';
+    case 'no-schedule':
+      return 'unknown (no active schedule)';
+    default:
+      return 'not checked';
+  }
+}
