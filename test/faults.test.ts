@@ -58,7 +58,7 @@ function fault(c: Case, match: RegExp, after = 0): FaultRule {
 }
 
 describe('ooo-reroute under faults', () => {
-  const steps: Record<Step, RegExp> = { 'first request': /^GET Task$/, 'mid-run read': /\$find$/, 'last write': /^POST $/ };
+  const steps: Record<Step, RegExp> = { 'first request': /^GET Task$/, 'mid-run read': /^GET Slot$/, 'last write': /^POST $/ };
 
   async function world(): Promise<{ server: ServerMock; tasks: Task[]; thread: Communication; input: Communication }> {
     const server = createServerMock();
@@ -95,7 +95,7 @@ describe('ooo-reroute under faults', () => {
     );
     const states = await taskStates(server, tasks);
     if (c.persistence === 'persistent') {
-      // A failed read or write fails the run; a failed $find leaves the owner's availability unknown.
+      // A failed read or write fails the run before anything is written.
       expect(states).toEqual(['initial', 'initial']);
       expect(outcome instanceof Error || outcome.rerouted === 0).toBe(true);
     } else {

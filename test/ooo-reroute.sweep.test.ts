@@ -3,9 +3,10 @@
 import type { Communication, Task } from '@medplum/fhirtypes';
 import { describe, expect, test, vi } from 'vitest';
 import { handler, isSweepInput, triageMessage } from '../src/ooo-reroute';
+import { latestReroute } from '../src/lib/reroute-plan';
 import type { RerouteSummary, SweepSummary } from '../src/ooo-reroute';
 import { useFixedTimeAndQuietConsole } from './harness/bot-test-setup';
-import { botEvent, message, ref, seedMessage, seedOwnedThread, seedPractitioner, seedSchedule, seedTask, seedThread } from './harness/fixtures';
+import { botEvent, message, ref, seedBlock, seedMessage, seedOwnedThread, seedPractitioner, seedSchedule, seedTask, seedThread } from './harness/fixtures';
 import type { OwnedThread } from './harness/fixtures';
 import { createServerMock } from './harness/server-mock';
 import type { ServerMock, ServerMockOptions } from './harness/server-mock';
@@ -64,12 +65,13 @@ describe('the sweep reroutes what the event path would have', () => {
     const away = await waitingThread(server, { away: true });
     const present = await waitingThread(server);
     const summary = await sweep(server);
-    expect(summary).toMatchObject({ tasksScanned: 2, ownersChecked: 2, ownersUnavailable: 1, threadsExamined: 1, rerouted: 1, failed: 0 });
+    expect(summary).toMatchObject({ tasksScanned: 2, threadsRead: 2, waiting: 2, ownersChecked: 2, ownersUnavailable: 1, rerouted: 1, failed: 0 });
     const moved = await server.read<Task>('Task', away.task.id);
     expect(moved.owner).toBeUndefined();
     expect(moved.status).toBe('requested');
     const lastPatientMessage = (await server.searchAll<Communication>('Communication', `part-of=Communication/${away.thread.id}`))[0];
-    expect(moved.note?.[0].text).toContain(`triggered by Communication/${lastPatientMessage.id};`);
+    expect(latestReroute(moved)?.trigger).toBe(`Communication/${lastPatientMessage.id}`);
+    expect(moved.note?.[0].text).toBe('Returned to the team pool: Pat PHI-PRACTITIONER-NAME is away (vacation or leave on their schedule).');
     expect((await server.read<Communication>('Communication', away.thread.id)).recipient).toEqual([away.patient]);
     expect((await server.read<Task>('Task', present.task.id)).meta?.versionId).toBe(present.task.meta?.versionId);
   });
@@ -84,7 +86,7 @@ describe('the sweep reroutes what the event path would have', () => {
     server.resetCounts();
     const summary = await sweep(server);
     expect(summary).toMatchObject({ tasksScanned: 5, ownersChecked: 1, rerouted: 5 });
-    expect(server.countByKey()['GET Schedule/:id/$find']).toBe(1);
+    expect(server.countByKey()).toMatchObject({ 'GET Schedule': 1, 'GET Slot': 1 });
   });
 
   test('a thread where the care team spoke last, or where only an auto-acknowledgement followed the patient', async () => {
@@ -94,7 +96,7 @@ describe('the sweep reroutes what the event path would have', () => {
     const autoAcked = await waitingThread(server, { away: true, wroteAgo: 20 * MINUTE });
     await seedMessage(server, autoAcked.thread, { reference: 'Device/auto-ack' }, ago(19 * MINUTE));
     const summary = await sweep(server);
-    expect(summary).toMatchObject({ threadsExamined: 2, rerouted: 1, kept: 1 });
+    expect(summary).toMatchObject({ threadsRead: 2, waiting: 1, rerouted: 1 });
     expect((await server.read<Task>('Task', answered.task.id)).owner).toEqual(ref(answered.owner));
     expect((await server.read<Task>('Task', autoAcked.task.id)).owner).toBeUndefined();
   });
@@ -103,7 +105,7 @@ describe('the sweep reroutes what the event path would have', () => {
     const server = await world();
     const closed = await waitingThread(server, { away: true });
     await server.update({ ...(await server.read<Communication>('Communication', closed.thread.id)), status: 'completed' });
-    expect(await sweep(server)).toMatchObject({ threadsExamined: 0, rerouted: 0 });
+    expect(await sweep(server)).toMatchObject({ threadsRead: 1, waiting: 0, rerouted: 0 });
     expect((await server.read<Task>('Task', closed.task.id)).owner).toEqual(ref(closed.owner));
     expect(vi.mocked(console.log).mock.calls.some((c) => String(c[0]).includes('not in progress (closed or deleted); left alone'))).toBe(true);
   });
@@ -113,7 +115,7 @@ describe('the sweep reroutes what the event path would have', () => {
     const t = await waitingThread(server, { away: true, wroteAgo: 30 * MINUTE });
     await seedMessage(server, t.thread, ref(t.owner), ago(20 * MINUTE));
     await seedMessage(server, t.thread, t.patient, ago(10 * MINUTE), { status: 'entered-in-error' });
-    expect(await sweep(server)).toMatchObject({ rerouted: 0, kept: 1 });
+    expect(await sweep(server)).toMatchObject({ threadsRead: 1, waiting: 0, rerouted: 0 });
   });
 
   test('a half-done reroute (Task moved, header still listing the owner) is finished: no second note', async () => {
@@ -182,7 +184,7 @@ describe('quota and deadline', () => {
   test('a 429 while reading ends the sweep early, without failing it', async () => {
     const server = await world();
     await waitingThread(server, { away: true });
-    server.faults.push({ match: /^GET Schedule\/.*\$find/, status: 429, times: Infinity });
+    server.faults.push({ match: /^GET Slot/, status: 429, times: Infinity });
     expect(await sweep(server)).toMatchObject({ rerouted: 0, failed: 0, stoppedEarly: true });
   });
 
@@ -204,7 +206,7 @@ describe('bad data', () => {
     await seedThread(server, { status: 'in-progress' });
     const owner = await seedPractitioner(server);
     await server.seed<Task>({ resourceType: 'Task', status: 'requested', intent: 'order', focus: { reference: 'Patient/x' }, owner: ref(owner) });
-    expect(await sweep(server)).toMatchObject({ tasksScanned: 0, ownersChecked: 0, threadsExamined: 0 });
+    expect(await sweep(server)).toMatchObject({ tasksScanned: 0, ownersChecked: 0, threadsRead: 0 });
   });
 
   test('an owner without a Schedule is unknown: kept', async () => {
@@ -243,32 +245,34 @@ describe('edges of the sweep and the event path', () => {
   });
 
   test('the event path: an owner the quota left cannot check is deferred, and nothing is written', async () => {
-    const server = await world({ quota: { perCaller: 70 } }); // the Task search (20) leaves 50: a check needs 64
+    const server = await world({ quota: { perCaller: 55 } }); // the Task search (20) leaves 35: the Slot search needs 40
     const t = await waitingThread(server, { away: true });
     const summary = (await handler(server.medplum, botEvent(t.message ?? { ...message(t.thread, t.patient), id: 'm' }))) as RerouteSummary;
     expect(summary).toMatchObject({ outcome: 'deferred', rerouted: 0, deferred: { quota: 1, deadline: 0 } });
-    expect(server.countByKey()['GET Schedule/:id/$find']).toBeUndefined();
+    expect(server.countByKey()).toEqual({ 'GET Task': 1 });
+    expect((await server.read<Task>('Task', t.task.id)).meta?.versionId).toBe(t.task.meta?.versionId);
   });
 
   test('the sweep: owners the deadline kept from being checked are deferred for it', async () => {
     const server = await world();
     await waitingThread(server, { away: true });
     server.beforeRequest = (r) => {
-      if (r.key === 'GET Schedule') {
-        vi.setSystemTime(new Date(Date.now() + 55_000)); // reading Schedules took 55 s of 60
+      if (r.key === 'GET Communication' && r.url.includes('part-of')) {
+        vi.setSystemTime(new Date(Date.now() + 55_000)); // reading messages took 55 s of 60
       }
     };
     expect(await sweep(server)).toMatchObject({ rerouted: 0, ownersChecked: 0, deferred: { deadline: 1, quota: 0 }, stoppedEarly: true });
+    expect(server.countByKey()['GET Schedule']).toBeUndefined();
   });
 
-  test.each(['the owner itself', 'Organization/front-desk'])('OOO_COVERAGE naming %s is ignored, with a warning; the Task goes to the pool', async (cover) => {
+  test.each(['the owner itself', 'Organization/front-desk'])('OOO_COVERAGE naming %s is refused, with a warning; the Task goes to the pool', async (cover) => {
     const server = await world();
     const t = await waitingThread(server, { away: true });
     const owner = `Practitioner/${t.owner.id}`;
     const summary = await sweep(server, CRON, { OOO_COVERAGE: JSON.stringify({ [owner]: cover === 'the owner itself' ? owner : cover }) });
     expect(summary.rerouted).toBe(1);
     expect((await server.read<Task>('Task', t.task.id)).owner).toBeUndefined();
-    const warnings = vi.mocked(console.log).mock.calls.filter((c) => String(c[0]).includes(`OOO_COVERAGE entry for ${owner} is not another Practitioner or PractitionerRole; ignored`));
+    const warnings = vi.mocked(console.log).mock.calls.filter((c) => String(c[0]).includes(`secret OOO_COVERAGE: entry "${owner}" must map a Practitioner or PractitionerRole reference to another one`));
     expect(warnings).toHaveLength(1);
   });
 });
@@ -309,21 +313,23 @@ describe('where the sweep stops, and what it says', () => {
     };
     expect(await sweep(server)).toMatchObject({ stoppedEarly: true, ownersChecked: 0, rerouted: 0 });
     expect(Object.keys(server.countByKey())).toEqual(['GET Task']);
-    expect(logLines()).toContain('[ooo-reroute] WARN deadline reached while scanning Tasks; nothing written, the next sweep starts over');
+    expect(logLines()).toContain('[ooo-reroute] WARN sweep stopped early (deadline) while scanning Tasks; nothing written, the next sweep starts over');
   });
 
-  test('quota enough to check the owner but not to read the threads: every thread deferred for quota', async () => {
-    const server = await world({ quota: { perCaller: 120 } });
+  test('quota enough to read the threads but not their owners: every waiting thread deferred for quota', async () => {
+    // The scan (20) leaves 70, a tenth of it kept back; the threads (40) leave 30: the owners need 40 + 7.
+    const server = await world({ quota: { perCaller: 90 } });
     const owner = await seedPractitioner(server);
     await seedSchedule(server, [ref(owner)], { availability: [{ days: ['mon'] }] });
     await waitingThread(server, { owner });
     await waitingThread(server, { owner });
     const summary = await sweep(server);
-    expect(summary).toMatchObject({ ownersUnavailable: 1, threadsExamined: 0, rerouted: 0, deferred: { quota: 2, deadline: 0 }, stoppedEarly: true });
-    expect(server.countByKey()['GET Communication']).toBeUndefined();
-    expect(logLines().at(-1)).toBe(
-      '[ooo-reroute] sweep: tasks=2 owners=1 unavailable=1 threads=0 rerouted=0 repaired=0 kept=0 conflicts=0 failed=0 deferred={"quota":2,"deadline":0}; the next sweep finishes what is left'
-    );
+    expect(summary).toMatchObject({ threadsRead: 2, waiting: 2, ownersChecked: 0, rerouted: 0, deferred: { quota: 2, deadline: 0 }, stoppedEarly: true });
+    expect(server.countByKey()['GET Schedule']).toBeUndefined();
+    expect(logLines().slice(-2)).toEqual([
+      '[ooo-reroute] WARN sweep stopped early (quota): 2 thread(s) left; the next sweep starts elsewhere and finishes them',
+      '[ooo-reroute] sweep: tasks=2 threads=2 waiting=2 owners=0 unavailable=0 rerouted=0 repaired=0 kept=0 keptOnDuty=0 conflicts=0 failed=0 deferred={"quota":2,"deadline":0}',
+    ]);
   });
 
   test('the deadline after checking owners: every thread deferred for the deadline', async () => {
@@ -333,30 +339,31 @@ describe('where the sweep stops, and what it says', () => {
     await waitingThread(server, { owner });
     await waitingThread(server, { owner });
     server.beforeRequest = (r) => {
-      if (r.key === 'GET Schedule/:id/$find') {
+      if (r.key === 'GET Slot') {
         vi.setSystemTime(new Date(Date.now() + 55_000));
       }
     };
-    expect(await sweep(server)).toMatchObject({ ownersUnavailable: 1, threadsExamined: 0, deferred: { quota: 0, deadline: 2 } });
+    expect(await sweep(server)).toMatchObject({ ownersUnavailable: 1, rerouted: 0, deferred: { quota: 0, deadline: 2 } });
   });
 
-  test('an owner whose time zone is not an IANA code is unknown in the sweep too: kept, no $find', async () => {
+  test('an owner whose time zone is not an IANA code is unknown in the sweep too: kept', async () => {
     const server = await world();
-    const t = await waitingThread(server, { away: true });
+    const owner = await seedPractitioner(server);
+    await seedSchedule(server, [ref(owner)], { availability: [{ days: ['mon'] }] });
+    const t = await waitingThread(server, { owner });
     await server.update({ ...(await server.read('Practitioner', t.owner.id as string)), extension: [{ url: 'http://hl7.org/fhir/StructureDefinition/timezone', valueCode: 'Eastern' }] });
     server.resetCounts();
     expect(await sweep(server)).toMatchObject({ ownersChecked: 1, ownersUnavailable: 0, rerouted: 0 });
-    expect(server.countByKey()['GET Schedule/:id/$find']).toBeUndefined();
     expect((await server.read<Task>('Task', t.task.id)).owner).toEqual(ref(t.owner));
   });
 });
 
 describe('more of what the sweep and the event path must get right', () => {
-  test('BOT_TIMEOUT_SECONDS is honoured: a slow $find within a 60 s timeout does not stop the sweep', async () => {
+  test('BOT_TIMEOUT_SECONDS is honoured: a slow Slot search within a 60 s timeout does not stop the sweep', async () => {
     const server = await world();
     await waitingThread(server, { away: true });
     server.beforeRequest = (r) => {
-      if (r.key === 'GET Schedule/:id/$find') {
+      if (r.key === 'GET Slot') {
         vi.setSystemTime(new Date(Date.now() + 15_000)); // past the 10 s default, well within 60 s
       }
     };
@@ -402,7 +409,7 @@ describe('how the sweep reads threads', () => {
     await server.update({ ...(await server.read<Communication>('Communication', fromPatient.thread.id)), sender: fromPatient.patient, sent: ago(30 * MINUTE) });
     const silent = await seedOwnedThread(server, { away: true });
     server.resetCounts();
-    expect(await sweep(server)).toMatchObject({ threadsExamined: 2, rerouted: 1, kept: 1 });
+    expect(await sweep(server)).toMatchObject({ threadsRead: 2, waiting: 1, rerouted: 1 });
     expect((await server.read<Task>('Task', fromPatient.task.id)).owner).toBeUndefined();
     expect((await server.read<Task>('Task', silent.task.id)).owner).toEqual(ref(silent.owner));
     // Messages are read without their text.
@@ -417,7 +424,7 @@ describe('how the sweep reads threads', () => {
       await server.update({ ...(await server.read<Communication>('Communication', closed.thread.id)), status: 'completed' });
     }
     server.resetCounts();
-    expect(await sweep(server)).toMatchObject({ threadsExamined: 0, rerouted: 0 });
+    expect(await sweep(server)).toMatchObject({ threadsRead: 2, waiting: 0, rerouted: 0 });
     expect(server.countByKey()['GET Communication']).toBe(1);
     expect(vi.mocked(console.log).mock.calls.map((c) => String(c[0]))).toContain('[ooo-reroute] sweep: 2 thread(s) with open Tasks are not in progress (closed or deleted); left alone');
   });
@@ -427,7 +434,7 @@ describe('how the sweep reads threads', () => {
     const closed = await waitingThread(server, { away: true });
     await server.update({ ...(await server.read<Communication>('Communication', closed.thread.id)), status: 'completed' });
     await waitingThread(server, { away: true });
-    expect(await sweep(server)).toMatchObject({ threadsExamined: 1, rerouted: 1 });
+    expect(await sweep(server)).toMatchObject({ threadsRead: 2, waiting: 1, rerouted: 1 });
     const lines = (): string[] => vi.mocked(console.log).mock.calls.map((c) => String(c[0]));
     expect(lines()).toContain('[ooo-reroute] sweep: 1 thread(s) with open Tasks are not in progress (closed or deleted); left alone');
     vi.mocked(console.log).mockClear();
@@ -441,6 +448,107 @@ describe('how the sweep reads threads', () => {
     const server = await world();
     const t = await seedOwnedThread(server, { away: true });
     await server.seed({ resourceType: 'Communication', status: 'in-progress', partOf: [{ reference: 'Communication/elsewhere' }, ref(t.thread)], sender: t.patient, sent: ago(MINUTE) });
-    expect(await sweep(server)).toMatchObject({ threadsExamined: 1, rerouted: 1 });
+    expect(await sweep(server)).toMatchObject({ waiting: 1, rerouted: 1 });
+  });
+});
+
+describe('the sweep replays the event at the time of the message; only an absence hands off', () => {
+  const EVENING = Date.parse('2026-11-27T22:15:00.000Z'); // 17:15 in New York: the 09:00-17:00 shift ended at 17:00
+  const nyTime = (hhmm: string): string => new Date(Date.parse(`2026-11-27T${hhmm}:00-05:00`)).toISOString();
+
+  async function threadAt(server: ServerMock, wrote: string): Promise<OwnedThread> {
+    const seeded = await seedOwnedThread(server);
+    await seedMessage(server, seeded.thread, seeded.patient, nyTime(wrote));
+    return seeded;
+  }
+
+  test('the end of a shift hands nothing off: a patient who wrote at 16:00 stays with the owner at 17:15, counted', async () => {
+    const server = await world();
+    const t = await threadAt(server, '16:00');
+    vi.setSystemTime(new Date(EVENING));
+    const summary = await sweep(server);
+    expect(summary).toMatchObject({ waiting: 1, ownersUnavailable: 1, rerouted: 0, kept: 1, keptOnDuty: 1 });
+    expect((await server.read<Task>('Task', t.task.id)).meta?.versionId).toBe(t.task.meta?.versionId);
+    expect(vi.mocked(console.log).mock.calls.map((c) => String(c[0]))).toContainEqual(expect.stringContaining('keptOnDuty=1'));
+  });
+
+  test('a message written after the shift ended whose event was lost is rerouted, the note saying when the patient wrote', async () => {
+    const server = await world();
+    const t = await threadAt(server, '17:05');
+    vi.setSystemTime(new Date(EVENING));
+    expect(await sweep(server)).toMatchObject({ rerouted: 1, keptOnDuty: 0 });
+    const task = await server.read<Task>('Task', t.task.id);
+    expect(task.owner).toBeUndefined();
+    expect(task.note?.[0].text).toBe(
+      'Returned to the team pool: Pat PHI-PRACTITIONER-NAME was outside their working hours when the patient wrote (Nov 27, 2026, 5:05 PM (America/New_York)).'
+    );
+  });
+
+  test('a vacation that began after the patient wrote hands off every waiting thread', async () => {
+    const server = await world();
+    const t = await threadAt(server, '16:00');
+    const second = await seedTask(server, t.thread, { owner: ref(t.owner) });
+    await seedBlock(server, t.schedule, nyTime('17:10'), '2026-12-04T00:00:00Z');
+    vi.setSystemTime(new Date(EVENING));
+    expect(await sweep(server)).toMatchObject({ rerouted: 2, keptOnDuty: 0 });
+    for (const id of [t.task.id, second.id]) {
+      expect((await server.read<Task>('Task', id)).note?.[0].text).toBe('Returned to the team pool: Pat PHI-PRACTITIONER-NAME is away (vacation or leave on their schedule).');
+    }
+  });
+
+  test('the event path and the sweep agree on a message written on shift and delivered late', async () => {
+    const server = await world();
+    const t = await threadAt(server, '16:00');
+    vi.setSystemTime(new Date(EVENING));
+    const [late] = await server.searchAll<Communication>('Communication', `part-of=Communication/${t.thread.id}`);
+    const event = (await handler(server.medplum, botEvent(late))) as RerouteSummary;
+    expect(event.decisions[0]).toMatchObject({ action: 'kept', onDutyWhenWritten: true });
+  });
+});
+
+describe('reach follows the waiting threads, not the scan order', () => {
+  test('120 on-duty owners with answered threads and one away owner whose patient waits: rerouted in one run at 100 ms a request and the default 10 s timeout', async () => {
+    const server = await world();
+    const answerer = ref(await seedPractitioner(server));
+    for (let i = 0; i < 120; i++) {
+      const t = await seedOwnedThread(server);
+      await seedMessage(server, t.thread, t.patient, ago(30 * MINUTE));
+      await seedMessage(server, t.thread, answerer, ago(20 * MINUTE));
+    }
+    const away = await waitingThread(server, { away: true });
+    server.resetCounts();
+    server.beforeRequest = () => {
+      vi.setSystemTime(new Date(Date.now() + 100)); // a loaded server: 100 ms a request
+    };
+    const summary = (await handler(server.medplum, botEvent(CRON))) as SweepSummary; // no BOT_TIMEOUT_SECONDS: 10 s
+    expect(summary).toMatchObject({ tasksScanned: 121, threadsRead: 121, waiting: 1, ownersChecked: 1, rerouted: 1, stoppedEarly: false });
+    expect((await server.read<Task>('Task', away.task.id)).owner).toBeUndefined();
+    // Owners are read only for waiting threads: one Schedule search, one Slot search.
+    expect(server.countByKey()).toMatchObject({ 'GET Schedule': 1, 'GET Slot': 1 });
+  });
+
+  test('a sweep stopped by its deadline says so, and a later one starts elsewhere and reaches the rest', async () => {
+    const server = await world();
+    const answerer = ref(await seedPractitioner(server));
+    for (let i = 0; i < 200; i++) {
+      const t = await seedOwnedThread(server);
+      await seedMessage(server, t.thread, t.patient, ago(30 * MINUTE));
+      await seedMessage(server, t.thread, answerer, ago(20 * MINUTE));
+    }
+    const away = await waitingThread(server, { away: true }); // scanned last: in the third chunk of 100
+    server.beforeRequest = () => {
+      vi.setSystemTime(new Date(Date.now() + 1_000)); // 1 s a request: a 10 s run reads about three chunks
+    };
+    const runs: SweepSummary[] = [];
+    for (let minute = 0; minute < 3 && (await server.read<Task>('Task', away.task.id)).owner; minute++) {
+      vi.setSystemTime(new Date(NOW + minute * MINUTE));
+      runs.push((await handler(server.medplum, botEvent(CRON))) as SweepSummary);
+    }
+    expect((await server.read<Task>('Task', away.task.id)).owner).toBeUndefined();
+    expect(runs.some((r) => r.stoppedEarly)).toBe(true);
+    expect(runs.filter((r) => r.rerouted).length).toBe(1);
+    expect(vi.mocked(console.log).mock.calls.map((c) => String(c[0]))).toContainEqual(
+      expect.stringMatching(/^\[ooo-reroute\] WARN sweep stopped early \(deadline\): \d+ thread\(s\) left; the next sweep starts elsewhere and finishes them$/)
+    );
   });
 });

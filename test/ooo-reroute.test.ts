@@ -5,7 +5,8 @@ import { handler, isSweepInput, triageMessage } from '../src/ooo-reroute';
 import { RunFailedError } from '../src/lib/bot-runtime';
 import type { RerouteSummary, SweepSummary } from '../src/ooo-reroute';
 import { latestReroute, ownersToCheck, planThread } from '../src/lib/reroute-plan';
-import type { OwnerAvailability } from '../src/lib/owner-availability';
+import type { OwnerFacts } from '../src/lib/availability';
+import type { RouteFacts } from '../src/lib/reroute-plan';
 import {
   botEvent,
   message,
@@ -92,20 +93,15 @@ describe('which messages can trigger a reroute', () => {
 });
 
 describe('owner available', () => {
-  test('a provider on duty at 10:17 keeps the Task, in 2 requests', async () => {
+  test('a provider on duty at 10:17 keeps the Task, in 2 requests (the thread with its owners and Schedules, then their absence blocks)', async () => {
     const w = await world();
     const summary = await run(w);
     expect(summary).toMatchObject({ outcome: 'done', tasksExamined: 1, rerouted: 0, kept: 1 });
-    expect(summary.decisions[0].reason).toContain('available');
+    expect(summary.decisions[0].reason).toBe('owner available (on-shift)');
     const task = await w.server.read<Task>('Task', w.task.id);
     expect(task.meta?.versionId).toBe(w.task.meta?.versionId);
-    expect(w.server.countByKey()).toEqual({ 'GET Task': 1, 'GET Schedule/:id/$find': 1 });
-    expect(w.server.count()).toBeLessThanOrEqual(3);
-  });
-
-  test('the $find response wrapped in Parameters is read too', async () => {
-    const w = await world({ find: 'parameters' });
-    expect((await run(w)).kept).toBe(1);
+    expect(w.server.countByKey()).toEqual({ 'GET Task': 1, 'GET Slot': 1 });
+    expect(w.server.requests.find((r) => r.key === 'GET Slot')?.url).toContain('status=busy-unavailable');
   });
 
   test('a provider on an evening shift in New York is available at 20:30 local (server UTC-day quirk)', async () => {
@@ -126,7 +122,7 @@ describe('owner available', () => {
 });
 
 describe('owner unavailable', () => {
-  test('vacation block: the Task returns to the pool with one note, in 4 requests', async () => {
+  test('vacation block: the Task returns to the pool with one note in words, in 3 requests', async () => {
     const w = await world({ away: true });
     const summary = await run(w);
     expect(summary).toMatchObject({ outcome: 'done', rerouted: 1, kept: 0 });
@@ -137,14 +133,13 @@ describe('owner unavailable', () => {
     expect(task.priority).toBe('routine');
     expect(task.authoredOn).toBe(w.task.authoredOn);
     expect(task.note).toHaveLength(1);
-    expect(task.note?.[0].text).toContain(`owner Practitioner/${w.owner.id} unavailable`);
-    expect(task.note?.[0].text).toContain('Communication/msg-1');
-    expect(task.note?.[0].text).not.toContain(PHI_MARKER);
+    // For the clinician: the provider's name and the reason in words; the patient's name never.
+    expect(task.note?.[0].text).toBe('Returned to the team pool: Pat PHI-PRACTITIONER-NAME is away (vacation or leave on their schedule).');
+    expect(task.note?.[0].text).not.toContain(`${PHI_MARKER}PATIENT`);
+    expect(latestReroute(task)).toEqual({ from: `Practitioner/${w.owner.id}`, to: undefined, trigger: 'Communication/msg-1', headerVersion: w.thread.meta?.versionId });
     const header = await w.server.read<Communication>('Communication', w.thread.id);
     expect(header.recipient).toEqual([w.patient]);
-    expect(task.note?.[0].text).toContain('(blocked:Slot/');
-    // The Slot search says why $find found nothing: a vacation block, not an appointment.
-    expect(w.server.countByKey()).toEqual({ 'GET Task': 1, 'GET Schedule/:id/$find': 1, 'GET Slot': 1, 'POST batch': 1 });
+    expect(w.server.countByKey()).toEqual({ 'GET Task': 1, 'GET Slot': 1, 'POST batch': 1 });
   });
 
   test('no availability defined today (Friday) counts as unavailable', async () => {
@@ -162,10 +157,13 @@ describe('owner unavailable', () => {
     expect((await run(w)).rerouted).toBe(1);
   });
 
-  test('a Schedule without scheduling parameters counts as unavailable', async () => {
+  test('a Schedule without working hours: available unless blocked (the documented fallback)', async () => {
     const w = await world();
     await w.server.update({ ...w.schedule, extension: undefined });
-    expect((await run(w)).rerouted).toBe(1);
+    expect((await run(w)).decisions[0]).toMatchObject({ action: 'kept', reason: 'owner available (no-working-hours)' });
+    const away = await world({ away: true });
+    await away.server.update({ ...away.schedule, extension: undefined });
+    expect((await run(away)).decisions[0]).toMatchObject({ action: 'to-pool', reason: 'absent now' });
   });
 
   test('every open Task of the owner on the thread moves; closed Tasks and other threads do not', async () => {
@@ -177,7 +175,7 @@ describe('owner unavailable', () => {
     const summary = await run(w);
     expect(summary.rerouted).toBe(2);
     const first = await w.server.read<Task>('Task', w.task.id);
-    expect(first.note?.map((n) => n.text?.slice(0, 12))).toEqual(['earlier note', 'Out-of-offic']);
+    expect(first.note?.map((n) => n.text?.slice(0, 12))).toEqual(['earlier note', 'Returned to ']);
     expect((await w.server.read<Task>('Task', second.id)).owner).toBeUndefined();
     for (const untouched of [done, other]) {
       expect((await w.server.read<Task>('Task', untouched.id)).meta?.versionId).toBe(untouched.meta?.versionId);
@@ -218,7 +216,8 @@ describe('coverage', () => {
     const task = await w.server.read<Task>('Task', w.task.id);
     expect(task.owner).toEqual(ref(cover));
     expect(task.status).toBe('requested');
-    expect(task.note?.[0].text).toContain(`reassigned to Practitioner/${cover.id}`);
+    expect(task.note?.[0].text).toBe('Reassigned to Pat PHI-PRACTITIONER-NAME, who covers for them: Pat PHI-PRACTITIONER-NAME is away (vacation or leave on their schedule).');
+    expect(latestReroute(task)?.to).toBe(`Practitioner/${cover.id}`);
     expect((await w.server.read<Communication>('Communication', w.thread.id)).recipient).toEqual([w.patient, ref(cover)]);
   });
 
@@ -232,13 +231,17 @@ describe('coverage', () => {
     expect((await w.server.read<Task>('Task', w.task.id)).owner).toBeUndefined();
   });
 
-  test('malformed secrets fall back to defaults with a warning', async () => {
+  test.each([
+    ['not JSON', '{not json', 'secret OOO_COVERAGE is not valid JSON; using the defaults'],
+    ['an array', '["Practitioner/b"]', 'secret OOO_COVERAGE: must be a JSON object like {"Practitioner/a": "Practitioner/b"}; using the defaults'],
+    ['a cover given as an array', '{"OWNER": ["Practitioner/b"]}', 'secret OOO_COVERAGE: entry "OWNER" must map a Practitioner or PractitionerRole reference to another one; using the defaults'],
+  ])('OOO_COVERAGE %s: one warning, the pool, and a valid patch', async (_name, value, warning) => {
     const w = await world({ away: true });
-    const summary = await run(w, undefined, { OOO_COVERAGE: '{not json', OOO_WINDOW_MINUTES: 'soon' });
+    const summary = await run(w, undefined, { OOO_COVERAGE: value.replace('OWNER', `Practitioner/${w.owner.id}`) });
     expect(summary.decisions[0].action).toBe('to-pool');
-    const warnings = vi.mocked(console.log).mock.calls.map((c) => String(c[0]));
-    expect(warnings.filter((w) => w.includes('OOO_COVERAGE'))).toHaveLength(1);
-    expect(warnings.filter((w) => w.includes('OOO_WINDOW_MINUTES'))).toHaveLength(1);
+    expect((await w.server.read<Task>('Task', w.task.id)).owner).toBeUndefined();
+    const warnings = vi.mocked(console.log).mock.calls.map((c) => String(c[0])).filter((l) => l.includes('OOO_COVERAGE'));
+    expect(warnings).toEqual([`[ooo-reroute] WARN ${warning.replace('OWNER', `Practitioner/${w.owner.id}`)}`]);
   });
 });
 
@@ -247,7 +250,7 @@ describe('when availability cannot be read', () => {
     const w = await world({ away: true });
     await w.server.update({ ...w.schedule, actor: [{ reference: 'Practitioner/someone-else' }] });
     const summary = await run(w);
-    expect(summary.decisions[0]).toMatchObject({ action: 'kept', reason: expect.stringContaining('no-active-schedule') });
+    expect(summary.decisions[0]).toMatchObject({ action: 'kept', reason: 'owner unknown (no-schedule)' });
   });
 
   test('an inactive Schedule is not a Schedule', async () => {
@@ -256,21 +259,15 @@ describe('when availability cannot be read', () => {
     expect((await run(w)).kept).toBe(1);
   });
 
-  test.each([
-    ['$find absent (404)', { find: 'absent' as const }, undefined],
-    ['actor without time zone (400)', {}, null],
-  ])('%s: falls back to busy-unavailable Slots covering now', async (_name, options, timeZone) => {
-    const away = await world({ ...options, away: true });
-    const present = await world(options);
+  test('a provider without a time zone: available unless blocked (the documented fallback); $find is never asked', async () => {
+    const away = await world({ away: true });
+    const present = await world({ schedule: { availability: [{ days: ['mon'] }] } });
     for (const w of [away, present]) {
-      if (timeZone === null) {
-        await w.server.update({ ...w.owner, extension: undefined });
-      }
+      await w.server.update({ ...w.owner, extension: undefined });
     }
     expect((await run(away)).rerouted).toBe(1);
-    expect(away.server.countByKey()).toMatchObject({ 'GET Slot': 1 });
-    expect((await run(present)).kept).toBe(1);
-    expect(vi.mocked(console.log).mock.calls.some((c) => String(c[0]).includes('deciding from its rules and Slots'))).toBe(true);
+    expect((await run(present)).decisions[0]).toMatchObject({ action: 'kept', reason: 'owner available (no-time-zone)' });
+    expect([...away.server.requests, ...present.server.requests].some((r) => r.key.endsWith('$find'))).toBe(false);
   });
 
   test('a Task owned by an Organization is not rerouted', async () => {
@@ -355,8 +352,8 @@ describe('concurrency and faults', () => {
   test('a deadline reached before the write: nothing written, the run says so, the sweep completes it', async () => {
     const w = await world({ away: true });
     w.server.beforeRequest = (r) => {
-      if (r.key === 'GET Schedule/:id/$find') {
-        vi.setSystemTime(new Date(Date.now() + 9_000)); // $find took 9 s of a 10 s timeout
+      if (r.key === 'GET Slot') {
+        vi.setSystemTime(new Date(Date.now() + 9_000)); // the Slot search took 9 s of a 10 s timeout
       }
     };
     expect(await run(w)).toMatchObject({ outcome: 'deferred', rerouted: 0, deferred: { quota: 0, deadline: 1 } });
@@ -367,11 +364,12 @@ describe('concurrency and faults', () => {
     expect((await w.server.read<Task>('Task', w.task.id)).owner).toBeUndefined();
   });
 
-  test('a 503 on $find keeps the Task (availability unknown)', async () => {
+  test('a 503 on the Slot search fails the run before any write; the sweep completes it', async () => {
     const w = await world({ away: true });
-    w.server.faults.push({ match: /\$find$/, status: 503, times: Infinity });
-    const summary = await run(w);
-    expect(summary.decisions[0]).toMatchObject({ action: 'kept', reason: expect.stringContaining('unknown') });
+    w.server.faults.push({ match: /^GET Slot$/, status: 503, times: 3 });
+    await expect(run(w)).rejects.toThrow();
+    expect((await w.server.read<Task>('Task', w.task.id)).meta?.versionId).toBe(w.task.meta?.versionId);
+    expect(await sweep(w)).toMatchObject({ rerouted: 1, failed: 0 });
   });
 });
 
@@ -381,16 +379,19 @@ describe('bad input: a clear logged outcome, never a corrupted resource', () => 
       const group = await w.server.seed({ resourceType: 'Group', type: 'practitioner', actual: true });
       await w.server.update({ ...w.task, owner: ref(group) });
     }, 'owner type Group is not rerouted', false],
-    ['a Schedule with several actors ($find 400)', async (w) => {
+    ['a Schedule with several actors', async (w) => {
       const other = await seedPractitioner(w.server);
       await w.server.update({ ...w.schedule, actor: [ref(w.owner), ref(other)] });
-    }, 'blocked:Slot/', true],
-    ['a Schedule whose actor has no time zone ($find 400)', async (w) => {
+    }, 'absent now', true],
+    ['a Schedule whose actor has no time zone', async (w) => {
       await w.server.update({ ...w.owner, extension: undefined });
-    }, 'blocked:Slot/', true],
+    }, 'absent now', true],
     ['a thread header that was deleted (Tasks still point at it)', async (w) => {
       await w.server.medplum.deleteResource('Communication', w.thread.id);
-    }, 'blocked:Slot/', true],
+    }, 'absent now', true],
+    ['a thread that was closed (header completed)', async (w) => {
+      await w.server.update({ ...w.thread, status: 'completed' });
+    }, 'thread is completed, not in progress', false],
   ])('%s', async (_name, change, reason, rerouted) => {
     const w = await world({ away: true });
     await change(w);
@@ -424,19 +425,29 @@ describe('real clinic schedules', () => {
     vi.setSystemTime(new Date('2026-11-28T05:40:00.000Z'));
     const w = await world({ schedule: everyDay('20:00:00', 8) });
     await w.server.update({ ...w.owner, extension: [{ url: TIMEZONE_URL, valueCode: 'America/Anguilla' }] });
-    expect((await run(w)).decisions[0]).toMatchObject({ action: 'kept', reason: 'owner available (free-slot)' });
+    expect((await run(w)).decisions[0]).toMatchObject({ action: 'kept', reason: 'owner available (on-shift)' });
   });
 
-  test('a long overnight shift whose earlier slots fill the $find page: decided from the rules', async () => {
+  test('a long overnight shift begun eleven hours ago, on a 15-minute grid', async () => {
     vi.setSystemTime(new Date('2026-11-28T05:00:00.000Z')); // 00:00 in New York; the shift began at 13:00
     const w = await world({ schedule: { ...everyDay('13:00:00', 14), durationMinutes: 15, alignmentMinutes: 15 } });
-    expect((await run(w)).decisions[0]).toMatchObject({ action: 'kept', reason: 'owner available (working-hours)' });
+    expect((await run(w)).decisions[0]).toMatchObject({ action: 'kept', reason: 'owner available (on-shift)' });
   });
 
-  test('seeing patients all hour is being in the office: kept, "booked"', async () => {
+  test.each([
+    ['booked all hour', [['14:00', '17:00']]],
+    ['in the gap between two appointments', [['14:00', '15:15'], ['15:30', '16:00']]],
+    ['booked to the end of the shift', [['15:00', '22:00']]],
+  ])('appointments never make anyone unavailable: %s is kept', async (_name, bookings) => {
     const w = await world();
-    await w.server.seed<Slot>({ resourceType: 'Slot', schedule: ref(w.schedule), status: 'busy', start: '2026-11-27T14:00:00Z', end: '2026-11-27T17:00:00Z' });
-    expect((await run(w)).decisions[0]).toMatchObject({ action: 'kept', reason: 'owner available (booked)' });
+    for (const [from, to] of bookings) {
+      await w.server.seed<Slot>({ resourceType: 'Slot', schedule: ref(w.schedule), status: 'busy', start: `2026-11-27T${from}:00Z`, end: `2026-11-27T${to}:00Z` });
+    }
+    expect((await run(w)).decisions[0]).toMatchObject({ action: 'kept', reason: 'owner available (on-shift)' });
+    // Five minutes later, between bookings or not, the same.
+    vi.setSystemTime(new Date(Date.now() + 5 * 60_000));
+    expect((await run(w)).decisions[0]).toMatchObject({ action: 'kept', reason: 'owner available (on-shift)' });
+    expect(await sweep(w)).toMatchObject({ rerouted: 0 });
   });
 
   test('an appointment outside working hours does not make the owner present', async () => {
@@ -446,14 +457,17 @@ describe('real clinic schedules', () => {
     expect((await run(w)).decisions[0]).toMatchObject({ action: 'to-pool' });
   });
 
-  test('a time zone that is not an IANA code: logged, availability unknown, Task kept, no request to $find', async () => {
-    const w = await world({ away: true });
+  test('a time zone that is not an IANA code: logged, availability unknown, Task kept; a vacation block still means away', async () => {
+    const w = await world();
     await w.server.update({ ...w.owner, extension: [{ url: TIMEZONE_URL, valueCode: 'Eastern' }] });
     const summary = await run(w);
     expect(summary).toMatchObject({ outcome: 'done', rerouted: 0 });
     expect(summary.decisions[0].reason).toBe('owner unknown (invalid-time-zone)');
-    expect(w.server.countByKey()['GET Schedule/:id/$find']).toBeUndefined();
-    expect(vi.mocked(console.log).mock.calls.some((c) => String(c[0]).includes('not an IANA zone'))).toBe(true);
+    expect(vi.mocked(console.log).mock.calls.map((c) => String(c[0]))).toContain(
+      `[ooo-reroute] WARN Practitioner/${w.owner.id}: working hours cannot be judged (invalid-time-zone); their Tasks are kept. npm run status lists such owners`
+    );
+    await seedBlock(w.server, w.schedule, '2026-11-27T00:00:00Z', '2026-11-28T00:00:00Z');
+    expect((await run(w)).decisions[0]).toMatchObject({ action: 'to-pool', reason: 'absent now' });
   });
 
   test('a held Task keeps its hold: owner removed, status on-hold, the note says so', async () => {
@@ -462,7 +476,7 @@ describe('real clinic schedules', () => {
     const task = await w.server.read<Task>('Task', w.task.id);
     expect(task).toMatchObject({ status: 'on-hold' });
     expect(task.owner).toBeUndefined();
-    expect(task.note?.[0].text).toContain('status on-hold kept');
+    expect(task.note?.[0].text).toContain('The Task stays on hold as it was.');
   });
 
   test('the header changed between the read and the write: the retry still removes the away owner, keeping the change', async () => {
@@ -503,8 +517,7 @@ describe('real clinic schedules', () => {
       ...w.schedule,
       extension: [{ url: SCHEDULING_PARAMETERS_URL, extension: [...params, { url: 'serviceType', valueCoding: { system: 'http://example.com/st', code: 'video' } }] }],
     });
-    expect((await run(w)).decisions[0].reason).toBe('owner available (free-slot)');
-    expect(w.server.requests.find((r) => r.key.endsWith('$find'))?.url).toContain('service-type=http');
+    expect((await run(w)).decisions[0].reason).toBe('owner available (on-shift)');
     // OOO_SERVICE_TYPE asks for one service; the owner offers no other hours: away for it.
     const phone = await run(w, undefined, { OOO_SERVICE_TYPE: 'http://example.com/st|phone' });
     expect(phone.decisions[0]).toMatchObject({ action: 'to-pool' });
@@ -527,14 +540,38 @@ describe('planThread (pure)', () => {
     status: 'in-progress',
     recipient: [{ reference: 'Patient/p' }, { reference: 'Practitioner/a' }],
   };
-  const owners = {
-    now: NOW,
-    availability: new Map<string, OwnerAvailability>([['Practitioner/a', { state: 'unavailable', reason: 'blocked:Slot/s' }]]),
-    cover: new Map<string, string>(),
-  };
-  const thread = { thread: 'Communication/h', header, tasks: [task], trigger: 'Communication/m', waitingOnCareTeam: true };
+  const nowMs = Date.parse(NOW);
+  const dayRules = (days: string[]) => ({
+    sets: [{ availability: [{ days, minutesOfDay: [540], durationMinutes: 480 }], durationMinutes: 30, bufferBeforeMinutes: 0, bufferAfterMinutes: 0, alignmentMinutes: 60, serviceTypes: [] }],
+  });
+  /** An owner's facts that make them on shift, off shift (no hours on Fridays), or absent (a block covering now). */
+  const facts = (owner: string, state: 'on-shift' | 'off-shift' | 'absent' | 'unknown', name = 'Dr Ada Able'): OwnerFacts => ({
+    owner,
+    name,
+    timeZone: state === 'unknown' ? 'Eastern' : 'America/New_York',
+    schedules: [
+      {
+        schedule: 'Schedule/s',
+        rules: dayRules(state === 'off-shift' ? ['mon'] : ['mon', 'tue', 'wed', 'thu', 'fri', 'sat', 'sun']),
+        blocks: state === 'absent' ? [{ slot: 'Slot/s', start: nowMs - 3_600_000, end: nowMs + 3_600_000 }] : [],
+      },
+    ],
+  });
+  const route = (states: Record<string, OwnerFacts>, extra: Partial<RouteFacts> = {}): RouteFacts => ({
+    now: nowMs,
+    owner: (ref) => states[ref],
+    coverage: {},
+    serviceTypes: [],
+    ...extra,
+  });
+  const owners = route({ 'Practitioner/a': facts('Practitioner/a', 'absent') });
+  const thread = { thread: 'Communication/h', header, tasks: [task], trigger: 'Communication/m', triggerTime: nowMs - 60_000, waitingOnCareTeam: true };
   const patchOf = (entry: { resource?: unknown }): unknown[] => JSON.parse(Buffer.from((entry.resource as Binary).data as string, 'base64').toString());
-  const record = (from: string, extra: { to?: string; trigger?: string } = {}) => ({
+  const noteOf = (entry: { resource?: unknown }): { text: string; extension: unknown[] } => {
+    const op = patchOf(entry).find((o) => (o as { path: string }).path.startsWith('/note')) as { value: unknown };
+    return (Array.isArray(op.value) ? op.value[0] : op.value) as { text: string; extension: unknown[] };
+  };
+  const record = (from: string, extra: { to?: string; trigger?: string; headerVersion?: string } = {}) => ({
     authorString: 'ooo-reroute',
     text: 'earlier',
     extension: [
@@ -544,6 +581,7 @@ describe('planThread (pure)', () => {
           { url: 'from', valueReference: { reference: from } },
           ...(extra.to ? [{ url: 'to', valueReference: { reference: extra.to } }] : []),
           ...(extra.trigger ? [{ url: 'trigger', valueReference: { reference: extra.trigger } }] : []),
+          ...(extra.headerVersion ? [{ url: 'header-version', valueId: extra.headerVersion }] : []),
         ],
       },
     ],
@@ -555,7 +593,7 @@ describe('planThread (pure)', () => {
     text: `Out-of-office reroute: owner Practitioner/a unavailable at ${NOW} (x); triggered by Communication/m0; reassigned to Practitioner/c.`,
   };
 
-  test('guards the version and the owner, removes the owner, sets requested, adds a note with the reroute record', () => {
+  test('guards the version and the owner, removes the owner, sets requested, adds a note in words with the reroute record', () => {
     const plan = planThread(thread, owners);
     expect(patchOf(plan.entries[0])).toEqual([
       { op: 'test', path: '/meta/versionId', value: 'v1' },
@@ -569,13 +607,15 @@ describe('planThread (pure)', () => {
           {
             time: NOW,
             authorString: 'ooo-reroute',
-            text: `Out-of-office reroute: owner Practitioner/a unavailable at ${NOW} (blocked:Slot/s); triggered by Communication/m; returned to the pool.`,
+            text: 'Returned to the team pool: Dr Ada Able is away (vacation or leave on their schedule).',
             extension: [
               {
                 url: 'urn:medplum-messaging-bots:ooo-reroute',
                 extension: [
                   { url: 'from', valueReference: { reference: 'Practitioner/a' } },
                   { url: 'trigger', valueReference: { reference: 'Communication/m' } },
+                  { url: 'header-version', valueId: 'h1' },
+                  { url: 'reason', valueCode: 'absent' },
                 ],
               },
             ],
@@ -590,33 +630,91 @@ describe('planThread (pure)', () => {
     ]);
   });
 
+  test('off shift when the patient wrote: the note gives the time in the provider\'s zone; no name read means no name written', () => {
+    const offShift = route({ 'Practitioner/a': { ...facts('Practitioner/a', 'off-shift'), name: undefined } });
+    const plan = planThread({ ...thread, triggerTime: Date.parse('2026-11-27T15:10:00Z') }, offShift);
+    expect(plan.decisions[0]).toMatchObject({ action: 'to-pool', reason: 'off-shift written' });
+    expect(noteOf(plan.entries[0]).text).toBe(
+      'Returned to the team pool: The assigned provider was outside their working hours when the patient wrote (Nov 27, 2026, 10:10 AM (America/New_York)).'
+    );
+  });
+
   test.each(['on-hold', 'draft'] as const)('a %s Task keeps its status: the owner goes, the hold stays, the note says so', (status) => {
     const plan = planThread({ ...thread, tasks: [{ ...task, status, note: [{ text: 'waiting on labs' }] }] }, owners);
     const patch = patchOf(plan.entries[0]) as { op: string; path: string; value?: { text?: string } }[];
     expect(patch.map((op) => `${op.op} ${op.path}`)).toEqual(['test /meta/versionId', 'test /owner', 'remove /owner', 'add /note/-', 'add /lastModified']);
-    expect(patch[3].value?.text).toContain(`returned to the pool; status ${status} kept.`);
+    expect(patch[3].value?.text).toContain(status === 'on-hold' ? 'The Task stays on hold as it was.' : 'The Task stays a draft as it was.');
   });
 
-  test('to a cover: the owner is replaced and the cover joins the recipients', () => {
-    const plan = planThread(thread, { ...owners, cover: new Map([['Practitioner/a', 'Practitioner/c']]) });
-    expect(plan.decisions).toEqual([{ task: 'Task/t', owner: 'Practitioner/a', action: 'to-cover', reason: 'blocked:Slot/s', cover: 'Practitioner/c' }]);
+  test('to a cover who is on shift: the owner is replaced, the cover joins the recipients, the note names the cover', () => {
+    const covered = route({ 'Practitioner/a': facts('Practitioner/a', 'absent'), 'Practitioner/c': facts('Practitioner/c', 'on-shift', 'Dr Cy Cover') }, { coverage: { 'Practitioner/a': 'Practitioner/c' } });
+    const plan = planThread(thread, covered);
+    expect(plan.decisions).toEqual([{ task: 'Task/t', owner: 'Practitioner/a', action: 'to-cover', reason: 'absent now', cover: 'Practitioner/c' }]);
     expect(patchOf(plan.entries[0])).toContainEqual({ op: 'replace', path: '/owner', value: { reference: 'Practitioner/c' } });
+    expect(noteOf(plan.entries[0]).text).toBe('Reassigned to Dr Cy Cover, who covers for them: Dr Ada Able is away (vacation or leave on their schedule).');
     expect(patchOf(plan.entries[1])).toContainEqual({ op: 'replace', path: '/recipient', value: [{ reference: 'Patient/p' }, { reference: 'Practitioner/c' }] });
+    // A cover who is off shift, or absent, or not read: the pool.
+    for (const state of ['off-shift', 'absent', 'unknown'] as const) {
+      const off = route({ 'Practitioner/a': facts('Practitioner/a', 'absent'), 'Practitioner/c': facts('Practitioner/c', state) }, { coverage: { 'Practitioner/a': 'Practitioner/c' } });
+      expect(planThread(thread, off).decisions[0].action).toBe('to-pool');
+    }
   });
 
-  test('unknown availability, an available owner, or the care team speaking last change nothing', () => {
-    for (const state of ['unknown', 'available'] as const) {
-      const plan = planThread(thread, { ...owners, availability: new Map([['Practitioner/a', { state, reason: 'x' }]]) });
+  test('unknown availability, an owner on shift, or the care team speaking last change nothing', () => {
+    for (const [state, reason] of [['unknown', 'owner unknown (invalid-time-zone)'], ['on-shift', 'owner available (on-shift)']] as const) {
+      const plan = planThread(thread, route({ 'Practitioner/a': facts('Practitioner/a', state) }));
       expect(plan.entries).toHaveLength(0);
-      expect(plan.decisions[0]).toMatchObject({ action: 'kept', reason: `owner ${state} (x)` });
+      expect(plan.decisions[0]).toMatchObject({ action: 'kept', reason });
     }
     const answered = planThread({ ...thread, waitingOnCareTeam: false }, owners);
     expect(answered.entries).toHaveLength(0);
     expect(answered.decisions[0].reason).toBe('owner unavailable, but the care team spoke last');
   });
 
-  test('a half-done reroute (Task moved, header still listing the owner) is finished: header only, no second note', () => {
-    const moved = { ...task, owner: undefined, status: 'requested' as const, note: [record('Practitioner/a', { trigger: 'Communication/m0' })] };
+  describe('the sweep replays the event: only an absence hands off what was written on shift', () => {
+    // Off shift now (no hours on Fridays in these facts means "off" at every instant); the
+    // patient wrote at a time decided by a second Schedule that was on shift then.
+    const endedShift: OwnerFacts = {
+      owner: 'Practitioner/a',
+      name: 'Dr Ada Able',
+      timeZone: 'America/New_York',
+      schedules: [{ schedule: 'Schedule/s', rules: dayRules(['fri']), blocks: [] }],
+    };
+    const evening = Date.parse('2026-11-27T22:15:00Z'); // 17:15 in New York: the 09:00-17:00 shift ended
+    const at = (ms: number): RouteFacts => route({ 'Practitioner/a': endedShift }, { now: ms });
+
+    test('the patient wrote during the shift, the shift ended: kept, counted as on duty when written', () => {
+      const plan = planThread({ ...thread, triggerTime: Date.parse('2026-11-27T21:00:00Z') }, at(evening));
+      expect(plan.entries).toHaveLength(0);
+      expect(plan.decisions[0]).toMatchObject({ action: 'kept', onDutyWhenWritten: true, reason: 'owner available (on-shift) when the patient wrote; off-shift now' });
+    });
+    test('the patient wrote after the shift ended and the event was lost: rerouted', () => {
+      const plan = planThread({ ...thread, triggerTime: Date.parse('2026-11-27T22:05:00Z') }, at(evening));
+      expect(plan.decisions[0]).toMatchObject({ action: 'to-pool', reason: 'off-shift written' });
+    });
+    test('a vacation block that began after the patient wrote: rerouted, whatever the shift was then', () => {
+      const blocked = { ...endedShift, schedules: [{ ...endedShift.schedules[0], blocks: [{ slot: 'Slot/v', start: evening - 60_000, end: evening + 86_400_000 }] }] };
+      const plan = planThread({ ...thread, triggerTime: Date.parse('2026-11-27T21:00:00Z') }, { ...route({ 'Practitioner/a': blocked }), now: evening });
+      expect(plan.decisions[0]).toMatchObject({ action: 'to-pool', reason: 'absent now' });
+    });
+    test('back on shift now after writing off shift: kept (the owner is there to answer)', () => {
+      const plan = planThread({ ...thread, triggerTime: Date.parse('2026-11-27T12:00:00Z') }, at(Date.parse('2026-11-27T15:00:00Z')));
+      expect(plan.decisions[0]).toMatchObject({ action: 'kept', reason: 'owner available (on-shift)' });
+    });
+    test('a message stamped in the future is read as written now', () => {
+      const plan = planThread({ ...thread, triggerTime: evening + 3_600_000 * 24 }, at(evening));
+      expect(plan.decisions[0]).toMatchObject({ action: 'to-pool', reason: 'off-shift written' });
+    });
+  });
+
+  test('a closed thread (header not in progress) keeps every Task, with no write', () => {
+    const plan = planThread({ ...thread, header: { ...header, status: 'completed' } }, owners);
+    expect(plan.entries).toHaveLength(0);
+    expect(plan.decisions[0]).toMatchObject({ action: 'kept', reason: 'thread is completed, not in progress' });
+  });
+
+  test('a half-done reroute (Task moved, header as the reroute left it) is finished: header only, no second note', () => {
+    const moved = { ...task, owner: undefined, status: 'requested' as const, note: [record('Practitioner/a', { trigger: 'Communication/m0', headerVersion: 'h1' })] };
     const plan = planThread({ ...thread, tasks: [moved], trigger: 'Communication/m1' }, owners);
     expect(plan.repaired).toEqual(['Practitioner/a']);
     expect(plan.entries).toHaveLength(1);
@@ -624,18 +722,21 @@ describe('planThread (pure)', () => {
     expect(plan.decisions[0]).toMatchObject({ action: 'kept', reason: 'no owner (already in the pool)' });
   });
 
-  test('a half-done reroute to a cover adds the cover too; notes of older versions are read from their text', () => {
-    const plan = planThread({ ...thread, tasks: [{ ...task, owner: { reference: 'Practitioner/c' }, note: [legacyToCover] }] }, {
-      ...owners,
-      availability: new Map([...owners.availability, ['Practitioner/c', { state: 'available' as const, reason: 'free-slot' }]]),
-    });
-    expect(plan.repaired).toEqual(['Practitioner/a']);
-    expect(patchOf(plan.entries[0])).toContainEqual({ op: 'replace', path: '/recipient', value: [{ reference: 'Patient/p' }, { reference: 'Practitioner/c' }] });
+  test('repairs respect people: not once the header changed since the reroute, not once the patient stopped waiting, not from notes without a record of the header', () => {
+    const moved = { ...task, owner: undefined, status: 'requested' as const, note: [record('Practitioner/a', { headerVersion: 'h1' })] };
+    // A person re-added the owner: the header has another version.
+    expect(planThread({ ...thread, header: { ...header, meta: { versionId: 'h2' } }, tasks: [moved] }, owners).entries).toHaveLength(0);
+    expect(planThread({ ...thread, tasks: [moved], waitingOnCareTeam: false }, owners).entries).toHaveLength(0);
+    expect(planThread({ ...thread, tasks: [{ ...moved, note: [record('Practitioner/a')] }] }, owners).entries).toHaveLength(0);
+    expect(planThread({ ...thread, tasks: [{ ...task, owner: { reference: 'Practitioner/c' }, note: [legacyToCover] }] }, owners).repaired).toEqual([]);
+    // This run's own move (an event's retry after the header conflicted) is finished on the new version.
+    const retry = planThread({ ...thread, header: { ...header, meta: { versionId: 'h2' } }, tasks: [moved] }, { ...owners, movedThisRun: new Set(['Task/t']) });
+    expect(retry.repaired).toEqual(['Practitioner/a']);
   });
 
   test('no repair while the earlier owner is back, still owns another open Task, or is not listed any more', () => {
-    const moved = { ...task, id: 't2', owner: undefined, note: [record('Practitioner/a')] };
-    const back = planThread({ ...thread, tasks: [moved] }, { ...owners, availability: new Map([['Practitioner/a', { state: 'available' as const, reason: 'free-slot' }]]) });
+    const moved = { ...task, id: 't2', owner: undefined, note: [record('Practitioner/a', { headerVersion: 'h1' })] };
+    const back = planThread({ ...thread, tasks: [moved] }, route({ 'Practitioner/a': facts('Practitioner/a', 'on-shift') }));
     expect(back.entries).toHaveLength(0);
     const stillOwning = planThread({ ...thread, tasks: [moved, { ...task, status: 'accepted' }], waitingOnCareTeam: false }, owners);
     expect(stillOwning.entries).toHaveLength(0);
@@ -644,16 +745,18 @@ describe('planThread (pure)', () => {
   });
 
   test("the latest reroute record: the bot's last note, from its record, else from its text; nothing without a from", () => {
-    expect(latestReroute({ ...task, note: [record('Practitioner/x', { to: 'Practitioner/c', trigger: 'Communication/m0' }), { authorString: 'nurse', text: 'owner Practitioner/z unavailable' }] })).toEqual({
+    expect(latestReroute({ ...task, note: [record('Practitioner/x', { to: 'Practitioner/c', trigger: 'Communication/m0', headerVersion: '7' }), { authorString: 'nurse', text: 'owner Practitioner/z unavailable' }] })).toEqual({
       from: 'Practitioner/x',
       to: 'Practitioner/c',
       trigger: 'Communication/m0',
+      headerVersion: '7',
     });
-    expect(latestReroute({ ...task, note: [record('Practitioner/x'), record('Practitioner/y', { trigger: 'Communication/m2' })] })).toEqual({ from: 'Practitioner/y', to: undefined, trigger: 'Communication/m2' });
+    expect(latestReroute({ ...task, note: [record('Practitioner/x'), record('Practitioner/y', { trigger: 'Communication/m2' })] })).toEqual({ from: 'Practitioner/y', to: undefined, trigger: 'Communication/m2', headerVersion: undefined });
     const withoutFrom = { authorString: 'ooo-reroute', text: 'owner Practitioner/t unavailable', extension: [{ url: 'urn:medplum-messaging-bots:ooo-reroute', extension: [{ url: 'to', valueReference: { reference: 'Practitioner/c' } }] }] };
     expect(latestReroute({ ...task, note: [withoutFrom] })).toBeUndefined();
     const legacyToPool = { authorString: 'ooo-reroute', text: `Out-of-office reroute: owner Practitioner/a unavailable at ${NOW} (x); triggered by Communication/m0; returned to the pool.` };
     expect(latestReroute({ ...task, note: [legacyToPool] })).toEqual({ from: 'Practitioner/a', to: undefined, trigger: 'Communication/m0' });
+    expect(latestReroute({ ...task, note: [legacyToCover] })).toEqual({ from: 'Practitioner/a', to: 'Practitioner/c', trigger: 'Communication/m0' });
     expect(latestReroute({ ...task, note: [{ authorString: 'ooo-reroute', text: 'something else' }] })).toBeUndefined();
     expect(latestReroute(task)).toBeUndefined();
   });
@@ -664,7 +767,7 @@ describe('planThread (pure)', () => {
       { op: 'test', path: '/meta/versionId', value: 'h1' },
       { op: 'remove', path: '/recipient' },
     ]);
-    const covered = { ...owners, cover: new Map([['Practitioner/a', 'Practitioner/c']]) };
+    const covered = route({ 'Practitioner/a': facts('Practitioner/a', 'absent'), 'Practitioner/c': facts('Practitioner/c', 'on-shift') }, { coverage: { 'Practitioner/a': 'Practitioner/c' } });
     const bare = planThread({ ...thread, header: { ...header, recipient: undefined } }, covered);
     expect(patchOf(bare.entries[1])).toEqual([
       { op: 'test', path: '/meta/versionId', value: 'h1' },
@@ -673,32 +776,28 @@ describe('planThread (pure)', () => {
     // A recipient without a reference (a display only) is kept as it is.
     const display = planThread({ ...thread, header: { ...header, recipient: [{ display: 'front desk' }, { reference: 'Practitioner/a' }] } }, owners);
     expect(patchOf(display.entries[1])).toContainEqual({ op: 'replace', path: '/recipient', value: [{ display: 'front desk' }] });
-  });
-
-  test('to a cover: the record names the cover; a cover already listed on the header is not listed twice', () => {
-    const covered = { ...owners, cover: new Map([['Practitioner/a', 'Practitioner/c']]) };
-    const plan = planThread(thread, covered);
-    const noteOp = patchOf(plan.entries[0]).find((op) => (op as { path: string }).path.startsWith('/note')) as { value: { extension: unknown }[] | { extension: unknown } };
-    const note = Array.isArray(noteOp.value) ? noteOp.value[0] : noteOp.value;
-    expect(note.extension).toEqual([
+    // A cover already listed is not listed twice.
+    const listed = planThread({ ...thread, header: { ...header, recipient: [...(header.recipient ?? []), { reference: 'Practitioner/c' }] } }, covered);
+    expect(patchOf(listed.entries[1])).toContainEqual({ op: 'replace', path: '/recipient', value: [{ reference: 'Patient/p' }, { reference: 'Practitioner/c' }] });
+    expect(noteOf(listed.entries[0]).extension).toEqual([
       {
         url: 'urn:medplum-messaging-bots:ooo-reroute',
         extension: [
           { url: 'from', valueReference: { reference: 'Practitioner/a' } },
           { url: 'to', valueReference: { reference: 'Practitioner/c' } },
           { url: 'trigger', valueReference: { reference: 'Communication/m' } },
+          { url: 'header-version', valueId: 'h1' },
+          { url: 'reason', valueCode: 'absent' },
         ],
       },
     ]);
-    const listed = planThread({ ...thread, header: { ...header, recipient: [...(header.recipient ?? []), { reference: 'Practitioner/c' }] } }, covered);
-    expect(patchOf(listed.entries[1])).toContainEqual({ op: 'replace', path: '/recipient', value: [{ reference: 'Patient/p' }, { reference: 'Practitioner/c' }] });
   });
 
-  test('a repair adds the cover only while the cover still holds the Task; an owner not checked is kept, saying so', () => {
-    const takenOver = planThread({ ...thread, tasks: [{ ...task, owner: { reference: 'Practitioner/d' }, note: [legacyToCover] }] }, {
-      ...owners,
-      availability: new Map([...owners.availability, ['Practitioner/d', { state: 'available' as const, reason: 'free-slot' }]]),
-    });
+  test('a repair adds the cover only while the cover still holds the Task; an owner not read is kept, saying so', () => {
+    const toCover = record('Practitioner/a', { to: 'Practitioner/c', headerVersion: 'h1' });
+    const stillCover = planThread({ ...thread, tasks: [{ ...task, owner: { reference: 'Practitioner/c' }, note: [toCover] }] }, route({ 'Practitioner/a': facts('Practitioner/a', 'absent'), 'Practitioner/c': facts('Practitioner/c', 'on-shift') }));
+    expect(patchOf(stillCover.entries[0])).toContainEqual({ op: 'replace', path: '/recipient', value: [{ reference: 'Patient/p' }, { reference: 'Practitioner/c' }] });
+    const takenOver = planThread({ ...thread, tasks: [{ ...task, owner: { reference: 'Practitioner/d' }, note: [toCover] }] }, route({ 'Practitioner/a': facts('Practitioner/a', 'absent'), 'Practitioner/d': facts('Practitioner/d', 'on-shift') }));
     expect(takenOver.repaired).toEqual(['Practitioner/a']);
     expect(patchOf(takenOver.entries[0])).toContainEqual({ op: 'replace', path: '/recipient', value: [{ reference: 'Patient/p' }] });
     const unchecked = planThread({ ...thread, tasks: [{ ...task, owner: { reference: 'Practitioner/u' } }] }, owners);
@@ -789,7 +888,7 @@ describe('what a run says', () => {
     expect(summary).toMatchObject({ outcome: 'done', rerouted: 0, kept: 1, conflicts: 1 });
     expect(summary.decisions).toEqual([expect.objectContaining({ action: 'kept', reason: 'to-pool not applied (conflict)' })]);
     // The second attempt reads the thread again, not the owner's availability.
-    expect(w.server.countByKey()['GET Schedule/:id/$find']).toBe(1);
+    expect(w.server.countByKey()['GET Slot']).toBe(1);
     expect(logLines()).toEqual([
       `[ooo-reroute] Task/${w.task.id} changed meanwhile; decided again next time`,
       `[ooo-reroute] Communication/${w.thread.id}: changed by someone else meanwhile; reading again`,
@@ -832,12 +931,14 @@ describe('what a run says', () => {
   test('the sweep: one summary line, with what is left', async () => {
     const w = await world({ away: true });
     expect(await sweep(w)).toMatchObject({ stoppedEarly: false });
-    expect(logLines().at(-1)).toBe('[ooo-reroute] sweep: tasks=1 owners=1 unavailable=1 threads=1 rerouted=1 repaired=0 kept=0 conflicts=0 failed=0 deferred={"quota":0,"deadline":0}');
+    expect(logLines().at(-1)).toBe(
+      '[ooo-reroute] sweep: tasks=1 threads=1 waiting=1 owners=1 unavailable=1 rerouted=1 repaired=0 kept=0 keptOnDuty=0 conflicts=0 failed=0 deferred={"quota":0,"deadline":0}'
+    );
   });
 });
 
 describe('availability details', () => {
-  test('several Schedules: available if any is, whichever comes first', async () => {
+  test('several Schedules: available if any is, whichever comes first; all read in one Slot search', async () => {
     for (const order of ['off-first', 'on-first']) {
       const w = await world();
       const off = { availability: [{ days: ['mon' as const] }] };
@@ -846,58 +947,54 @@ describe('availability details', () => {
       await seedSchedule(w.server, [ref(w.owner)], first);
       await seedSchedule(w.server, [ref(w.owner)], second);
       w.server.resetCounts();
-      expect((await run(w)).decisions[0], order).toMatchObject({ action: 'kept', reason: expect.stringContaining('available') });
-      // The first available Schedule ends the check.
-      expect(w.server.countByKey()['GET Schedule/:id/$find'], order).toBe(order === 'on-first' ? 1 : 2);
+      expect((await run(w)).decisions[0], order).toMatchObject({ action: 'kept', reason: 'owner available (on-shift)' });
+      expect(w.server.countByKey()['GET Slot'], order).toBe(1);
     }
   });
 
-  test('a Slot covering now decides when $find cannot: a free one outside the rules is being there, a busy one inside is being booked', async () => {
-    const w = await world({ find: 'absent', schedule: { availability: [{ days: ['mon'] }] } });
+  test('a free Slot is not working hours, and a busy one is not absence: only the rules and busy-unavailable Slots decide', async () => {
+    const w = await world({ schedule: { availability: [{ days: ['mon'] }] } });
     const slot = await w.server.seed<Slot>({ resourceType: 'Slot', schedule: ref(w.schedule), status: 'free', start: '2026-11-27T15:00:00Z', end: '2026-11-27T16:00:00Z' });
-    expect((await run(w)).decisions[0]).toMatchObject({ action: 'kept', reason: 'owner available (working-hours)' });
-    await w.server.update({ ...slot, status: 'busy' });
-    expect((await run(w)).decisions[0]).toMatchObject({ action: 'to-pool', reason: expect.stringContaining('off-hours') });
+    expect((await run(w)).decisions[0]).toMatchObject({ action: 'to-pool', reason: 'off-shift written' });
+    const on = await world();
+    await on.server.seed<Slot>({ ...slot, id: undefined, schedule: ref(on.schedule), status: 'busy' });
+    expect((await run(on)).decisions[0]).toMatchObject({ action: 'kept', reason: 'owner available (on-shift)' });
   });
 
-  test('$find missing (404) or refusing (400): the rules decide, and the log names the status', async () => {
-    const w = await world({ find: 'absent' });
-    const summary = await run(w);
-    expect(summary.decisions[0]).toMatchObject({ action: 'kept', reason: 'owner available (working-hours)' });
-    expect(vi.mocked(console.log).mock.calls.map((c) => String(c[0]))).toContainEqual(expect.stringMatching(/^\[ooo-reroute\] WARN Schedule\/\S+\/\$find answered 404 \(.+\); deciding from its rules and Slots$/));
-  });
-
-  test('a failing Slot search: availability unknown, logged, Task kept; a quota refusal there defers the run', async () => {
+  test('a quota refusal on the Slot search defers the run, nothing written', async () => {
     const w = await world({ away: true });
-    w.server.faults.push({ match: /^GET Slot$/, status: 503, times: 3 });
-    expect((await run(w)).decisions[0]).toMatchObject({ action: 'kept', reason: 'owner unknown (slots-not-read)' });
-    expect(vi.mocked(console.log).mock.calls.map((c) => String(c[0]))).toContainEqual(`[ooo-reroute] WARN Schedule/${w.schedule.id}: Slot search failed (Service Unavailable)`);
     w.server.faults.push({ match: /^GET Slot$/, status: 429, times: Infinity });
     expect(await run(w)).toMatchObject({ outcome: 'deferred', deferred: { quota: 1 } });
     expect((await w.server.read<Task>('Task', w.task.id)).owner).toEqual(ref(w.owner));
   });
 
-  test('a $find failing otherwise (500): unknown, no Slot search, and the log says so', async () => {
-    const w = await world({ away: true });
-    w.server.faults.push({ match: /^GET Schedule\/.*\$find$/, status: 500, times: 3 });
-    expect((await run(w)).decisions[0]).toMatchObject({ action: 'kept', reason: 'owner unknown (find-failed)' });
-    expect(w.server.countByKey()['GET Slot']).toBeUndefined();
-    expect(vi.mocked(console.log).mock.calls.map((c) => String(c[0]))).toContainEqual(expect.stringMatching(/^\[ooo-reroute\] WARN Schedule\/\S+\/\$find failed \(.+\); availability unknown$/));
+  test('an owner whose hours cannot be judged is logged once per run, however many Tasks they hold', async () => {
+    const w = await world();
+    await w.server.update({ ...w.owner, extension: undefined });
+    await seedTask(w.server, w.thread, { owner: ref(w.owner) });
+    await run(w);
+    const warnings = vi.mocked(console.log).mock.calls.map((c) => String(c[0])).filter((l) => l.includes('working hours cannot be judged'));
+    expect(warnings).toEqual([`[ooo-reroute] WARN Practitioner/${w.owner.id}: working hours cannot be judged (no-time-zone); available unless blocked. npm run status lists such owners`]);
   });
 });
 
 describe('availability, as the server is asked', () => {
-  test('$find: no service-type unless there are service types; several are sent comma-separated', async () => {
+  test('OOO_SERVICE_TYPE chooses the rule sets; $find is never asked', async () => {
     const w = await world();
-    await run(w);
-    expect(w.server.requests.find((r) => r.key.endsWith('$find'))?.url).not.toContain('service-type');
     const params = w.schedule.extension?.[0].extension ?? [];
-    const tied = (code: string) => ({ url: SCHEDULING_PARAMETERS_URL, extension: [...params, { url: 'serviceType', valueCoding: { system: 'http://example.com/st', code } }] });
-    await w.server.update({ ...w.schedule, extension: [tied('video'), tied('phone')] });
-    w.server.resetCounts();
-    await run(w);
-    const find = new URL(w.server.requests.find((r) => r.key.endsWith('$find'))?.url as string, 'http://x');
-    expect(find.searchParams.get('service-type')).toBe('http://example.com/st|video,http://example.com/st|phone');
+    const tied = (code: string, from: string) => ({
+      url: SCHEDULING_PARAMETERS_URL,
+      extension: [
+        ...params.filter((p) => p.url !== 'availability'),
+        { url: 'availability', valueTiming: { repeat: { dayOfWeek: ['fri' as const], timeOfDay: [from], duration: 1, durationUnit: 'h' as const } } },
+        { url: 'serviceType', valueCoding: { system: 'http://example.com/st', code } },
+      ],
+    });
+    await w.server.update({ ...w.schedule, extension: [tied('video', '10:00:00'), tied('phone', '13:00:00')] });
+    // Every set is tied to a service type: the owner is available for any of them.
+    expect((await run(w)).decisions[0]).toMatchObject({ action: 'kept', reason: 'owner available (on-shift)' });
+    expect((await run(w, undefined, { OOO_SERVICE_TYPE: 'http://example.com/st|phone' })).decisions[0]).toMatchObject({ action: 'to-pool' });
+    expect(w.server.requests.some((r) => r.key.endsWith('$find'))).toBe(false);
   });
 
   test('a second message a minute later sees a vacation block set meanwhile: nothing is read from a cache', async () => {
@@ -908,28 +1005,20 @@ describe('availability, as the server is asked', () => {
     expect((await run(w)).decisions[0].action).toBe('to-pool');
   });
 
-  test("only the owner's own Slots covering now count: a colleague's vacation, or one that ended, does not", async () => {
+  test("only the owner's own blocks covering now count: a colleague's vacation, or one that ended, does not", async () => {
     const w = await world();
-    // Booked all day: $find shows nothing free, the Slot search decides.
-    await w.server.seed<Slot>({ resourceType: 'Slot', schedule: ref(w.schedule), status: 'busy', start: '2026-11-27T14:00:00Z', end: '2026-11-27T22:00:00Z' });
     await seedBlock(w.server, w.schedule, '2026-11-26T00:00:00Z', '2026-11-27T15:17:00Z'); // ended exactly now
     await seedBlock(w.server, w.schedule, '2026-11-27T15:18:00Z', '2026-11-28T00:00:00Z'); // starts in a minute
     const colleague = await seedPractitioner(w.server);
     await seedBlock(w.server, await seedSchedule(w.server, [ref(colleague)]), '2026-11-27T00:00:00Z', '2026-11-28T00:00:00Z');
-    expect((await run(w)).decisions[0]).toMatchObject({ action: 'kept', reason: 'owner available (booked)' });
+    expect((await run(w)).decisions[0]).toMatchObject({ action: 'kept', reason: 'owner available (on-shift)' });
   });
 
-  test('a Schedule whose rules $find refuses (no duration): decided from its Slots; blocked means away', async () => {
+  test('a Schedule whose rules cannot be read (no duration): unknown, kept, even when blocked elsewhere in time', async () => {
     const w = await world({ schedule: { durationMinutes: null } });
-    expect((await run(w)).decisions[0]).toMatchObject({ action: 'kept', reason: 'owner available (no-block-fallback)' });
+    expect((await run(w)).decisions[0]).toMatchObject({ action: 'kept', reason: 'owner unknown (unreadable-rules)' });
     await seedBlock(w.server, w.schedule, '2026-11-27T00:00:00Z', '2026-11-28T00:00:00Z');
-    expect((await run(w)).decisions[0]).toMatchObject({ action: 'to-pool' });
-  });
-
-  test('an owner without a time zone: $find refuses, the rules cannot tell, so the Slots decide', async () => {
-    const w = await world();
-    await w.server.update({ ...w.owner, extension: [] });
-    expect((await run(w)).decisions[0]).toMatchObject({ action: 'kept', reason: 'owner available (no-block-fallback)' });
+    expect((await run(w)).decisions[0]).toMatchObject({ action: 'to-pool', reason: 'absent now' });
   });
 });
 
@@ -940,7 +1029,7 @@ describe('coverage, as asked', () => {
     await seedSchedule(w.server, [ref(cover)]);
     const summary = await run(w, undefined, { OOO_COVERAGE: JSON.stringify({ [`Practitioner/${w.owner.id}`]: `Practitioner/${cover.id}` }) });
     expect(summary.decisions[0].action).toBe('kept');
-    expect(w.server.countByKey()['GET Schedule/:id/$find']).toBe(1);
+    expect(w.server.countByKey()).toEqual({ 'GET Task': 1, 'GET Slot': 1 });
   });
 
   test('a cover who is away: the log says so and the Task goes to the pool', async () => {
@@ -949,16 +1038,16 @@ describe('coverage, as asked', () => {
     await seedBlock(w.server, await seedSchedule(w.server, [ref(cover)]), '2026-11-27T00:00:00Z', '2026-11-28T00:00:00Z');
     await run(w, undefined, { OOO_COVERAGE: JSON.stringify({ [`Practitioner/${w.owner.id}`]: `Practitioner/${cover.id}` }) });
     expect(vi.mocked(console.log).mock.calls.map((c) => String(c[0]))).toContainEqual(
-      expect.stringMatching(new RegExp(`^\\[ooo-reroute\\] cover Practitioner/${cover.id} for Practitioner/${w.owner.id} not available \\(blocked:Slot/\\S+\\); using the pool$`))
+      expect.stringMatching(new RegExp(`^\\[ooo-reroute\\] cover Practitioner/${cover.id} for Practitioner/${w.owner.id} not available \\(absent\\); using the pool$`))
     );
   });
 
-  test('a coverage entry naming an Organization: ignored with a warning, its Schedules never read', async () => {
+  test('a coverage entry naming an Organization: the secret is refused with a warning, its Schedules never read', async () => {
     const w = await world({ away: true });
     await run(w, undefined, { OOO_COVERAGE: JSON.stringify({ [`Practitioner/${w.owner.id}`]: 'Organization/front-desk' }) });
     expect(w.server.requests.filter((r) => r.key === 'GET Schedule').map((r) => r.url).join()).not.toContain('front-desk');
     expect(vi.mocked(console.log).mock.calls.map((c) => String(c[0]))).toContain(
-      `[ooo-reroute] WARN OOO_COVERAGE entry for Practitioner/${w.owner.id} is not another Practitioner or PractitionerRole; ignored`
+      `[ooo-reroute] WARN secret OOO_COVERAGE: entry "Practitioner/${w.owner.id}" must map a Practitioner or PractitionerRole reference to another one; using the defaults`
     );
   });
 });

@@ -6,7 +6,9 @@ import type { WithId } from '@medplum/core';
 import type { Annotation, BundleEntry, Communication, Extension, Reference, Task } from '@medplum/fhirtypes';
 import { guardedPatchEntry, referenceType } from './fhir';
 import type { PatchOperation } from './fhir';
-import type { OwnerAvailability } from './owner-availability';
+import { availabilityAt, describeAvailability } from './availability';
+import type { Availability, OwnerFacts } from './availability';
+import { isTimeZone } from './zoned-time';
 
 /** The name the bot writes its notes under (`Annotation.authorString`). */
 export const OOO_BOT_NAME = 'ooo-reroute';
@@ -27,17 +29,24 @@ export interface ThreadToReroute {
   tasks: WithId<Task>[];
   /** The patient message the reroute answers: the event's message, or the thread's last patient message. */
   trigger?: string;
+  /** When that message was sent (epoch ms); the decision replays the event at this instant. */
+  triggerTime?: number;
   /** The patient side wrote last (always true on the event path). */
   waitingOnCareTeam: boolean;
 }
 
 /** What was learned about the owners, for every thread of a run. */
-export interface OwnerFacts {
-  now: string;
-  /** Availability per owner reference string. */
-  availability: Map<string, OwnerAvailability>;
-  /** An available covering provider per unavailable owner. */
-  cover: Map<string, string>;
+export interface RouteFacts {
+  /** Epoch milliseconds of the decision. */
+  now: number;
+  /** The facts of an owner (or cover), when read. */
+  owner: (ref: string) => OwnerFacts | undefined;
+  /** Owner reference → covering provider reference (the OOO_COVERAGE secret, validated). */
+  coverage: Record<string, string>;
+  /** `system|code` values: which rule sets count (the OOO_SERVICE_TYPE secret). */
+  serviceTypes: string[];
+  /** Tasks this run already moved (an event's retry): their header may be finished whatever its version. */
+  movedThisRun?: ReadonlySet<string>;
 }
 
 /** What happened to one Task. */
@@ -45,8 +54,11 @@ export interface TaskDecision {
   task: string;
   owner?: string;
   action: 'to-pool' | 'to-cover' | 'kept';
+  /** A code-like reason: ids and codes only, safe to log. */
   reason: string;
   cover?: string;
+  /** Kept because the owner was on duty when the patient wrote (the routine end of a shift hands nothing off). */
+  onDutyWhenWritten?: boolean;
 }
 
 /** The writes for one thread, and the decisions behind them. */
@@ -64,6 +76,8 @@ export interface RerouteRecord {
   from: string;
   to?: string;
   trigger?: string;
+  /** The header's version the reroute read: the header is as the reroute left it while it still has it. */
+  headerVersion?: string;
 }
 
 /**
@@ -90,7 +104,8 @@ export function latestReroute(task: Task): RerouteRecord | undefined {
   if (record) {
     const ref = (name: string): string | undefined => record.extension?.find((e) => e.url === name)?.valueReference?.reference;
     const from = ref('from');
-    return from ? { from, to: ref('to'), trigger: ref('trigger') } : undefined;
+    const headerVersion = record.extension?.find((e) => e.url === 'header-version')?.valueId;
+    return from ? { from, to: ref('to'), trigger: ref('trigger'), headerVersion } : undefined;
   }
   const from = /owner (\S+) unavailable/.exec(note.text ?? '')?.[1];
   return from
@@ -99,17 +114,46 @@ export function latestReroute(task: Task): RerouteRecord | undefined {
 }
 
 /**
+ * Whether an owner's Task leaves them, replaying what the event path would have decided when the
+ * patient wrote: it leaves when the owner was unavailable then and is unavailable now, or when an
+ * explicit absence (a busy-unavailable Slot) covers now. The routine end of a shift hands nothing off.
+ * @param facts - The owner's facts.
+ * @param at - When the patient wrote (epoch ms); the decision instant when unknown.
+ * @param route - Decision instant and service types.
+ * @returns Leave (with the availability that explains it) or stay (with why).
+ */
+export function handOff(
+  facts: OwnerFacts | undefined,
+  at: number | undefined,
+  route: Pick<RouteFacts, 'now' | 'serviceTypes'>
+): { leave: true; because: Availability; when: 'now' | 'written' } | { leave: false; reason: string; onDutyWhenWritten?: boolean } {
+  const now = availabilityAt(facts, route.now, route.serviceTypes);
+  if (now.state !== 'unavailable') {
+    return { leave: false, reason: `owner ${now.state} (${now.reason})` };
+  }
+  if (now.reason === 'absent') {
+    return { leave: true, because: now, when: 'now' };
+  }
+  const written = availabilityAt(facts, Math.min(at ?? route.now, route.now), route.serviceTypes);
+  if (written.state === 'unavailable') {
+    return { leave: true, because: written, when: 'written' };
+  }
+  return { leave: false, reason: `owner ${written.state} (${written.reason}) when the patient wrote; ${now.reason} now`, onDutyWhenWritten: true };
+}
+
+/**
  * Decides one thread: which Tasks go back to the pool or to a cover, and which earlier half-done
  * reroutes to finish (Task rerouted, header still listing the absent owner).
  * @param thread - The thread as read.
- * @param owners - Availability and covers.
+ * @param route - Owners' facts, coverage, the decision instant.
  * @returns The decisions and the writes.
  */
-export function planThread(thread: ThreadToReroute, owners: OwnerFacts): ThreadPlan {
+export function planThread(thread: ThreadToReroute, route: RouteFacts): ThreadPlan {
   const decisions: TaskDecision[] = [];
   const entries: BundleEntry[] = [];
   const remove = new Set<string>();
   const add = new Set<string>();
+  const closed = thread.header && thread.header.status !== 'in-progress' ? thread.header.status : undefined;
 
   for (const task of thread.tasks) {
     const taskRef = getReferenceString(task);
@@ -123,25 +167,29 @@ export function planThread(thread: ThreadToReroute, owners: OwnerFacts): ThreadP
       decisions.push({ task: taskRef, owner, action: 'kept', reason: `owner type ${referenceType(task.owner)} is not rerouted` });
       continue;
     }
-    const availability = owners.availability.get(owner) ?? { state: 'unknown', reason: 'not-checked' };
-    if (availability.state !== 'unavailable') {
-      decisions.push({ task: taskRef, owner, action: 'kept', reason: `owner ${availability.state} (${availability.reason})` });
+    if (closed) {
+      decisions.push({ task: taskRef, owner, action: 'kept', reason: `thread is ${closed}, not in progress` });
+      continue;
+    }
+    const verdict = handOff(route.owner(owner), thread.triggerTime, route);
+    if (!verdict.leave) {
+      decisions.push({ task: taskRef, owner, action: 'kept', reason: verdict.reason, onDutyWhenWritten: verdict.onDutyWhenWritten });
       continue;
     }
     if (!thread.waitingOnCareTeam) {
       decisions.push({ task: taskRef, owner, action: 'kept', reason: 'owner unavailable, but the care team spoke last' });
       continue;
     }
-    const cover = owners.cover.get(owner);
-    entries.push(guardedPatchEntry(task, rerouteOps(task, owner, availability, cover, thread.trigger, owners.now)));
+    const cover = availableCover(owner, route);
+    entries.push(guardedPatchEntry(task, rerouteOps(task, thread, route, { owner, because: verdict.because, when: verdict.when, cover })));
     remove.add(owner);
     if (cover) {
       add.add(cover);
     }
-    decisions.push({ task: taskRef, owner, action: cover ? 'to-cover' : 'to-pool', reason: availability.reason, cover });
+    decisions.push({ task: taskRef, owner, action: cover ? 'to-cover' : 'to-pool', reason: `${verdict.because.reason} ${verdict.when}`, cover });
   }
 
-  const repaired = planRepairs(thread, owners, remove, add);
+  const repaired = closed ? [] : planRepairs(thread, route, remove, add);
   const headerPatch = thread.header && recipientPatch(thread.header, remove, add);
   if (thread.header && headerPatch) {
     entries.push(guardedPatchEntry(thread.header, headerPatch));
@@ -149,35 +197,66 @@ export function planThread(thread: ThreadToReroute, owners: OwnerFacts): ThreadP
   return { thread: thread.thread, decisions, repaired, entries };
 }
 
+/**
+ * The owner's configured cover, when it is another person and available now.
+ * @param owner - The owner.
+ * @param route - Coverage and facts.
+ * @returns The cover's reference, or undefined (the pool).
+ */
+export function availableCover(owner: string, route: Pick<RouteFacts, 'coverage' | 'owner' | 'now' | 'serviceTypes'>): string | undefined {
+  const cover = route.coverage[owner];
+  if (!cover || cover === owner || !isReroutableOwner(cover)) {
+    return undefined;
+  }
+  return availabilityAt(route.owner(cover), route.now, route.serviceTypes).state === 'available' ? cover : undefined;
+}
+
+/**
+ * A time a clinician reads, in the provider's zone when known.
+ * @param instant - Epoch milliseconds.
+ * @param timeZone - IANA zone, when valid.
+ * @returns E.g. "Nov 27, 2026, 6:05 PM (America/New_York)".
+ */
+export function clinicianTime(instant: number, timeZone: string | undefined): string {
+  const zone = timeZone && isTimeZone(timeZone) ? timeZone : 'UTC';
+  return `${new Intl.DateTimeFormat('en-US', { timeZone: zone, dateStyle: 'medium', timeStyle: 'short' }).format(instant)} (${zone})`;
+}
+
 function rerouteOps(
   task: WithId<Task>,
-  owner: string,
-  availability: OwnerAvailability,
-  cover: string | undefined,
-  trigger: string | undefined,
-  now: string
+  thread: ThreadToReroute,
+  route: RouteFacts,
+  move: { owner: string; because: Availability; when: 'now' | 'written'; cover?: string }
 ): PatchOperation[] {
   const keepStatus = KEPT_STATUSES.includes(task.status);
+  const now = new Date(route.now).toISOString();
+  const ownerFacts = route.owner(move.owner);
+  const who = ownerFacts?.name ?? 'The assigned provider';
   const record: Extension = {
     url: REROUTE_RECORD_URL,
     extension: [
-      { url: 'from', valueReference: { reference: owner } },
-      ...(cover ? [{ url: 'to', valueReference: { reference: cover } }] : []),
-      ...(trigger ? [{ url: 'trigger', valueReference: { reference: trigger } }] : []),
+      { url: 'from', valueReference: { reference: move.owner } },
+      ...(move.cover ? [{ url: 'to', valueReference: { reference: move.cover } }] : []),
+      ...(thread.trigger ? [{ url: 'trigger', valueReference: { reference: thread.trigger } }] : []),
+      ...(thread.header?.meta?.versionId ? [{ url: 'header-version', valueId: thread.header.meta.versionId }] : []),
+      { url: 'reason', valueCode: move.because.reason },
     ],
   };
+  const wrote = thread.triggerTime ?? route.now;
+  const why =
+    move.when === 'now'
+      ? `${who} is ${describeAvailability(move.because)}`
+      : `${who} was ${describeAvailability(move.because)} when the patient wrote (${clinicianTime(wrote, ownerFacts?.timeZone)})`;
+  const target = move.cover ? `Reassigned to ${route.owner(move.cover)?.name ?? 'the covering provider'}, who covers for them` : 'Returned to the team pool';
   const note: Annotation = {
     time: now,
     authorString: OOO_BOT_NAME,
-    text:
-      `Out-of-office reroute: owner ${owner} unavailable at ${now} (${availability.reason}); ` +
-      `triggered by ${trigger ?? 'the out-of-office sweep'}; ${cover ? `reassigned to ${cover}` : 'returned to the pool'}` +
-      `${keepStatus ? `; status ${task.status} kept` : ''}.`,
+    text: `${target}: ${why}.${keepStatus ? ` The Task stays ${task.status === 'on-hold' ? 'on hold' : 'a draft'} as it was.` : ''}`,
     extension: [record],
   };
   return [
     { op: 'test', path: '/owner', value: task.owner },
-    cover ? { op: 'replace', path: '/owner', value: { reference: cover } } : { op: 'remove', path: '/owner' },
+    move.cover ? { op: 'replace', path: '/owner', value: { reference: move.cover } } : { op: 'remove', path: '/owner' },
     ...(keepStatus ? [] : [{ op: 'replace' as const, path: '/status', value: 'requested' }]),
     task.note ? { op: 'add', path: '/note/-', value: note } : { op: 'add', path: '/note', value: [note] },
     // SLA analytics read when a Task last changed from lastModified as well as from history.
@@ -187,27 +266,33 @@ function rerouteOps(
 
 /**
  * Finishes earlier reroutes whose header patch did not apply (a 429 or a conflict on that entry):
- * the Task was taken from an owner who is still listed on the header. The owner is removed only
- * while still unavailable and owning no other open Task of the thread; the cover, when it holds the
- * Task, is added.
+ * the Task was taken from an owner who is still listed on the header. Only while the patient is
+ * still waiting, the header is as the reroute left it (the version its record names, or this run's
+ * own move), the owner is still unavailable and owns no other open Task of the thread; the cover,
+ * when it holds the Task, is added.
  * @param thread - The thread.
- * @param owners - Availability.
+ * @param route - Facts.
  * @param remove - Recipients to remove (added to).
  * @param add - Recipients to add (added to).
  * @returns The owners removed this way.
  */
-function planRepairs(thread: ThreadToReroute, owners: OwnerFacts, remove: Set<string>, add: Set<string>): string[] {
-  const listed = new Set((thread.header?.recipient ?? []).map((r) => r.reference));
+function planRepairs(thread: ThreadToReroute, route: RouteFacts, remove: Set<string>, add: Set<string>): string[] {
+  if (!thread.waitingOnCareTeam || !thread.header) {
+    return [];
+  }
+  const listed = new Set((thread.header.recipient ?? []).map((r) => r.reference));
   const stillOwning = new Set(thread.tasks.map((t) => t.owner?.reference).filter((o) => o && !remove.has(o)));
   const repaired: string[] = [];
   for (const task of thread.tasks) {
     const record = latestReroute(task);
+    const untouched = record && (route.movedThisRun?.has(getReferenceString(task)) || (!!record.headerVersion && record.headerVersion === thread.header.meta?.versionId));
     if (
       !record ||
+      !untouched ||
       remove.has(record.from) ||
       !listed.has(record.from) ||
       stillOwning.has(record.from) ||
-      owners.availability.get(record.from)?.state !== 'unavailable'
+      availabilityAt(route.owner(record.from), route.now, route.serviceTypes).state !== 'unavailable'
     ) {
       continue;
     }
@@ -243,16 +328,18 @@ function recipientPatch(header: WithId<Communication>, remove: Set<string>, add:
 }
 
 /**
- * Owners whose availability a thread's decision needs: the current owners this bot reroutes, and
- * the owners of earlier reroutes still listed on the header.
+ * Owners whose facts a thread's decision needs: the current owners this bot reroutes, the owners
+ * of earlier reroutes still listed on the header, and their configured covers.
  * @param thread - The thread.
+ * @param coverage - Owner → cover.
  * @returns Owner reference strings.
  */
-export function ownersToCheck(thread: ThreadToReroute): string[] {
+export function ownersToCheck(thread: ThreadToReroute, coverage: Record<string, string> = {}): string[] {
   const listed = new Set((thread.header?.recipient ?? []).map((r) => r.reference));
   const owners = thread.tasks.map((t) => t.owner?.reference).filter(isReroutableOwner);
   const earlier = thread.tasks
     .map((t) => latestReroute(t))
     .flatMap((r) => (r && listed.has(r.from) && isReroutableOwner(r.from) ? [r.from] : []));
-  return [...new Set([...owners, ...earlier])];
+  const covers = owners.map((o) => coverage[o]).filter(isReroutableOwner);
+  return [...new Set([...owners, ...earlier, ...covers])];
 }

@@ -82,7 +82,7 @@ function merge(all: Rights[]): Rights {
 describe('AccessPolicies grant exactly what the bots use', () => {
   test('ooo-reroute: event path and sweep', async () => {
     const scenarios: ServerMock[] = [];
-    // Owner away with an available cover; an owner on duty; a PractitionerRole owner; a server without $find.
+    // Owner away with an available cover; an owner on duty; a PractitionerRole owner; a server without $find (never asked).
     for (const variant of ['cover', 'on-duty', 'role', 'no-find'] as const) {
       const server = createServerMock({ find: variant === 'no-find' ? 'absent' : 'bundle' });
       const practitioner = await seedPractitioner(server);
@@ -110,7 +110,8 @@ describe('AccessPolicies grant exactly what the bots use', () => {
     for (const rerouted of [false, true]) {
       const thread = await seedThread(server, { subject: patient, recipient: [patient, ref(owner)] });
       await server.seed({ ...message(thread, patient), sent: new Date(NOW - 60_000).toISOString() });
-      const note = { authorString: 'ooo-reroute', text: `Out-of-office reroute: owner Practitioner/${owner.id} unavailable at x (y); triggered by Communication/m; returned to the pool.` };
+      const record = { url: 'urn:medplum-messaging-bots:ooo-reroute', extension: [{ url: 'from', valueReference: ref(owner) }, { url: 'header-version', valueId: thread.meta?.versionId }] };
+      const note = { authorString: 'ooo-reroute', text: 'Returned to the team pool.', extension: [record] };
       await seedTask(server, thread, rerouted ? { note: [note] } : { owner: ref(owner) });
     }
     server.resetCounts();

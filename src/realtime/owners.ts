@@ -1,0 +1,183 @@
+// Who is available: the facts behind `availabilityAt`, read once per distinct owner and run, in a
+// few batched searches (Schedules with their actors, then the absence blocks of those Schedules).
+import { formatHumanName, getReferenceString } from '@medplum/core';
+import type { MedplumClient, WithId } from '@medplum/core';
+import type { HumanName, Resource, Schedule, Slot } from '@medplum/fhirtypes';
+import { availabilityAt, isJudgedWithoutHours } from '../lib/availability';
+import type { OwnerFacts } from '../lib/availability';
+import type { BotLog } from '../lib/bot-runtime';
+import { searchAll } from '../lib/fhir';
+import { quotaLeft, QUOTA_COST } from '../lib/quota';
+import { isReroutableOwner } from '../lib/reroute-plan';
+import { declaredTimeZone, parseRuleSets } from '../lib/schedule-rules';
+import type { Interval } from '../lib/schedule-rules';
+
+/** Owners per Schedule search, and Schedules per Slot search (the references go in the URL). */
+const PER_SEARCH = 50;
+
+/** What stops a read: the quota left this minute, or the Bot's deadline. */
+export interface ReadLimits {
+  nearDeadline: () => boolean;
+  /** Quota points not to spend (left to the event path). */
+  reserve?: number;
+}
+
+/** Facts per owner, kept for the run: each owner's Schedules and blocks are read once. */
+export class OwnerDirectory {
+  private readonly schedules = new Map<string, WithId<Schedule>[]>();
+  private readonly actors = new Map<string, Resource>();
+  private readonly blocks = new Map<string, { window: Interval; slots: WithId<Slot>[] }>();
+  private readonly warned = new Set<string>();
+
+  /**
+   * Takes the owners and Schedules a Task search included (`_include=Task:owner`,
+   * `_revinclude:iterate=Schedule:actor`): every Schedule of each included owner comes with it.
+   * @param included - Included resources.
+   */
+  addIncluded(included: WithId<Resource>[]): void {
+    const schedules = included.filter((r): r is WithId<Schedule> => r.resourceType === 'Schedule');
+    for (const actor of included.filter((r) => isReroutableOwner(getReferenceString(r)))) {
+      const ref = getReferenceString(actor);
+      this.actors.set(ref, actor);
+      this.schedules.set(ref, schedules.filter((s) => s.actor?.some((a) => a.reference === ref)));
+    }
+  }
+
+  /**
+   * Reads what is not known yet of some owners: their Schedules, then the absence blocks over a
+   * window. Owners are read in the order given; those the quota or deadline leaves are returned.
+   * @param medplum - The client.
+   * @param owners - Owner references, most urgent first.
+   * @param window - The instants that will be decided.
+   * @param limits - Deadline and quota reserve.
+   * @returns The owners not read, and why.
+   */
+  async read(medplum: MedplumClient, owners: string[], window: Interval, limits: ReadLimits): Promise<{ notRead: string[]; why: 'quota' | 'deadline' }> {
+    const wanted = [...new Set(owners.filter(isReroutableOwner))];
+    for (let i = 0; i < wanted.length; i += PER_SEARCH) {
+      const stop = this.stopReason(medplum, limits);
+      if (stop) {
+        return { notRead: wanted.slice(i), why: stop };
+      }
+      const chunk = wanted.slice(i, i + PER_SEARCH);
+      await this.readSchedules(medplum, chunk.filter((o) => !this.schedules.has(o)));
+      await this.readBlocks(medplum, chunk, window);
+    }
+    return { notRead: [], why: 'quota' };
+  }
+
+  /**
+   * The facts of an owner, when read.
+   * @param owner - Owner reference.
+   * @returns The facts, or undefined when not read.
+   */
+  facts(owner: string): OwnerFacts | undefined {
+    const schedules = this.schedules.get(owner);
+    const blocks = this.blocks.get(owner);
+    if (!schedules || !blocks) {
+      return undefined;
+    }
+    const actor = this.actors.get(owner) as { extension?: []; name?: unknown } | undefined;
+    return {
+      owner,
+      timeZone: declaredTimeZone(actor),
+      name: displayName(actor as Resource | undefined),
+      schedules: schedules
+        .filter((s) => s.active !== false)
+        .map((s) => {
+          const ref = getReferenceString(s);
+          return {
+            schedule: ref,
+            rules: parseRuleSets(s),
+            blocks: blocks.slots
+              .filter((b) => b.schedule?.reference === ref)
+              .map((b) => ({ slot: getReferenceString(b), start: Date.parse(b.start), end: Date.parse(b.end) })),
+          };
+        }),
+    };
+  }
+
+  /**
+   * Logs, once per owner and run, an owner whose working hours cannot be judged (no time zone, no
+   * rules, an invalid zone, unreadable rules, no Schedule).
+   * @param owners - Owners whose facts were read.
+   * @param now - The decision instant.
+   * @param serviceTypes - Which rule sets count.
+   * @param log - Logger.
+   */
+  warnUnjudged(owners: string[], now: number, serviceTypes: string[], log: BotLog): void {
+    for (const owner of owners) {
+      const facts = this.facts(owner);
+      const availability = availabilityAt(facts, now, serviceTypes);
+      if (!facts || this.warned.has(owner) || !isJudgedWithoutHours(availability)) {
+        continue;
+      }
+      this.warned.add(owner);
+      const effect = availability.state === 'available' ? 'available unless blocked' : 'their Tasks are kept';
+      log.warn(`${owner}: working hours cannot be judged (${availability.reason}); ${effect}. npm run status lists such owners`);
+    }
+  }
+
+  private stopReason(medplum: MedplumClient, limits: ReadLimits): 'quota' | 'deadline' | undefined {
+    if (limits.nearDeadline()) {
+      return 'deadline';
+    }
+    return (quotaLeft(medplum)?.points ?? Infinity) < 2 * QUOTA_COST.search + (limits.reserve ?? 0) ? 'quota' : undefined;
+  }
+
+  private async readSchedules(medplum: MedplumClient, owners: string[]): Promise<void> {
+    if (!owners.length) {
+      return;
+    }
+    const found = await searchAll(medplum, 'Schedule', [
+      ['actor', owners.join(',')],
+      ['_include', 'Schedule:actor'],
+    ]);
+    for (const owner of owners) {
+      this.schedules.set(owner, found.filter((r): r is WithId<Schedule> => r.resourceType === 'Schedule' && !!r.actor?.some((a) => a.reference === owner)));
+      const actor = found.find((r) => getReferenceString(r) === owner);
+      if (actor) {
+        this.actors.set(owner, actor);
+      }
+    }
+  }
+
+  private async readBlocks(medplum: MedplumClient, owners: string[], window: Interval): Promise<void> {
+    const pending = owners.filter((o) => {
+      const known = this.blocks.get(o)?.window;
+      return !known || known.start > window.start || known.end < window.end;
+    });
+    const refs = [...new Set(pending.flatMap((o) => (this.schedules.get(o) ?? []).filter((s) => s.active !== false).map((s) => getReferenceString(s))))];
+    const slots: WithId<Slot>[] = [];
+    if (refs.length) {
+      // Date search compares at the value's precision, so the exact overlap is checked here.
+      const found = await searchAll(medplum, 'Slot', [
+        ['schedule', refs.join(',')],
+        ['status', 'busy-unavailable'],
+        ['start', `lt${new Date(window.end).toISOString()}`],
+        ['end', `gt${new Date(window.start).toISOString()}`],
+      ]);
+      slots.push(
+        ...found.filter(
+          (r): r is WithId<Slot> =>
+            r.resourceType === 'Slot' && r.status === 'busy-unavailable' && Date.parse(r.start) < window.end && Date.parse(r.end) > window.start
+        )
+      );
+    }
+    for (const owner of pending) {
+      const mine = new Set((this.schedules.get(owner) ?? []).map((s) => getReferenceString(s)));
+      this.blocks.set(owner, { window, slots: slots.filter((s) => mine.has(s.schedule?.reference ?? '')) });
+    }
+  }
+}
+
+/**
+ * A person's name for a note a clinician reads: the resource's name, else the display of the
+ * practitioner a PractitionerRole points at.
+ * @param resource - Practitioner, PractitionerRole...
+ * @returns The name, or undefined.
+ */
+export function displayName(resource: Resource | undefined): string | undefined {
+  const r = resource as { name?: HumanName[]; practitioner?: { display?: string } } | undefined;
+  return (r?.name?.[0] && formatHumanName(r.name[0])) || r?.practitioner?.display || undefined;
+}

@@ -1,0 +1,244 @@
+// The sweep: the level-triggered pass that repairs what an event missed (a lost or deferred run).
+// It finds the threads waiting on the care team first, then reads only their owners, each once,
+// and replays the event's decision at the time of the patient's message (`planThread`).
+//
+// Reach does not depend on scan order: the sweep works a hundred threads at a time (read, decide,
+// write), starting at a chunk the clock picks, so a sweep stopped by its deadline keeps what it did
+// and the next one starts elsewhere; within a chunk, oldest waiting message first. A rerouted
+// thread has no owner left to read. No state is stored.
+import { getReferenceString } from '@medplum/core';
+import type { MedplumClient, WithId } from '@medplum/core';
+import type { Communication, Task } from '@medplum/fhirtypes';
+import { availabilityAt } from '../lib/availability';
+import type { BotLog } from '../lib/bot-runtime';
+import { RunFailedError } from '../lib/bot-runtime';
+import { applyWrites, OPEN_TASK_STATUSES, referenceType, scanAll, searchAll } from '../lib/fhir';
+import { isQuotaError, quotaLeft, QUOTA_COST } from '../lib/quota';
+import { isReroutableOwner, latestReroute, OOO_BOT_NAME, ownersToCheck, planThread } from '../lib/reroute-plan';
+import type { RouteFacts, ThreadPlan, ThreadToReroute } from '../lib/reroute-plan';
+import { addToTimeline, messagePoint } from '../lib/thread';
+import type { Timeline } from '../lib/thread';
+import { coversNeeded } from './event';
+import { OwnerDirectory } from './owners';
+import type { ReadLimits } from './owners';
+import type { RerouteConfig } from './settings';
+import { emptySweepSummary, logCoverMisses, tallyPlan } from './summary';
+import type { SweepSummary } from './summary';
+
+/** Threads per header or message search (the ids go in the URL). */
+export const THREADS_PER_SEARCH = 100;
+/** The sweep leaves this share of the quota it found to the event path, which shares the Bot's quota. */
+const SWEEP_RESERVE_SHARE = 0.1;
+
+/**
+ * Runs one sweep.
+ * @param medplum - The client.
+ * @param config - Settings.
+ * @param nearDeadline - Deadline check.
+ * @param log - Logger.
+ * @returns The summary.
+ */
+export async function sweep(medplum: MedplumClient, config: RerouteConfig, nearDeadline: () => boolean, log: BotLog): Promise<SweepSummary> {
+  const summary = emptySweepSummary();
+  let stopped: string | undefined;
+  try {
+    stopped = await sweepThreads(medplum, config, nearDeadline, log, summary);
+  } catch (err) {
+    if (!isQuotaError(err)) {
+      throw err;
+    }
+    stopped = 'sweep stopped early (quota): the FHIR quota ran out while reading; the next sweep starts over';
+  }
+  const deferred = summary.deferred.quota + summary.deferred.deadline;
+  if (!stopped && deferred) {
+    const why = summary.deferred.deadline ? 'deadline' : 'quota';
+    stopped = `sweep stopped early (${why}): ${deferred} thread(s) left; the next sweep starts elsewhere and finishes them`;
+  }
+  summary.stoppedEarly = !!stopped;
+  if (stopped) {
+    // A warning in the run's AuditEvent; `npm run status` flags it.
+    log.warn(stopped);
+  }
+  log.info(
+    `sweep: tasks=${summary.tasksScanned} threads=${summary.threadsRead} waiting=${summary.waiting} owners=${summary.ownersChecked} ` +
+      `unavailable=${summary.ownersUnavailable} rerouted=${summary.rerouted} repaired=${summary.repaired} kept=${summary.kept} ` +
+      `keptOnDuty=${summary.keptOnDuty} conflicts=${summary.conflicts} failed=${summary.failed} deferred=${JSON.stringify(summary.deferred)}`
+  );
+  if (summary.failed) {
+    throw new RunFailedError(`${OOO_BOT_NAME}: ${summary.failed} write(s) failed in the sweep; the next sweep retries them`, summary);
+  }
+  return summary;
+}
+
+async function sweepThreads(
+  medplum: MedplumClient,
+  config: RerouteConfig,
+  nearDeadline: () => boolean,
+  log: BotLog,
+  summary: SweepSummary
+): Promise<string | undefined> {
+  const now = Date.now();
+  // 1. Every open Task on a thread: ids, owners, notes (to recognise earlier reroutes).
+  const tasksByThread = new Map<string, WithId<Task>[]>();
+  const complete = await scanAll(
+    medplum,
+    'Task',
+    { status: OPEN_TASK_STATUSES.join(','), 'focus:missing': 'false', _elements: 'focus,owner,status,note' },
+    (r) => {
+      const task = r as WithId<Task>;
+      const thread = task.focus?.reference;
+      if (thread && referenceType(task.focus) === 'Communication') {
+        tasksByThread.set(thread, [...(tasksByThread.get(thread) ?? []).filter((t) => t.id !== task.id), task]);
+        summary.tasksScanned++;
+      }
+    },
+    { nearDeadline, log }
+  );
+  if (!complete) {
+    return 'sweep stopped early (deadline) while scanning Tasks; nothing written, the next sweep starts over';
+  }
+  const reserve = (quotaLeft(medplum)?.points ?? 0) * SWEEP_RESERVE_SHARE;
+  const quotaShort = (points: number): boolean => (quotaLeft(medplum)?.points ?? Infinity) < points + reserve;
+
+  // 2. Threads worth reading: a person owns an open Task, or an earlier reroute may be half-done.
+  // Each chunk is read, decided and written before the next, starting at a chunk the clock picks.
+  const candidates = [...tasksByThread].filter(([, tasks]) => tasks.some((t) => isReroutableOwner(t.owner?.reference) || latestReroute(t)));
+  const chunks: [string, WithId<Task>[]][][] = [];
+  for (let i = 0; i < candidates.length; i += THREADS_PER_SEARCH) {
+    chunks.push(candidates.slice(i, i + THREADS_PER_SEARCH));
+  }
+  const first = chunks.length ? Math.floor(now / 60_000) % chunks.length : 0;
+  const owners = new OwnerDirectory();
+  const route: RouteFacts = { now, owner: (ref) => owners.facts(ref), coverage: config.coverage, serviceTypes: config.serviceTypes };
+  const checked = new Set<string>();
+  for (let k = 0; k < chunks.length; k++) {
+    if (nearDeadline() || quotaShort(2 * QUOTA_COST.search)) {
+      const left = chunks.slice(k).reduce((n, _c, j) => n + chunks[(first + k + j) % chunks.length].length, 0);
+      summary.deferred[nearDeadline() ? 'deadline' : 'quota'] += left;
+      break;
+    }
+    const chunk = chunks[(first + k) % chunks.length];
+    const threads = await readThreads(medplum, chunk, log);
+    summary.threadsRead += chunk.length;
+    await sweepChunk(medplum, threads, { owners, route, checked, limits: { nearDeadline, reserve } }, log, summary);
+  }
+  summary.ownersChecked = checked.size;
+  summary.ownersUnavailable = [...checked].filter((o) => availabilityAt(owners.facts(o), now, config.serviceTypes).state === 'unavailable').length;
+  return undefined;
+}
+
+/** What the chunks of one sweep share. */
+interface SweepState {
+  owners: OwnerDirectory;
+  route: RouteFacts;
+  /** Owners read so far. */
+  checked: Set<string>;
+  limits: ReadLimits;
+}
+
+/**
+ * Decides and writes one chunk of threads: the waiting ones, oldest patient message first, after
+ * reading the owners not read yet.
+ * @param medplum - The client.
+ * @param threads - The chunk's threads in progress.
+ * @param state - What the sweep's chunks share.
+ * @param log - Logger.
+ * @param summary - Added to.
+ */
+async function sweepChunk(medplum: MedplumClient, threads: ThreadToReroute[], state: SweepState, log: BotLog, summary: SweepSummary): Promise<void> {
+  const { owners, route, limits } = state;
+  const waiting = threads.filter((t) => t.waitingOnCareTeam).sort((a, b) => (a.triggerTime ?? 0) - (b.triggerTime ?? 0));
+  summary.waiting += waiting.length;
+  const window = { start: Math.min(route.now, ...waiting.map((t) => t.triggerTime ?? route.now)), end: route.now + 1 };
+  const ownerRefs = [...new Set(waiting.flatMap((t) => ownersToCheck(t)))];
+  const unread = await owners.read(medplum, ownerRefs, window, limits);
+  const covers = await owners.read(medplum, [...new Set(waiting.flatMap((t) => coversNeeded(t, route)))], window, limits);
+  const notRead = new Set([...unread.notRead, ...covers.notRead]);
+  const read = ownerRefs.filter((o) => !notRead.has(o));
+  read.forEach((o) => state.checked.add(o));
+  owners.warnUnjudged(read, route.now, route.serviceTypes, log);
+
+  const plans: ThreadPlan[] = [];
+  for (const thread of waiting) {
+    if ([...ownersToCheck(thread), ...coversNeeded(thread, route)].some((o) => notRead.has(o))) {
+      summary.deferred[unread.notRead.length ? unread.why : covers.why]++;
+      continue;
+    }
+    const plan = planThread(thread, route);
+    logCoverMisses(plan, route, log);
+    plans.push(plan);
+    summary.kept += plan.decisions.filter((d) => d.action === 'kept').length;
+    summary.keptOnDuty += plan.decisions.filter((d) => d.onDutyWhenWritten).length;
+  }
+
+  // One group per thread, oldest first, within the quota left.
+  const groups = plans.filter((p) => p.entries.length);
+  const outcomes = await applyWrites(
+    medplum,
+    groups.map((p) => p.entries),
+    { shouldStop: limits.nearDeadline, reserve: limits.reserve }
+  );
+  groups.forEach((plan, i) => {
+    const result = tallyPlan(plan, outcomes[i], log);
+    summary.rerouted += result.rerouted;
+    summary.repaired += result.repaired;
+    summary.conflicts += result.conflicts;
+    summary.failed += result.failed;
+    if (result.deferred) {
+      summary.deferred[result.deferred]++;
+    }
+  });
+}
+
+/**
+ * Reads a chunk of threads: open headers by id, and every message of them.
+ * @param medplum - The client.
+ * @param chunk - Thread references with their open Tasks.
+ * @param log - Logger.
+ * @returns The threads in progress, each with its last patient message and whether it waits.
+ */
+async function readThreads(medplum: MedplumClient, chunk: [string, WithId<Task>[]][], log: BotLog): Promise<ThreadToReroute[]> {
+  const ids = chunk.map(([ref]) => ref.split('/')[1]);
+  const headers = new Map(
+    (await searchAll(medplum, 'Communication', { _id: ids.join(','), status: 'in-progress' })).map((h) => [getReferenceString(h), h as WithId<Communication>])
+  );
+  const timelines = new Map<string, Timeline>();
+  for (const [ref, header] of headers) {
+    const timeline: Timeline = { ignored: 0 };
+    if (header.sender) {
+      addToTimeline(timeline, messagePoint(header)); // a header with a sender is the thread's first message
+    }
+    timelines.set(ref, timeline);
+  }
+  const refs = [...headers.keys()];
+  if (refs.length) {
+    for (const message of await searchAll(medplum, 'Communication', { 'part-of': refs.join(','), _elements: 'partOf,sender,sent,status' })) {
+      const m = message as WithId<Communication>;
+      const timeline = timelines.get(m.partOf?.find((p) => headers.has(p.reference ?? ''))?.reference ?? '');
+      if (timeline && m.status !== 'entered-in-error') {
+        addToTimeline(timeline, messagePoint(m));
+      }
+    }
+  }
+  const closed = chunk.length - headers.size;
+  if (closed) {
+    log.info(`sweep: ${closed} thread(s) with open Tasks are not in progress (closed or deleted); left alone`);
+  }
+  return chunk.flatMap(([ref, tasks]) => {
+    const header = headers.get(ref);
+    const timeline = timelines.get(ref);
+    if (!header || !timeline) {
+      return [];
+    }
+    return [
+      {
+        thread: ref,
+        header,
+        tasks,
+        trigger: timeline.lastPatient?.ref,
+        triggerTime: timeline.lastPatient?.time,
+        waitingOnCareTeam: timeline.last?.role === 'patient',
+      },
+    ];
+  });
+}
