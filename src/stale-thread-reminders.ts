@@ -29,6 +29,8 @@ const HOUR_MS = 3_600_000;
 export const REMINDER_CODING = { system: 'https://medplum.com/task-codes', code: 'respond-to-old-message' };
 /** Identifier system of a reminder's silence episode: value `<thread id>:<last patient message id>`. */
 export const EPISODE_SYSTEM = 'urn:medplum-messaging-bots:stale-thread-episode';
+/** Extension on a reminder: when the patient message that started its silence was sent. */
+export const SILENCE_STARTED_URL = 'urn:medplum-messaging-bots:silence-started';
 
 /** Settings, from Bot secrets. */
 export interface StaleConfig {
@@ -48,6 +50,8 @@ export interface ThreadFacts {
   /** The header, the thread's first message when it has a sender. */
   header: MessagePoint;
   timeline: Timeline;
+  /** When each patient-side message was sent, by reference: where a reminder's silence began. */
+  patientTimes?: Map<string, number>;
 }
 
 /** An open Task on a thread (or on a thread no longer open), reduced to what decisions need. */
@@ -201,7 +205,8 @@ async function gatherFacts(medplum: MedplumClient, nearDeadline: () => boolean, 
       if (header.sender) {
         addToTimeline(timeline, point);
       }
-      threads.set(point.ref, { ref: point.ref, subject: header.subject?.reference, kind: threadKind(header), header: point, timeline });
+      const patientTimes = point.role === 'patient' ? new Map([[point.ref, point.time]]) : undefined;
+      threads.set(point.ref, { ref: point.ref, subject: header.subject?.reference, kind: threadKind(header), header: point, timeline, patientTimes });
     },
     options
   );
@@ -219,7 +224,11 @@ async function gatherFacts(medplum: MedplumClient, nearDeadline: () => boolean, 
           return;
         }
         seenMessages.add(message.id);
-        addToTimeline(thread.timeline, messagePoint(message));
+        const point = messagePoint(message);
+        addToTimeline(thread.timeline, point);
+        if (point.role === 'patient') {
+          (thread.patientTimes ??= new Map()).set(point.ref, point.time);
+        }
       },
       options
     ));
@@ -229,7 +238,7 @@ async function gatherFacts(medplum: MedplumClient, nearDeadline: () => boolean, 
     (await scanAll(
       medplum,
       'Task',
-      { status: OPEN_TASK_STATUSES.join(','), 'focus:missing': 'false', _elements: 'focus,owner,code,status,priority,authoredOn,note' },
+      { status: OPEN_TASK_STATUSES.join(','), 'focus:missing': 'false', _elements: 'focus,owner,code,status,priority,authoredOn,note,identifier,extension' },
       (r) => {
         const task = r as WithId<Task>;
         const thread = task.focus?.reference;
@@ -285,7 +294,7 @@ export function planStaleRun(facts: StaleFacts, config: StaleConfig, now: string
     const reminders: OpenTaskFacts[] = [];
     for (const reminder of tasks.filter((t) => t.isReminder)) {
       const reply = thread.timeline.lastCareTeam;
-      if (reply && reply.time > Date.parse(reminder.task.authoredOn ?? '')) {
+      if (reply && reply.time > silenceStarted(reminder.task, thread)) {
         closes.push({ kind: 'close', thread: thread.ref, entry: closeEntry(reminder.task, reply.ref, now) });
         continue;
       }
@@ -335,6 +344,24 @@ export function planStaleRun(facts: StaleFacts, config: StaleConfig, now: string
   return { writes: [...creates.map(({ silentSince: _, ...w }) => w), ...escalations, ...closes, ...cancels], counts };
 }
 
+/**
+ * When a reminder's silence began: the time it records, else the time of the patient message its
+ * episode names, else (a reminder made by hand) its creation. A care-team reply sent after it
+ * closes the reminder, however late it was stamped or synced.
+ * @param task - The reminder.
+ * @param thread - Its thread.
+ * @returns Epoch milliseconds.
+ */
+export function silenceStarted(task: Task, thread: Pick<ThreadFacts, 'patientTimes'>): number {
+  const recorded = Date.parse(task.extension?.find((e) => e.url === SILENCE_STARTED_URL)?.valueInstant ?? '');
+  if (!Number.isNaN(recorded)) {
+    return recorded;
+  }
+  const episode = task.identifier?.find((i) => i.system === EPISODE_SYSTEM)?.value?.split(':')[1];
+  const episodeTime = episode ? thread.patientTimes?.get(`Communication/${episode}`) : undefined;
+  return episodeTime ?? (Date.parse(task.authoredOn ?? '') || 0);
+}
+
 function episodeValue(thread: string, last: MessagePoint): string {
   return `${thread.split('/')[1]}:${last.ref.split('/')[1]}`;
 }
@@ -357,6 +384,7 @@ function createEntry(
     priority: rule.reminderPriority,
     code: { coding: [REMINDER_CODING], text: 'Respond to old message' },
     identifier: [{ system: EPISODE_SYSTEM, value }],
+    extension: [{ url: SILENCE_STARTED_URL, valueInstant: new Date(last.time).toISOString() }],
     focus: { reference: thread.ref },
     for: { reference: thread.subject },
     authoredOn: now,
@@ -446,7 +474,11 @@ function tally(summary: StaleSummary, write: PlannedWrite, outcome: WriteOutcome
       summary[key]++;
       log.info(`${key} ${target}`);
     }
-  } else if (outcome.kind === 'conflict' && write.kind !== 'create') {
+  } else if (outcome.kind === 'conflict' && write.kind === 'create') {
+    // 412: the episode's identifier matches several reminders (made by hand, or by an old version): one exists.
+    summary.episodeExists++;
+    log.info(`${target}: several reminders match this silence; none created`);
+  } else if (outcome.kind === 'conflict') {
     summary.conflicts++;
     log.info(`${target} changed meanwhile; the next run decides again`);
   } else {

@@ -307,6 +307,48 @@ describe('escalation and auto-close', () => {
     expect((await handler(w.server.medplum, cron())).closed).toBe(0);
     expect((await w.server.read<Task>('Task', reminder.id)).status).toBe('requested');
   });
+
+  test('a late reply (sent after the patient wrote, stamped before the reminder was created) closes it on the next run', async () => {
+    const w = await world();
+    const thread = await staleThread(w, 5 * DAY);
+    expect((await handler(w.server.medplum, cron())).created).toBe(1);
+    const [reminder] = await reminders(w, thread);
+    expect(reminder.extension).toEqual([{ url: 'urn:medplum-messaging-bots:silence-started', valueInstant: ago(5 * DAY) }]);
+    // An SMS reply synced late: sent four days ago, stored after the reminder.
+    await seedMessage(w.server, thread, w.provider, ago(4 * DAY), { meta: { lastUpdated: new Date(NOW + HOUR).toISOString() } });
+    vi.setSystemTime(new Date(NOW + 2 * HOUR));
+    expect(await handler(w.server.medplum, cron())).toMatchObject({ closed: 1, created: 0 });
+    expect((await w.server.read<Task>('Task', reminder.id as string)).status).toBe('completed');
+  });
+
+  test('a reminder made before the start was recorded: its silence begins at the patient message its episode names', async () => {
+    const w = await world();
+    const thread = await staleThread(w, 5 * DAY);
+    const [patientMessage] = await w.server.searchAll<Communication>('Communication', `part-of=Communication/${thread.id}`);
+    const reminder = await seedTask(w.server, thread, {
+      code: { coding: [REMINDER_CODE] },
+      status: 'requested',
+      priority: 'urgent',
+      authoredOn: ago(HOUR),
+      identifier: [{ system: EPISODE_SYSTEM, value: `${thread.id}:${patientMessage.id}` }],
+    });
+    await seedMessage(w.server, thread, w.provider, ago(4 * DAY));
+    expect(await handler(w.server.medplum, cron())).toMatchObject({ closed: 1 });
+    expect((await w.server.read<Task>('Task', reminder.id)).status).toBe('completed');
+  });
+
+  test('a conditional create that matches several reminders (412) means one exists: counted, not a failure', async () => {
+    const w = await world();
+    const thread = await staleThread(w, 5 * DAY);
+    const [patientMessage] = await w.server.searchAll<Communication>('Communication', `part-of=Communication/${thread.id}`);
+    const episode = [{ system: EPISODE_SYSTEM, value: `${thread.id}:${patientMessage.id}` }];
+    for (let i = 0; i < 2; i++) {
+      await seedTask(w.server, thread, { code: { coding: [REMINDER_CODE] }, status: 'completed', identifier: episode });
+    }
+    const summary = await handler(w.server.medplum, cron());
+    expect(summary).toMatchObject({ created: 0, episodeExists: 1, failed: 0 });
+    expect(w.server.requests.find((r) => r.key === 'POST batch')?.entryStatuses).toEqual(['412']);
+  });
 });
 
 describe('faults, deadline and cost', () => {
