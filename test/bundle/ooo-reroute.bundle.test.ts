@@ -32,10 +32,10 @@ test.each(['vmcontext', 'awslambda'] as const)('%s: the bundle reroutes a Task o
   const input = { ...message(thread, patient), id: 'm1' };
   // A malformed secret takes the warning path: the server's bot console has `log` only.
   const botConsole = new BotConsole();
-  const event = botEvent(input, { OOO_WINDOW_MINUTES: 'soon' });
+  const event = botEvent(input, { BOT_TIMEOUT_SECONDS: 'soon' });
   const summary = runtime === 'vmcontext' ? await runBundledBot('dist/ooo-reroute.js', server.medplum, event, botConsole) : await runLambdaStyle('dist/ooo-reroute.js', server.medplum, event);
   if (runtime === 'vmcontext') {
-    expect(botConsole.messages.some((m) => m.includes('WARN secret OOO_WINDOW_MINUTES'))).toBe(true);
+    expect(botConsole.messages.some((m) => m.includes('WARN secret BOT_TIMEOUT_SECONDS'))).toBe(true);
   }
 
   expect(summary).toMatchObject({ outcome: 'done', rerouted: 1, kept: 1 });

@@ -8,6 +8,9 @@
 //   booked provider (an appointment now) keeps theirs;
 // - the OOO sweep (`$execute` with an empty body, as the cron would run it): a Task whose message
 //   the event path could not see is rerouted, its held status kept;
+// - how a clinic's day goes: a patient who wrote during a shift that has since ended stays with the
+//   owner; a message after the shift whose event was lost is rerouted; a vacation that began after
+//   the patient wrote hands the thread off; a provider between two appointments keeps it;
 // - the stale bot (`$execute`, as the cron would): one reminder for a silent thread after two runs,
 //   none where the care team spoke last, none for an auto-acknowledged one.
 // The sweep and the stale bot act on every open thread of the Project: with open threads the test
@@ -86,6 +89,7 @@ export async function main(argv: string[]): Promise<number> {
       return 1;
     }
     await sweep(medplum, bots['ooo-reroute'], create, check);
+    await clinicDay(medplum, bots['ooo-reroute'], create, check);
     await staleBot(medplum, bots['stale-thread-reminders'], create, created, check);
   } finally {
     // The bots' own writes to our data are patches; only the reminders are new, and were added to `created`.
@@ -157,6 +161,62 @@ async function sweep(medplum: MedplumClient, botId: string, create: Create, chec
   const swept = await medplum.readResource('Task', task.id);
   check('OOO sweep: the Task whose event was lost is rerouted, its hold kept', !swept.owner && swept.status === 'on-hold' && swept.note?.length === 1);
   check('OOO sweep: the away owner left the recipients', !(await medplum.readResource('Communication', thread.id)).recipient?.some((r) => r.reference === `Practitioner/${away.id}`));
+}
+
+/** Working hours in UTC from `startAgo` before now for `hours`, every day (minutes rounded down). */
+function shift(startAgo: number, hours: number): Extension[] {
+  const start = new Date(Date.now() - startAgo);
+  const hhmm = `${String(start.getUTCHours()).padStart(2, '0')}:${String(start.getUTCMinutes()).padStart(2, '0')}:00`;
+  return [
+    {
+      url: 'http://medplum.com/fhir/StructureDefinition/scheduling-parameters',
+      extension: [
+        { url: 'availability', valueTiming: { repeat: { dayOfWeek: ['mon', 'tue', 'wed', 'thu', 'fri', 'sat', 'sun'], timeOfDay: [hhmm], duration: hours, durationUnit: 'h' } } },
+        { url: 'duration', valueDuration: { value: 30, unit: 'min' } },
+      ],
+    },
+  ];
+}
+
+async function clinicDay(medplum: MedplumClient, botId: string, create: Create, check: Check): Promise<void> {
+  const HOUR = 3_600_000;
+  const UTC = [{ url: 'http://hl7.org/fhir/StructureDefinition/timezone', valueCode: 'UTC' }];
+  const patient = await create({ resourceType: 'Patient' });
+  const person = async (hours: Extension[]): Promise<{ practitioner: Resource & { id: string }; schedule: Resource & { id: string } }> => {
+    const practitioner = await create({ resourceType: 'Practitioner', name: [{ given: ['Dana'], family: 'Test' }], extension: UTC });
+    return { practitioner, schedule: await create({ resourceType: 'Schedule', active: true, actor: [ref(practitioner)], extension: hours }) };
+  };
+  const threadWithTask = async (owner: Resource, wroteAgo: number, lostEvent = false): Promise<Task & { id: string }> => {
+    const thread = await create<Communication>({ resourceType: 'Communication', status: 'in-progress', subject: ref(patient), recipient: [ref(patient), ref(owner)] });
+    const task = (): Promise<Task & { id: string }> => create<Task>({ resourceType: 'Task', status: 'in-progress', intent: 'order', focus: ref(thread), owner: ref(owner) });
+    const first = lostEvent ? undefined : await task();
+    await create<Communication>({ resourceType: 'Communication', status: 'in-progress', partOf: [ref(thread)], sender: ref(patient), payload: [{ contentString: 'e2e' }], sent: ago(wroteAgo) });
+    await new Promise((resolve) => setTimeout(resolve, 2000)); // the event path's run
+    return first ?? task(); // created after the message: its event found no Task, as if lost
+  };
+  // A shift that began 5 h ago and ended 1 h ago; and an all-day one.
+  const ended = await person(shift(5 * HOUR, 4));
+  const allDay = await person(ALL_DAY);
+  const endOfShift = await threadWithTask(ended.practitioner, 2 * HOUR);
+  const afterShift = await threadWithTask(ended.practitioner, 30 * 60_000, true);
+  const vacation = await threadWithTask(allDay.practitioner, 2 * HOUR);
+  const booked = await person(ALL_DAY);
+  await create({ resourceType: 'Slot', schedule: ref(booked.schedule), status: 'busy', start: ago(2 * HOUR), end: ago(5 * 60_000) });
+  await create({ resourceType: 'Slot', schedule: ref(booked.schedule), status: 'busy', start: ago(-5 * 60_000), end: ago(-2 * HOUR) });
+  const gap = await threadWithTask(booked.practitioner, 60_000);
+  const untouched = async (task: Task & { id: string }): Promise<boolean> => (await medplum.readResource('Task', task.id)).meta?.versionId === task.meta?.versionId;
+  check('a clinic day, event path: a patient who wrote during the shift, and one between two appointments, keep their owner', (await untouched(endOfShift)) && (await untouched(gap)));
+  // The vacation begins after the patient wrote.
+  await create({ resourceType: 'Slot', schedule: ref(allDay.schedule), status: 'busy-unavailable', start: ago(60_000), end: ago(-DAY) });
+  const summary = await medplum.post<Record<string, unknown>>(medplum.fhirUrl('Bot', botId, '$execute'), {});
+  console.log('sweep:', JSON.stringify(summary));
+  check('a clinic day, sweep: the end of a shift hands nothing off', await untouched(endOfShift));
+  const lost = await medplum.readResource('Task', afterShift.id);
+  check('a clinic day, sweep: a message after the shift whose event was lost is rerouted', !lost.owner && /outside their working hours when the patient wrote/.test(lost.note?.[0]?.text ?? ''), lost.note?.[0]?.text);
+  const away = await medplum.readResource('Task', vacation.id);
+  check('a clinic day, sweep: a vacation that began after the patient wrote hands the thread off', !away.owner && /is away/.test(away.note?.[0]?.text ?? ''), away.note?.[0]?.text);
+  check('a clinic day, sweep: between two appointments is being at work', await untouched(gap));
+  check('a clinic day, sweep: counted as kept because on duty when the patient wrote', Number(summary.keptOnDuty) >= 1, `keptOnDuty=${summary.keptOnDuty}`);
 }
 
 async function staleBot(medplum: MedplumClient, botId: string, create: Create, created: Resource[], check: Check): Promise<void> {
