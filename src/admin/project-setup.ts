@@ -37,7 +37,6 @@ export const RUNTIMES = ['vmcontext', 'awslambda'] as const;
 
 /** Secrets setup writes when absent, with their defaults; the others are optional and off when absent. */
 export const SECRET_DEFAULTS: Record<string, string> = {
-  OOO_WINDOW_MINUTES: '60',
   OOO_COVERAGE: '{}',
   OOO_SWEEP_CRON: '*/15 * * * *',
   STALE_AFTER_HOURS: '72',

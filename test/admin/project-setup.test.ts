@@ -87,7 +87,6 @@ describe('npm run setup on an empty Project', () => {
       meta: { tag: [{ system: TAG, code: 'ooo-reroute' }] },
     });
     expect(await a.secrets()).toEqual({
-      OOO_WINDOW_MINUTES: '60',
       OOO_COVERAGE: '{}',
       OOO_SWEEP_CRON: '*/15 * * * *',
       STALE_AFTER_HOURS: '72',
@@ -137,7 +136,7 @@ describe('safety on a shared Project', () => {
     await a.setSecrets({ PARTNER_API_TOKEN: 'sk_live_NEVER_PRINT_ME', STALE_AFTER_HOURS: '48' });
     const dry = await a.run('setup', '--dry-run', '--verbose');
     expect(dry.code).toBe(0);
-    expect(dry.out).toContain('set-secrets: secrets the bots read are absent; defaults added: OOO_WINDOW_MINUTES');
+    expect(dry.out).toContain('set-secrets: secrets the bots read are absent; defaults added: OOO_COVERAGE');
     const real = await a.run('setup', '--verbose');
     for (const text of [dry.out, dry.err, real.out, real.err]) {
       expect(text).not.toContain('sk_live_NEVER_PRINT_ME');
