@@ -73,6 +73,7 @@ describe('which messages can trigger a reroute', () => {
     expect(triageMessage(message(thread, patient, { id: 'm', subject: undefined }))).toEqual({
       message: 'Communication/m',
       thread: 'Communication/t1',
+      role: 'patient',
     });
   });
 
@@ -80,6 +81,7 @@ describe('which messages can trigger a reroute', () => {
     expect(triageMessage(message(thread, { reference: 'RelatedPerson/r' }, { id: 'm' }))).toEqual({
       message: 'Communication/m',
       thread: 'Communication/t1',
+      role: 'patient',
     });
   });
 

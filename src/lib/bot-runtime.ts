@@ -126,6 +126,33 @@ export function readJsonSecret<R extends object>(
   return result;
 }
 
+/**
+ * Reads a text secret through a validator. Absent or blank: undefined. Refused: one warning naming
+ * what is wrong, and undefined, so the caller uses its default.
+ * @param event - The bot event.
+ * @param name - Secret name.
+ * @param parse - Checks the text; returns `{ error }` when it is wrong.
+ * @param log - Where the warning goes.
+ * @returns The validator's result, or undefined.
+ */
+export function readStringSecret<R extends object>(
+  event: BotEvent,
+  name: string,
+  parse: (value: string) => R | { error: string },
+  log: BotLog
+): R | undefined {
+  const raw = rawSecret(event.secrets?.[name]);
+  if (raw === undefined || String(raw).trim() === '') {
+    return undefined;
+  }
+  const result = parse(String(raw));
+  if ('error' in result) {
+    log.warn(`secret ${name}: ${result.error}; using the default`);
+    return undefined;
+  }
+  return result;
+}
+
 /** A run that did its work but some writes failed: the server records a failed run; the summary says what was done. */
 export class RunFailedError<S> extends Error {
   readonly summary: S;

@@ -181,7 +181,8 @@ export async function applyWrites(medplum: MedplumClient, groups: BundleEntry[][
     }
     next = chunk[chunk.length - 1] + 1;
     const sent = chunk.flatMap((i) => groups[i]);
-    const results = await sendBatch(medplum, sent);
+    // Empty groups (a thread with nothing to write) cost nothing and send nothing.
+    const results = sent.length ? await sendBatch(medplum, sent) : [];
     let k = 0;
     for (const i of chunk) {
       outcomes[i] = groups[i].map(() => results[k++]);

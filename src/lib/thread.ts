@@ -40,6 +40,8 @@ export interface MessagePoint {
   /** `sent`, else `meta.lastUpdated` (so a read receipt does not make an old message look new). */
   time: number;
   role: SenderRole;
+  /** The sender's reference string, when literal. */
+  sender?: string;
 }
 
 /**
@@ -52,6 +54,7 @@ export function messagePoint(message: Communication & { id: string }): MessagePo
     ref: `Communication/${message.id}`,
     time: Date.parse(message.sent ?? message.meta?.lastUpdated ?? '') || 0,
     role: senderRole(message.sender),
+    sender: message.sender?.reference,
   };
 }
 
@@ -93,4 +96,44 @@ export function addToTimeline(timeline: Timeline, point: MessagePoint): void {
   if (!timeline[key] || isLater(point, timeline[key])) {
     timeline[key] = point;
   }
+}
+
+/** What the response lifecycle needs of a thread: who spoke, in order. */
+export interface Conversation {
+  /** People's messages (patient side and care team), oldest first. */
+  points: MessagePoint[];
+}
+
+/**
+ * Orders people's messages oldest first (automated and unknown senders left out).
+ * @param points - Message points, in any order.
+ * @returns The conversation.
+ */
+export function conversation(points: MessagePoint[]): Conversation {
+  return { points: points.filter((p) => p.role === 'patient' || p.role === 'care-team').sort((a, b) => (isLater(a, b) ? 1 : isLater(b, a) ? -1 : 0)) };
+}
+
+/**
+ * The current episode: the care team's last message (the boundary), and the patient messages after it.
+ * @param c - The conversation.
+ * @returns The boundary (undefined: the care team never wrote) and the first patient message after it.
+ */
+export function currentEpisode(c: Conversation): { boundary?: MessagePoint; opening?: MessagePoint; last?: MessagePoint } {
+  const last = c.points.at(-1);
+  const boundaryIndex = c.points.map((p) => p.role).lastIndexOf('care-team');
+  return {
+    boundary: boundaryIndex >= 0 ? c.points[boundaryIndex] : undefined,
+    opening: c.points.slice(boundaryIndex + 1).find((p) => p.role === 'patient'),
+    last,
+  };
+}
+
+/**
+ * The first care-team message after an instant: the reply that ends a silence.
+ * @param c - The conversation.
+ * @param after - Epoch milliseconds.
+ * @returns The reply, or undefined.
+ */
+export function firstReplyAfter(c: Conversation, after: number): MessagePoint | undefined {
+  return c.points.find((p) => p.role === 'care-team' && p.time > after);
 }

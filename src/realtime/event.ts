@@ -1,6 +1,6 @@
 // The event path: a patient just wrote in a thread. Read the thread's open Tasks with the header,
 // owners and Schedules in one search, the owners' absence blocks in one more, decide, write once.
-import { getReferenceString } from '@medplum/core';
+import { getReferenceString, getStatus, normalizeOperationOutcome } from '@medplum/core';
 import type { MedplumClient, WithId } from '@medplum/core';
 import type { Communication, Resource, Task } from '@medplum/fhirtypes';
 import type { BotLog } from '../lib/bot-runtime';
@@ -9,21 +9,26 @@ import { applyWrites, isOpenTask, OPEN_TASK_STATUSES, referenceType, searchAll }
 import { isQuotaError } from '../lib/quota';
 import { handOff, OOO_BOT_NAME, ownersToCheck, planThread } from '../lib/reroute-plan';
 import type { RouteFacts, ThreadToReroute } from '../lib/reroute-plan';
-import { senderRole } from '../lib/thread';
+import { coversToRead, planLifecycle, routeCandidates } from '../lib/response-lifecycle';
+import type { LifecycleThread } from '../lib/response-lifecycle';
+import { conversation, messagePoint, senderRole } from '../lib/thread';
+import type { Conversation } from '../lib/thread';
 import { OwnerDirectory } from './owners';
 import type { RerouteConfig } from './settings';
-import { describeDecision, emptyEventSummary, logCoverMisses, mergeDecisions, tallyWrites } from './summary';
-import type { RerouteSummary } from './summary';
+import { describeDecision, emptyEventSummary, logCoverMisses, mergeDecisions, tallyLifecycle, tallyWrites } from './summary';
+import type { LifecycleCounts, RerouteSummary } from './summary';
 
-/** A message that can trigger a reroute, or why the input is ignored. */
-export type Trigger = { message: string; thread: string; sentAt?: number } | { ignore: string; id?: string };
+/** A message that can trigger work, or why the input is ignored. */
+export type Trigger = { message: string; thread: string; sentAt?: number; role: 'patient' | 'care-team' } | { ignore: string; id?: string };
 
 /**
- * Decides whether an input message can trigger a reroute.
+ * Decides whether an input message can trigger work: a patient-side message always; a care-team
+ * person's message when the response lifecycle is on (it completes the thread's response Tasks).
  * @param input - `event.input`.
+ * @param careTeamTriggers - Whether care-team messages trigger (RESPONSE_TASKS=on).
  * @returns The message and thread references (and when it was sent), or why the input is ignored.
  */
-export function triageMessage(input: unknown): Trigger {
+export function triageMessage(input: unknown, careTeamTriggers = false): Trigger {
   const resource = input as Resource | undefined;
   if (resource?.resourceType !== 'Communication') {
     return { ignore: `input is ${resource?.resourceType ?? typeof input}, not a Communication` };
@@ -43,12 +48,12 @@ export function triageMessage(input: unknown): Trigger {
     return { ignore: 'message has no id', id };
   }
   const role = senderRole(resource.sender);
-  if (role !== 'patient') {
+  if (role !== 'patient' && !(role === 'care-team' && careTeamTriggers)) {
     const who = resource.sender ? (referenceType(resource.sender) ?? 'not a literal reference') : 'missing';
     return { ignore: `sender is ${who} (${role}), not the patient side`, id };
   }
   const sentAt = Date.parse(resource.sent ?? resource.meta?.lastUpdated ?? '');
-  return { message: id, thread: thread.reference, sentAt: Number.isNaN(sentAt) ? undefined : sentAt };
+  return { message: id, thread: thread.reference, sentAt: Number.isNaN(sentAt) ? undefined : sentAt, role };
 }
 
 /**
@@ -67,7 +72,7 @@ export async function onMessage(
   nearDeadline: () => boolean,
   log: BotLog
 ): Promise<RerouteSummary> {
-  const trigger = triageMessage(input);
+  const trigger = triageMessage(input, config.lifecycle.enabled);
   if ('ignore' in trigger) {
     log.info(`ignored${trigger.id ? ` ${trigger.id}` : ''}: ${trigger.ignore}`);
     return { ...emptyEventSummary('ignored'), reason: trigger.ignore, message: trigger.id };
@@ -83,31 +88,44 @@ export async function onMessage(
     for (let attempt = 1; attempt <= 2; attempt++) {
       const thread = await readThread(medplum, trigger, log);
       owners.addIncluded(thread.included);
+      const lifecycle = config.lifecycle.enabled ? await readLifecycle(medplum, thread) : undefined;
       const route: RouteFacts = { now, owner: (ref) => owners.facts(ref), coverage: config.coverage, serviceTypes: config.serviceTypes, movedThisRun };
+      const patient = trigger.role === 'patient';
+      const needed = patient ? [...ownersToCheck(thread), ...(lifecycle ? routeCandidates(lifecycle) : [])] : [];
       const window = { start: Math.min(thread.triggerTime ?? now, now), end: now + 1 };
-      let unread = await owners.read(medplum, ownersToCheck(thread), window, { nearDeadline });
-      if (!unread.notRead.length) {
-        unread = await owners.read(medplum, coversNeeded(thread, route), window, { nearDeadline });
+      let unread = await owners.read(medplum, needed, window, { nearDeadline });
+      if (!unread.notRead.length && patient) {
+        const covers = [...coversNeeded(thread, route), ...(lifecycle ? coversToRead(routeCandidates(lifecycle), route) : [])];
+        unread = await owners.read(medplum, covers, window, { nearDeadline });
       }
       if (unread.notRead.length) {
         summary.deferred[unread.why]++;
         break;
       }
-      owners.warnUnjudged(ownersToCheck(thread), now, config.serviceTypes, log);
-      const plan = planThread(thread, route);
+      owners.warnUnjudged(needed, now, config.serviceTypes, log);
+      const plan = patient ? planThread(thread, route) : { thread: thread.thread, decisions: [], repaired: [], entries: [] };
+      const lifecyclePlan = lifecycle ? planLifecycle(lifecycle, route, config.lifecycle) : undefined;
       logCoverMisses(plan, route, log);
       summary.tasksExamined = thread.tasks.length;
       mergeDecisions(summary, plan);
-      if (!plan.entries.length) {
+      if (!plan.entries.length && !lifecyclePlan?.entries.length) {
         break;
       }
       if (nearDeadline()) {
         summary.deferred.deadline++;
         break;
       }
-      const [outcomes] = await applyWrites(medplum, [plan.entries]);
+      const [outcomes, lifecycleOutcomes] = await applyWrites(medplum, [plan.entries, lifecyclePlan?.entries ?? []]);
       plan.decisions.filter((d) => d.action !== 'kept').forEach((d, i) => outcomes[i].kind === 'applied' && movedThisRun.add(d.task));
-      const conflicts = tallyWrites(summary, plan, outcomes, log);
+      let conflicts = plan.entries.length ? tallyWrites(summary, plan, outcomes, log) : 0;
+      if (lifecyclePlan?.entries.length) {
+        const result = tallyLifecycle(summary, lifecyclePlan, lifecycleOutcomes, log);
+        conflicts += result.conflicts;
+        summary.failed += result.failed;
+        if (result.deferred) {
+          summary.deferred[result.deferred]++;
+        }
+      }
       if (!conflicts || attempt === 2) {
         summary.conflicts += conflicts;
         break;
@@ -121,6 +139,42 @@ export async function onMessage(
     summary.deferred.quota++;
   }
   return finishEvent(summary, log);
+}
+
+/**
+ * What the lifecycle needs beyond the thread's Tasks: the header (one read, when no Task brought
+ * it) and who spoke when (the messages, without their text).
+ * @param medplum - The client.
+ * @param thread - The thread as read.
+ * @returns The lifecycle's view of the thread.
+ */
+async function readLifecycle(medplum: MedplumClient, thread: ThreadToReroute): Promise<LifecycleThread> {
+  const header = thread.header ?? (await readHeader(medplum, thread.thread));
+  const messages = await searchAll(medplum, 'Communication', { 'part-of': thread.thread, _elements: 'partOf,sender,sent,status' });
+  return { thread: thread.thread, header, tasks: thread.tasks, conversation: conversationOf(header, messages as WithId<Communication>[]) };
+}
+
+async function readHeader(medplum: MedplumClient, ref: string): Promise<WithId<Communication> | undefined> {
+  try {
+    return await medplum.readResource('Communication', ref.split('/')[1], { cache: 'no-cache' });
+  } catch (err) {
+    if (getStatus(normalizeOperationOutcome(err)) === 404 || getStatus(normalizeOperationOutcome(err)) === 410) {
+      return undefined; // deleted
+    }
+    throw err;
+  }
+}
+
+/**
+ * A thread's conversation: the header when someone wrote it, then its messages (entered-in-error
+ * left out).
+ * @param header - The header, when it exists.
+ * @param messages - The thread's messages.
+ * @returns The conversation.
+ */
+export function conversationOf(header: WithId<Communication> | undefined, messages: WithId<Communication>[]): Conversation {
+  const points = messages.filter((m) => m.status !== 'entered-in-error').map(messagePoint);
+  return conversation(header?.sender ? [messagePoint(header), ...points] : points);
 }
 
 /**
@@ -140,7 +194,7 @@ export function coversNeeded(thread: ThreadToReroute, route: RouteFacts): string
 /** Reads one thread: its open Tasks with the header, owners and their Schedules, in one search. */
 async function readThread(
   medplum: MedplumClient,
-  trigger: { message: string; thread: string; sentAt?: number },
+  trigger: { message: string; thread: string; sentAt?: number; role: 'patient' | 'care-team' },
   log: BotLog
 ): Promise<ThreadToReroute & { included: WithId<Resource>[] }> {
   // `:iterate` is what makes the server follow Schedule.actor from the included owners.
@@ -156,7 +210,7 @@ async function readThread(
     (r): r is WithId<Task> => r.resourceType === 'Task' && r.focus?.reference === trigger.thread && isOpenTask(r)
   );
   const header = byRef.get(trigger.thread) as WithId<Communication> | undefined;
-  if (!tasks.length) {
+  if (!tasks.length && trigger.role === 'patient') {
     log.info(`${trigger.thread}: no open Tasks on the thread; nothing to reroute`);
   } else if (!header) {
     log.info(`${trigger.thread}: thread header not found (deleted, or not readable by the bot); Tasks decided without it`);
@@ -180,7 +234,7 @@ function finishEvent(summary: RerouteSummary, log: BotLog): RerouteSummary {
   summary.outcome = summary.failed ? 'failed' : deferred ? 'deferred' : 'done';
   log.info(
     `${summary.thread} ${summary.message}: examined=${summary.tasksExamined} rerouted=${summary.rerouted} kept=${summary.kept} ` +
-      `repaired=${summary.repaired} conflicts=${summary.conflicts} failed=${summary.failed} ` +
+      `repaired=${summary.repaired}${lifecycleCounts(summary)} conflicts=${summary.conflicts} failed=${summary.failed} ` +
       `deferred=${JSON.stringify(summary.deferred)}${deferred || summary.conflicts ? '; the sweep finishes what is left' : ''}`
   );
   if (summary.failed) {
@@ -188,4 +242,13 @@ function finishEvent(summary: RerouteSummary, log: BotLog): RerouteSummary {
     throw new RunFailedError(`${OOO_BOT_NAME}: ${summary.failed} write(s) failed for ${summary.thread}; the sweep retries them`, summary);
   }
   return summary;
+}
+
+/**
+ * The lifecycle's counts for a summary line, when it did anything.
+ * @param c - The counts.
+ * @returns E.g. " opened=1 existed=0 completed=0 cancelled=0", or "".
+ */
+export function lifecycleCounts(c: LifecycleCounts): string {
+  return c.opened + c.existed + c.completed + c.cancelled ? ` opened=${c.opened} existed=${c.existed} completed=${c.completed} cancelled=${c.cancelled}` : '';
 }

@@ -3,6 +3,7 @@
 import type { WriteOutcome } from '../lib/fhir';
 import type { BotLog } from '../lib/bot-runtime';
 import { availabilityAt } from '../lib/availability';
+import type { LifecyclePlan } from '../lib/response-lifecycle';
 import type { RouteFacts, TaskDecision, ThreadPlan } from '../lib/reroute-plan';
 
 /** Work left for a later run. */
@@ -13,8 +14,18 @@ export interface Deferred {
   deadline: number;
 }
 
+/** What the response-Task lifecycle did (RESPONSE_TASKS=on). */
+export interface LifecycleCounts {
+  /** Response Tasks opened. */
+  opened: number;
+  /** Conditional creates that found the episode's Task already there (redelivery, a concurrent run). */
+  existed: number;
+  completed: number;
+  cancelled: number;
+}
+
 /** What an event run did, returned to the caller and logged into the run's AuditEvent. */
-export interface RerouteSummary {
+export interface RerouteSummary extends LifecycleCounts {
   mode: 'event';
   outcome: 'ignored' | 'done' | 'deferred' | 'failed';
   reason?: string;
@@ -32,7 +43,7 @@ export interface RerouteSummary {
 }
 
 /** What a sweep did. */
-export interface SweepSummary {
+export interface SweepSummary extends LifecycleCounts {
   mode: 'sweep';
   tasksScanned: number;
   /** Threads read (their header and messages): those with an open Task a person owns, or a reroute record. */
@@ -131,8 +142,11 @@ export function tallyWrites(summary: RerouteSummary, plan: ThreadPlan, outcomes:
   return result.conflicts;
 }
 
+const NO_LIFECYCLE: LifecycleCounts = { opened: 0, existed: 0, completed: 0, cancelled: 0 };
+
 export function emptyEventSummary(outcome: RerouteSummary['outcome']): RerouteSummary {
   return {
+    ...NO_LIFECYCLE,
     mode: 'event',
     outcome,
     tasksExamined: 0,
@@ -148,6 +162,7 @@ export function emptyEventSummary(outcome: RerouteSummary['outcome']): RerouteSu
 
 export function emptySweepSummary(): SweepSummary {
   return {
+    ...NO_LIFECYCLE,
     mode: 'sweep',
     tasksScanned: 0,
     threadsRead: 0,
@@ -186,4 +201,42 @@ export function logCoverMisses(plan: ThreadPlan, route: RouteFacts, log: BotLog)
     const cover = route.coverage[d.owner as string];
     log.info(`cover ${cover} for ${d.owner} not available (${availabilityAt(route.owner(cover), route.now, route.serviceTypes).reason}); using the pool`);
   }
+}
+
+/**
+ * Counts what a thread's lifecycle writes did, into a summary.
+ * @param summary - Event or sweep summary (changed).
+ * @param plan - The lifecycle plan.
+ * @param outcomes - One outcome per entry.
+ * @param log - Logger.
+ * @returns Write counts for the run's totals.
+ */
+export function tallyLifecycle(summary: LifecycleCounts, plan: LifecyclePlan, outcomes: WriteOutcome[], log: BotLog): PlanTally {
+  const result: PlanTally = { rerouted: 0, repaired: 0, conflicts: 0, failed: 0 };
+  plan.decisions.forEach((d, i) => {
+    const outcome = outcomes[i];
+    const what = d.action === 'open' ? `${plan.thread} response Task (episode ${d.task})` : d.task;
+    if (outcome.kind === 'applied') {
+      if (d.action === 'open') {
+        const created = outcome.status === '201';
+        summary[created ? 'opened' : 'existed']++;
+        log.info(`${created ? 'opened' : 'already open or done:'} ${outcome.resource?.id ? `Task/${outcome.resource.id}` : what} -> ${d.target ?? 'pool'} (${d.reason})`);
+      } else {
+        summary[d.action === 'complete' ? 'completed' : 'cancelled']++;
+        log.info(`${d.action === 'complete' ? 'completed' : 'cancelled'} ${d.task}${d.target ? ` by ${d.target}` : ''} (${d.reason})`);
+      }
+    } else if (outcome.kind === 'conflict' && d.action === 'open') {
+      summary.existed++; // 412: several Tasks carry the episode's identifier
+      log.info(`${what}: several Tasks match this episode; none created`);
+    } else if (outcome.kind === 'conflict') {
+      result.conflicts++;
+      log.info(`${d.task} changed meanwhile; decided again next time`);
+    } else if (outcome.kind === 'deferred') {
+      result.deferred = outcome.why;
+    } else {
+      result.failed++;
+      log.warn(`${d.action} ${what} failed (${outcome.status}): ${outcome.error}`);
+    }
+  });
+  return result;
 }

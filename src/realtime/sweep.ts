@@ -16,17 +16,21 @@ import { applyWrites, OPEN_TASK_STATUSES, referenceType, scanAll, searchAll } fr
 import { isQuotaError, quotaLeft, QUOTA_COST } from '../lib/quota';
 import { isReroutableOwner, latestReroute, OOO_BOT_NAME, ownersToCheck, planThread } from '../lib/reroute-plan';
 import type { RouteFacts, ThreadPlan, ThreadToReroute } from '../lib/reroute-plan';
-import { addToTimeline, messagePoint } from '../lib/thread';
+import { isResponseTask, coversToRead, opensTask, planLifecycle, routeCandidates } from '../lib/response-lifecycle';
+import type { LifecycleConfig, LifecyclePlan, LifecycleThread } from '../lib/response-lifecycle';
+import { addToTimeline } from '../lib/thread';
 import type { Timeline } from '../lib/thread';
-import { coversNeeded } from './event';
+import { conversationOf, coversNeeded, lifecycleCounts } from './event';
 import { OwnerDirectory } from './owners';
 import type { ReadLimits } from './owners';
 import type { RerouteConfig } from './settings';
-import { emptySweepSummary, logCoverMisses, tallyPlan } from './summary';
+import { emptySweepSummary, logCoverMisses, tallyLifecycle, tallyPlan } from './summary';
 import type { SweepSummary } from './summary';
 
 /** Threads per header or message search (the ids go in the URL). */
 export const THREADS_PER_SEARCH = 100;
+/** With the lifecycle on, threads with a message stored this recently are read even without a Task. */
+const LIFECYCLE_LOOKBACK_MS = 24 * 3_600_000;
 /** The sweep leaves this share of the quota it found to the event path, which shares the Bot's quota. */
 const SWEEP_RESERVE_SHARE = 0.1;
 
@@ -62,7 +66,7 @@ export async function sweep(medplum: MedplumClient, config: RerouteConfig, nearD
   log.info(
     `sweep: tasks=${summary.tasksScanned} threads=${summary.threadsRead} waiting=${summary.waiting} owners=${summary.ownersChecked} ` +
       `unavailable=${summary.ownersUnavailable} rerouted=${summary.rerouted} repaired=${summary.repaired} kept=${summary.kept} ` +
-      `keptOnDuty=${summary.keptOnDuty} conflicts=${summary.conflicts} failed=${summary.failed} deferred=${JSON.stringify(summary.deferred)}`
+      `keptOnDuty=${summary.keptOnDuty}${lifecycleCounts(summary)} conflicts=${summary.conflicts} failed=${summary.failed} deferred=${JSON.stringify(summary.deferred)}`
   );
   if (summary.failed) {
     throw new RunFailedError(`${OOO_BOT_NAME}: ${summary.failed} write(s) failed in the sweep; the next sweep retries them`, summary);
@@ -83,7 +87,7 @@ async function sweepThreads(
   const complete = await scanAll(
     medplum,
     'Task',
-    { status: OPEN_TASK_STATUSES.join(','), 'focus:missing': 'false', _elements: 'focus,owner,status,note' },
+    { status: OPEN_TASK_STATUSES.join(','), 'focus:missing': 'false', _elements: 'focus,owner,status,note,code,input,output,authoredOn' },
     (r) => {
       const task = r as WithId<Task>;
       const thread = task.focus?.reference;
@@ -100,9 +104,22 @@ async function sweepThreads(
   const reserve = (quotaLeft(medplum)?.points ?? 0) * SWEEP_RESERVE_SHARE;
   const quotaShort = (points: number): boolean => (quotaLeft(medplum)?.points ?? Infinity) < points + reserve;
 
-  // 2. Threads worth reading: a person owns an open Task, or an earlier reroute may be half-done.
+  // 2. Threads worth reading: a person owns an open Task, or an earlier reroute may be half-done;
+  // with the lifecycle on, also an open response Task (to complete or cancel), and any thread with a
+  // message in the last day (a lost event may have left it without a Task).
+  const { lifecycle } = config;
+  const worthReading = (t: WithId<Task>): boolean => isReroutableOwner(t.owner?.reference) || !!latestReroute(t) || (lifecycle.enabled && isResponseTask(t, lifecycle.code));
+  const candidates = [...tasksByThread].filter(([, tasks]) => tasks.some(worthReading));
+  if (lifecycle.enabled) {
+    const known = new Set(candidates.map(([ref]) => ref));
+    for (const ref of await recentThreads(medplum, now - LIFECYCLE_LOOKBACK_MS, nearDeadline, log)) {
+      if (!known.has(ref)) {
+        known.add(ref);
+        candidates.push([ref, tasksByThread.get(ref) ?? []]);
+      }
+    }
+  }
   // Each chunk is read, decided and written before the next, starting at a chunk the clock picks.
-  const candidates = [...tasksByThread].filter(([, tasks]) => tasks.some((t) => isReroutableOwner(t.owner?.reference) || latestReroute(t)));
   const chunks: [string, WithId<Task>[]][][] = [];
   for (let i = 0; i < candidates.length; i += THREADS_PER_SEARCH) {
     chunks.push(candidates.slice(i, i + THREADS_PER_SEARCH));
@@ -118,9 +135,9 @@ async function sweepThreads(
       break;
     }
     const chunk = chunks[(first + k) % chunks.length];
-    const threads = await readThreads(medplum, chunk, log);
+    const threads = await readThreads(medplum, chunk, lifecycle.enabled, log);
     summary.threadsRead += chunk.length;
-    await sweepChunk(medplum, threads, { owners, route, checked, limits: { nearDeadline, reserve } }, log, summary);
+    await sweepChunk(medplum, threads, { owners, route, checked, lifecycle, limits: { nearDeadline, reserve } }, log, summary);
   }
   summary.ownersChecked = checked.size;
   summary.ownersUnavailable = [...checked].filter((o) => availabilityAt(owners.facts(o), now, config.serviceTypes).state === 'unavailable').length;
@@ -133,6 +150,7 @@ interface SweepState {
   route: RouteFacts;
   /** Owners read so far. */
   checked: Set<string>;
+  lifecycle: LifecycleConfig;
   limits: ReadLimits;
 }
 
@@ -145,41 +163,49 @@ interface SweepState {
  * @param log - Logger.
  * @param summary - Added to.
  */
-async function sweepChunk(medplum: MedplumClient, threads: ThreadToReroute[], state: SweepState, log: BotLog, summary: SweepSummary): Promise<void> {
-  const { owners, route, limits } = state;
+async function sweepChunk(medplum: MedplumClient, threads: SweptThread[], state: SweepState, log: BotLog, summary: SweepSummary): Promise<void> {
+  const { owners, route, limits, lifecycle } = state;
   const waiting = threads.filter((t) => t.waitingOnCareTeam).sort((a, b) => (a.triggerTime ?? 0) - (b.triggerTime ?? 0));
   summary.waiting += waiting.length;
+  const toOpen = threads.filter((t) => opensTask(t.lifecycle, lifecycle));
+  const needs = (t: SweptThread): string[] => [...(t.waitingOnCareTeam ? ownersToCheck(t) : []), ...(toOpen.includes(t) ? routeCandidates(t.lifecycle) : [])];
   const window = { start: Math.min(route.now, ...waiting.map((t) => t.triggerTime ?? route.now)), end: route.now + 1 };
-  const ownerRefs = [...new Set(waiting.flatMap((t) => ownersToCheck(t)))];
+  const ownerRefs = [...new Set(threads.flatMap(needs))];
   const unread = await owners.read(medplum, ownerRefs, window, limits);
-  const covers = await owners.read(medplum, [...new Set(waiting.flatMap((t) => coversNeeded(t, route)))], window, limits);
+  const coverRefs = [...waiting.flatMap((t) => coversNeeded(t, route)), ...toOpen.flatMap((t) => coversToRead(routeCandidates(t.lifecycle), route))];
+  const covers = await owners.read(medplum, [...new Set(coverRefs)], window, limits);
   const notRead = new Set([...unread.notRead, ...covers.notRead]);
   const read = ownerRefs.filter((o) => !notRead.has(o));
   read.forEach((o) => state.checked.add(o));
   owners.warnUnjudged(read, route.now, route.serviceTypes, log);
 
-  const plans: ThreadPlan[] = [];
-  for (const thread of waiting) {
-    if ([...ownersToCheck(thread), ...coversNeeded(thread, route)].some((o) => notRead.has(o))) {
+  // Oldest waiting message first, then the threads the care team answered or that were closed.
+  const groups: { plan: ThreadPlan | LifecyclePlan; lifecycle: boolean }[] = [];
+  for (const thread of [...waiting, ...threads.filter((t) => !t.waitingOnCareTeam)]) {
+    const threadCovers = [...coversNeeded(thread, route), ...(toOpen.includes(thread) ? coversToRead(routeCandidates(thread.lifecycle), route) : [])];
+    if ([...needs(thread), ...threadCovers].some((o) => notRead.has(o))) {
       summary.deferred[unread.notRead.length ? unread.why : covers.why]++;
       continue;
     }
-    const plan = planThread(thread, route);
-    logCoverMisses(plan, route, log);
-    plans.push(plan);
-    summary.kept += plan.decisions.filter((d) => d.action === 'kept').length;
-    summary.keptOnDuty += plan.decisions.filter((d) => d.onDutyWhenWritten).length;
+    if (thread.waitingOnCareTeam) {
+      const plan = planThread(thread, route);
+      logCoverMisses(plan, route, log);
+      groups.push({ plan, lifecycle: false });
+      summary.kept += plan.decisions.filter((d) => d.action === 'kept').length;
+      summary.keptOnDuty += plan.decisions.filter((d) => d.onDutyWhenWritten).length;
+    }
+    groups.push({ plan: planLifecycle(thread.lifecycle, route, lifecycle), lifecycle: true });
   }
 
-  // One group per thread, oldest first, within the quota left.
-  const groups = plans.filter((p) => p.entries.length);
+  // One group per thread and kind, in that order, within the quota left.
+  const writing = groups.filter((g) => g.plan.entries.length);
   const outcomes = await applyWrites(
     medplum,
-    groups.map((p) => p.entries),
+    writing.map((g) => g.plan.entries),
     { shouldStop: limits.nearDeadline, reserve: limits.reserve }
   );
-  groups.forEach((plan, i) => {
-    const result = tallyPlan(plan, outcomes[i], log);
+  writing.forEach((group, i) => {
+    const result = group.lifecycle ? tallyLifecycle(summary, group.plan as LifecyclePlan, outcomes[i], log) : tallyPlan(group.plan as ThreadPlan, outcomes[i], log);
     summary.rerouted += result.rerouted;
     summary.repaired += result.repaired;
     summary.conflicts += result.conflicts;
@@ -191,45 +217,68 @@ async function sweepChunk(medplum: MedplumClient, threads: ThreadToReroute[], st
 }
 
 /**
- * Reads a chunk of threads: open headers by id, and every message of them.
+ * Threads with a message stored since an instant (by `_lastUpdated`, so a message synced late with
+ * an old `sent` is found too).
+ * @param medplum - The client.
+ * @param since - Epoch milliseconds.
+ * @param nearDeadline - Deadline check.
+ * @param log - Logger.
+ * @returns Thread references.
+ */
+async function recentThreads(medplum: MedplumClient, since: number, nearDeadline: () => boolean, log: BotLog): Promise<string[]> {
+  const threads = new Set<string>();
+  await scanAll(
+    medplum,
+    'Communication',
+    { 'part-of:missing': 'false', _lastUpdated: `ge${new Date(since).toISOString()}`, _elements: 'partOf' },
+    (r) => {
+      const thread = (r as Communication).partOf?.find((p) => referenceType(p) === 'Communication')?.reference;
+      if (thread) {
+        threads.add(thread);
+      }
+    },
+    { nearDeadline, log }
+  );
+  return [...threads];
+}
+
+/** A thread as the sweep read it: for the reroute decision and for the lifecycle. */
+type SweptThread = ThreadToReroute & { lifecycle: LifecycleThread };
+
+/**
+ * Reads a chunk of threads: their headers by id, and every message of those in progress.
  * @param medplum - The client.
  * @param chunk - Thread references with their open Tasks.
+ * @param lifecycle - Whether closed and deleted threads are returned too (to cancel their response Tasks).
  * @param log - Logger.
- * @returns The threads in progress, each with its last patient message and whether it waits.
+ * @returns The threads, each with its last patient message and whether it waits.
  */
-async function readThreads(medplum: MedplumClient, chunk: [string, WithId<Task>[]][], log: BotLog): Promise<ThreadToReroute[]> {
+async function readThreads(medplum: MedplumClient, chunk: [string, WithId<Task>[]][], lifecycle: boolean, log: BotLog): Promise<SweptThread[]> {
   const ids = chunk.map(([ref]) => ref.split('/')[1]);
   const headers = new Map(
-    (await searchAll(medplum, 'Communication', { _id: ids.join(','), status: 'in-progress' })).map((h) => [getReferenceString(h), h as WithId<Communication>])
+    (await searchAll(medplum, 'Communication', { _id: ids.join(',') })).map((h) => [getReferenceString(h), h as WithId<Communication>])
   );
-  const timelines = new Map<string, Timeline>();
-  for (const [ref, header] of headers) {
-    const timeline: Timeline = { ignored: 0 };
-    if (header.sender) {
-      addToTimeline(timeline, messagePoint(header)); // a header with a sender is the thread's first message
-    }
-    timelines.set(ref, timeline);
-  }
-  const refs = [...headers.keys()];
-  if (refs.length) {
-    for (const message of await searchAll(medplum, 'Communication', { 'part-of': refs.join(','), _elements: 'partOf,sender,sent,status' })) {
+  const open = [...headers].filter(([, h]) => h.status === 'in-progress').map(([ref]) => ref);
+  const messages = new Map<string, WithId<Communication>[]>(open.map((ref) => [ref, []]));
+  if (open.length) {
+    for (const message of await searchAll(medplum, 'Communication', { 'part-of': open.join(','), _elements: 'partOf,sender,sent,status' })) {
       const m = message as WithId<Communication>;
-      const timeline = timelines.get(m.partOf?.find((p) => headers.has(p.reference ?? ''))?.reference ?? '');
-      if (timeline && m.status !== 'entered-in-error') {
-        addToTimeline(timeline, messagePoint(m));
-      }
+      messages.get(m.partOf?.find((p) => messages.has(p.reference ?? ''))?.reference ?? '')?.push(m);
     }
   }
-  const closed = chunk.length - headers.size;
-  if (closed) {
+  const closed = chunk.length - open.length;
+  if (closed && !lifecycle) {
     log.info(`sweep: ${closed} thread(s) with open Tasks are not in progress (closed or deleted); left alone`);
   }
   return chunk.flatMap(([ref, tasks]) => {
     const header = headers.get(ref);
-    const timeline = timelines.get(ref);
-    if (!header || !timeline) {
+    const inProgress = header?.status === 'in-progress';
+    if (!inProgress && !lifecycle) {
       return [];
     }
+    const talk = conversationOf(header, inProgress ? (messages.get(ref) ?? []) : []);
+    const timeline: Timeline = { ignored: 0 };
+    talk.points.forEach((p) => addToTimeline(timeline, p));
     return [
       {
         thread: ref,
@@ -237,7 +286,8 @@ async function readThreads(medplum: MedplumClient, chunk: [string, WithId<Task>[
         tasks,
         trigger: timeline.lastPatient?.ref,
         triggerTime: timeline.lastPatient?.time,
-        waitingOnCareTeam: timeline.last?.role === 'patient',
+        waitingOnCareTeam: inProgress && timeline.last?.role === 'patient',
+        lifecycle: { thread: ref, header, tasks, conversation: talk },
       },
     ];
   });

@@ -1,0 +1,279 @@
+// The response-Task lifecycle (opt-in, RESPONSE_TASKS=on), decided for one thread. Pure: it
+// decides from what was read and returns writes; it never reads or writes.
+//
+// - Open: the patient side wrote last and the thread has no open response Task: one Task, routed to
+//   the care-team person who last wrote if available, else the first available person among the
+//   header's recipients, else an available cover of theirs, else the pool. Created conditionally on
+//   an identifier naming the episode, so redelivery, concurrent messages and the sweep make one.
+// - Complete: the care team wrote last: every open response Task of the thread is completed, its
+//   output the first reply after the patient message that opened it.
+// - Cancel: the thread is closed (header not in progress) or deleted.
+//
+// Task shape as in Medplum's message response tracking: focus = the thread header, for = the
+// patient, owner or performerType, requested -> completed (or cancelled), output -> the reply.
+import { getReferenceString } from '@medplum/core';
+import type { WithId } from '@medplum/core';
+import type { Annotation, BundleEntry, Coding, Communication, Extension, Task } from '@medplum/fhirtypes';
+import { availabilityAt, describeAvailability } from './availability';
+import { guardedPatchEntry } from './fhir';
+import type { PatchOperation } from './fhir';
+import { availableCover, isReroutableOwner, OOO_BOT_NAME } from './reroute-plan';
+import type { RouteFacts } from './reroute-plan';
+import { currentEpisode, firstReplyAfter } from './thread';
+import type { Conversation, MessagePoint } from './thread';
+
+/** Identifier system of a response Task's episode: value `<thread id>:after:<care-team message id | start>`. */
+export const RESPONSE_EPISODE_SYSTEM = 'urn:medplum-messaging-bots:response-episode';
+/** Extension on the bot's lifecycle notes: where the Task went and why, as codes. */
+export const RESPONSE_ROUTE_URL = 'urn:medplum-messaging-bots:response-route';
+/** The default code of response Tasks (the one the SLA export counts). */
+export const DEFAULT_RESPONSE_CODE: Coding = { system: 'https://medplum.com/task-codes', code: 'respond-to-message' };
+
+/** Settings of the lifecycle. */
+export interface LifecycleConfig {
+  enabled: boolean;
+  /** The response Tasks' code (RESPONSE_TASK_CODE). */
+  code: Coding;
+  /** `performerType` of a Task sent to the pool (RESPONSE_POOL), when set. */
+  pool?: Coding;
+}
+
+/** One thread, as read for the lifecycle. */
+export interface LifecycleThread {
+  thread: string;
+  /** The header; undefined when it was deleted. */
+  header?: WithId<Communication>;
+  /** Open Tasks focused on the thread (response Tasks among them are recognised by their code). */
+  tasks: WithId<Task>[];
+  conversation: Conversation;
+}
+
+/** What the lifecycle did to a thread. */
+export interface LifecycleDecision {
+  action: 'open' | 'complete' | 'cancel';
+  /** The Task changed (for open: the episode identifier's value). */
+  task: string;
+  /** Open: the owner chosen, if any; complete: the reply. */
+  target?: string;
+  /** A code-like reason, safe to log. */
+  reason: string;
+}
+
+/** The lifecycle's writes for one thread. */
+export interface LifecyclePlan {
+  thread: string;
+  decisions: LifecycleDecision[];
+  entries: BundleEntry[];
+}
+
+/**
+ * Reads a `system|code` setting.
+ * @param value - The secret's value.
+ * @returns The Coding, or what is wrong.
+ */
+export function parseCoding(value: string): { coding: Coding } | { error: string } {
+  const [system, code, extra] = value.split('|');
+  if (extra !== undefined || !system?.trim() || !code?.trim()) {
+    return { error: 'must be system|code, like https://medplum.com/task-codes|respond-to-message' };
+  }
+  return { coding: { system: system.trim(), code: code.trim() } };
+}
+
+/**
+ * Whether a Task is a response Task: it carries the configured code.
+ * @param task - A Task.
+ * @param code - The response code.
+ * @returns True when it does.
+ */
+export function isResponseTask(task: Task, code: Coding): boolean {
+  return !!task.code?.coding?.some((c) => c.system === code.system && c.code === code.code);
+}
+
+/**
+ * The people whose availability routing a new Task needs: the care-team person who last wrote,
+ * then the header's recipients, in order, people only.
+ * @param thread - The thread.
+ * @returns Candidate owner references, most fitting first.
+ */
+export function routeCandidates(thread: Pick<LifecycleThread, 'header' | 'conversation'>): string[] {
+  const lastWriter = lastCareTeamWriter(thread.conversation);
+  const recipients = (thread.header?.recipient ?? []).map((r) => r.reference).filter(isReroutableOwner);
+  return [...new Set([lastWriter, ...recipients].filter(isReroutableOwner))];
+}
+
+/** Where a new Task goes, and why, in codes and in words. */
+export interface Route {
+  owner?: string;
+  /** last-writer, recipient, cover, pool. */
+  reason: 'last-writer' | 'recipient' | 'cover' | 'pool';
+  text: string;
+}
+
+/**
+ * Routes a new response Task: the first available candidate, else an available cover of a
+ * candidate, else the pool.
+ * @param candidates - From `routeCandidates`.
+ * @param lastWriter - The care-team person who last wrote, if any (first among the candidates).
+ * @param route - Facts of the owners and covers.
+ * @returns The route.
+ */
+export function chooseOwner(candidates: string[], lastWriter: string | undefined, route: RouteFacts): Route {
+  const name = (ref: string): string => route.owner(ref)?.name ?? 'a care-team member';
+  const lastWriterFirst = (c: string, i: number): 'last-writer' | 'recipient' => (i === 0 && lastWriter === c ? 'last-writer' : 'recipient');
+  const why = (ref: string): string => describeAvailability(availabilityAt(route.owner(ref), route.now, route.serviceTypes));
+  const available = candidates.findIndex((c) => availabilityAt(route.owner(c), route.now, route.serviceTypes).state === 'available');
+  if (available >= 0) {
+    const owner = candidates[available];
+    const reason = lastWriterFirst(owner, available);
+    const passed = candidates.slice(0, available).map((c) => `${name(c)} is ${why(c)}`);
+    const text =
+      reason === 'last-writer'
+        ? `Assigned to ${name(owner)}, who last wrote in this thread and is ${why(owner)}.`
+        : `Assigned to ${name(owner)}, on this thread and ${why(owner)}${passed.length ? `; ${passed.join('; ')}` : ''}.`;
+    return { owner, reason, text };
+  }
+  for (const candidate of candidates) {
+    const cover = availableCover(candidate, route);
+    if (cover) {
+      return { owner: cover, reason: 'cover', text: `Assigned to ${name(cover)}, covering for ${name(candidate)} (${why(candidate)}).` };
+    }
+  }
+  const nobody = candidates.length
+    ? `no one on this thread is available (${candidates.map((c) => `${name(c)} is ${why(c)}`).join('; ')})`
+    : 'no care-team member has written in or been added to this thread yet';
+  return { reason: 'pool', text: `Sent to the team pool: ${nobody}.` };
+}
+
+/**
+ * Whether the lifecycle would open a Task on this thread: in progress, the patient side wrote last,
+ * and no response Task is open.
+ * @param thread - The thread.
+ * @param config - The lifecycle settings.
+ * @returns True when a Task would be opened (its owner must then be routed).
+ */
+export function opensTask(thread: LifecycleThread, config: LifecycleConfig): boolean {
+  const episode = currentEpisode(thread.conversation);
+  return (
+    config.enabled &&
+    thread.header?.status === 'in-progress' &&
+    episode.last?.role === 'patient' &&
+    !!episode.opening &&
+    !thread.tasks.some((t) => isResponseTask(t, config.code))
+  );
+}
+
+/**
+ * The covers routing may fall back on: read only when no candidate is available.
+ * @param candidates - From `routeCandidates`.
+ * @param route - Facts read so far.
+ * @returns Cover references to read.
+ */
+export function coversToRead(candidates: string[], route: RouteFacts): string[] {
+  if (candidates.some((c) => availabilityAt(route.owner(c), route.now, route.serviceTypes).state === 'available')) {
+    return [];
+  }
+  return candidates.map((c) => route.coverage[c]).filter(isReroutableOwner);
+}
+
+/**
+ * Decides the lifecycle of one thread.
+ * @param thread - The thread as read.
+ * @param route - Owners' facts and the decision instant.
+ * @param config - The lifecycle settings.
+ * @returns The decisions and the writes.
+ */
+export function planLifecycle(thread: LifecycleThread, route: RouteFacts, config: LifecycleConfig): LifecyclePlan {
+  const plan: LifecyclePlan = { thread: thread.thread, decisions: [], entries: [] };
+  if (!config.enabled) {
+    return plan;
+  }
+  const now = new Date(route.now).toISOString();
+  const open = thread.tasks.filter((t) => isResponseTask(t, config.code));
+  if (thread.header?.status !== 'in-progress') {
+    const state = thread.header ? `is ${thread.header.status}` : 'was deleted';
+    for (const task of open) {
+      plan.decisions.push({ action: 'cancel', task: getReferenceString(task), reason: thread.header ? `thread ${thread.header.status}` : 'thread deleted' });
+      plan.entries.push(guardedPatchEntry(task, [{ op: 'replace', path: '/status', value: 'cancelled' }, ...noteOps(task, `Cancelled: the thread ${state}.`, now)]));
+    }
+    return plan;
+  }
+  const episode = currentEpisode(thread.conversation);
+  if (opensTask(thread, config) && episode.opening) {
+    const candidates = routeCandidates(thread);
+    const chosen = chooseOwner(candidates, lastCareTeamWriter(thread.conversation), route);
+    const value = `${thread.thread.split('/')[1]}:after:${episode.boundary ? episode.boundary.ref.split('/')[1] : 'start'}`;
+    plan.decisions.push({ action: 'open', task: value, target: chosen.owner, reason: chosen.reason });
+    plan.entries.push(createEntry(thread, episode.opening, value, chosen, config, now));
+  } else if (episode.last?.role === 'care-team') {
+    for (const task of open) {
+      const reply = firstReplyAfter(thread.conversation, openedAt(task, thread.conversation)) ?? episode.last;
+      plan.decisions.push({ action: 'complete', task: getReferenceString(task), target: reply.ref, reason: 'care team replied' });
+      plan.entries.push(completeEntry(task, reply, now));
+    }
+  }
+  return plan;
+}
+
+/**
+ * The care-team person (Practitioner or PractitionerRole) who wrote last.
+ * @param c - The conversation.
+ * @returns Their reference, or undefined.
+ */
+export function lastCareTeamWriter(c: Conversation): string | undefined {
+  return [...c.points].reverse().find((p) => p.role === 'care-team' && isReroutableOwner(p.sender))?.sender;
+}
+
+/**
+ * When a response Task's episode opened: its opening patient message, else its creation.
+ * @param task - The Task.
+ * @param c - The thread's conversation.
+ * @returns Epoch milliseconds (0 when unknown: any reply counts).
+ */
+export function openedAt(task: Task, c: Conversation): number {
+  const opening = task.input?.find((i) => i.valueReference?.reference?.startsWith('Communication/'))?.valueReference?.reference;
+  const point = opening ? c.points.find((p) => p.ref === opening) : undefined;
+  return point?.time ?? (Date.parse(task.authoredOn ?? '') || 0);
+}
+
+function createEntry(thread: LifecycleThread, opening: MessagePoint, value: string, chosen: Route, config: LifecycleConfig, now: string): BundleEntry {
+  const record: Extension = {
+    url: RESPONSE_ROUTE_URL,
+    extension: [...(chosen.owner ? [{ url: 'to', valueReference: { reference: chosen.owner } }] : []), { url: 'reason', valueCode: chosen.reason }],
+  };
+  const note: Annotation = { time: now, authorString: OOO_BOT_NAME, text: chosen.text, extension: [record] };
+  const task: Task = {
+    resourceType: 'Task',
+    status: 'requested',
+    intent: 'order',
+    priority: thread.header?.priority ?? 'routine',
+    code: { coding: [config.code], text: 'Respond to patient message' },
+    identifier: [{ system: RESPONSE_EPISODE_SYSTEM, value }],
+    focus: { reference: thread.thread },
+    for: thread.header?.subject,
+    authoredOn: now,
+    lastModified: now,
+    owner: chosen.owner ? { reference: chosen.owner } : undefined,
+    performerType: !chosen.owner && config.pool ? [{ coding: [config.pool] }] : undefined,
+    input: [{ type: { text: 'Patient message' }, valueReference: { reference: opening.ref } }],
+    note: [note],
+  };
+  return { request: { method: 'POST', url: 'Task', ifNoneExist: `identifier=${RESPONSE_EPISODE_SYSTEM}|${value}` }, resource: task };
+}
+
+function completeEntry(task: WithId<Task>, reply: MessagePoint, now: string): BundleEntry {
+  const output = { type: { text: 'Response' }, valueReference: { reference: reply.ref } };
+  return guardedPatchEntry(task, [
+    { op: 'replace', path: '/status', value: 'completed' },
+    task.output ? { op: 'add', path: '/output/-', value: output } : { op: 'add', path: '/output', value: [output] },
+    ...(!task.owner && reply.sender ? [{ op: 'add' as const, path: '/owner', value: { reference: reply.sender } }] : []),
+    ...noteOps(task, 'Completed: the care team replied in this thread.', now),
+  ]);
+}
+
+function noteOps(task: Task, text: string, now: string): PatchOperation[] {
+  const note = { time: now, authorString: OOO_BOT_NAME, text };
+  return [
+    task.note ? { op: 'add', path: '/note/-', value: note } : { op: 'add', path: '/note', value: [note] },
+    { op: 'add', path: '/lastModified', value: now },
+  ];
+}
