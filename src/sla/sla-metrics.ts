@@ -68,6 +68,7 @@ export function slaColumns(targets: Targets): string[] {
     'priority',
     'status',
     'authored_on',
+    'started_at',
     'first_claimed_at',
     'first_reply_at',
     'first_reply_message_id',
@@ -92,6 +93,8 @@ export interface SlaRow {
   status: string;
   authored_on: string | null;
   first_claimed_at: string | null;
+  /** When the clock starts: the patient message that opened the episode, when the Task names it; else authored_on. */
+  started_at: string | null;
   first_reply_at: string | null;
   first_reply_message_id: string | null;
   completed_at: string | null;
@@ -121,7 +124,11 @@ export function computeRow(versions: Task[], messages: ThreadMessage[], targets:
   const history = [...versions].sort((a, b) => time(a) - time(b));
   const current = history[history.length - 1];
   const authoredOn = current.authoredOn ?? history[0].meta?.lastUpdated ?? null;
-  const authored = authoredOn ? Date.parse(authoredOn) : NaN;
+  // The clock starts at the patient message that opened the episode when the Task names it (a
+  // response Task the sweep opened after a lost event), else when the Task was authored.
+  const opening = current.input?.find((i) => i.valueReference?.reference?.startsWith('Communication/'))?.valueReference?.reference?.split('/')[1];
+  const startedAt = messages.find((m) => m.id === opening && m.status !== 'entered-in-error')?.time ?? authoredOn;
+  const authored = startedAt ? Date.parse(startedAt) : NaN;
   const firstClaimed = history.find((v) => v.owner?.reference);
   const completed = history.find((v) => v.status === 'completed');
   // Only a person of the care team answers: an auto-acknowledgement does not stop the clock.
@@ -130,7 +137,7 @@ export function computeRow(versions: Task[], messages: ThreadMessage[], targets:
     .sort((a, b) => Date.parse(a.time) - Date.parse(b.time))[0];
 
   const at = (v: Task | undefined): string | null => (v ? (v.meta?.lastUpdated ?? null) : null);
-  const hoursTo = (iso: string | null): number | null => (iso && authoredOn ? round(clock.hoursBetween(authored, Date.parse(iso))) : null);
+  const hoursTo = (iso: string | null): number | null => (iso && startedAt ? round(clock.hoursBetween(authored, Date.parse(iso))) : null);
   const events = { claim: at(firstClaimed), firstReply: reply?.time ?? null, complete: at(completed) };
 
   const row: SlaRow = {
@@ -141,6 +148,7 @@ export function computeRow(versions: Task[], messages: ThreadMessage[], targets:
     priority: current.priority ?? 'routine',
     status: current.status,
     authored_on: authoredOn,
+    started_at: startedAt,
     first_claimed_at: events.claim,
     first_reply_at: events.firstReply,
     first_reply_message_id: reply?.id ?? null,
@@ -155,7 +163,7 @@ export function computeRow(versions: Task[], messages: ThreadMessage[], targets:
   for (const [name, byPriority] of Object.entries(targets) as [keyof Targets, TargetHours][]) {
     const limit = byPriority[row.priority as keyof TargetHours];
     const reached = events[name];
-    const elapsed = authoredOn ? clock.hoursBetween(authored, reached ? Date.parse(reached) : now.getTime()) : null;
+    const elapsed = startedAt ? clock.hoursBetween(authored, reached ? Date.parse(reached) : now.getTime()) : null;
     row[`target_${name}_hours`] = limit ?? null;
     row[`target_${name}_elapsed_hours`] = elapsed === null ? null : round(elapsed);
     row[`target_${name}_status`] =

@@ -118,6 +118,24 @@ describe('AccessPolicies grant exactly what the bots use', () => {
     expect(await oooHandler(server.medplum, botEvent({ resourceType: 'Bot', id: 'ooo' }, { BOT_TIMEOUT_SECONDS: '60' }))).toMatchObject({ rerouted: 1, repaired: 1 });
     scenarios.push(server);
 
+    // The response lifecycle: a patient opens a Task (its header read by id), a reply completes it,
+    // the sweep opens one for a lost event and cancels one on a closed thread.
+    const lifecycle = createServerMock();
+    const on = { RESPONSE_TASKS: 'on', BOT_TIMEOUT_SECONDS: '60' };
+    const nurse = await seedPractitioner(lifecycle);
+    await seedSchedule(lifecycle, [ref(nurse)]);
+    const someone = ref(await seedPatient(lifecycle));
+    const conversation = await seedThread(lifecycle, { subject: someone, recipient: [someone, ref(nurse)] });
+    const asked = await lifecycle.seed({ ...message(conversation, someone), sent: new Date(NOW - 60_000).toISOString() });
+    expect(await oooHandler(lifecycle.medplum, botEvent(asked, on))).toMatchObject({ opened: 1 });
+    const answered = await lifecycle.seed({ ...message(conversation, ref(nurse)), sent: new Date(NOW).toISOString() });
+    expect(await oooHandler(lifecycle.medplum, botEvent(answered, on))).toMatchObject({ completed: 1 });
+    const lost = await seedThread(lifecycle, { subject: someone, recipient: [someone, ref(nurse)] });
+    await lifecycle.seed({ ...message(lost, someone), sent: new Date(NOW - 60_000).toISOString() });
+    await seedTask(lifecycle, await seedThread(lifecycle, { subject: someone, status: 'completed' }), { owner: ref(nurse) });
+    expect(await oooHandler(lifecycle.medplum, botEvent({ resourceType: 'Bot', id: 'ooo' }, on))).toMatchObject({ opened: 1, cancelled: 1 });
+    scenarios.push(lifecycle);
+
     const used = merge(await Promise.all(scenarios.map(usedRights)));
     expect(sorted(used)).toEqual(granted(BOT_WIRING['ooo-reroute'].accessPolicy));
   });

@@ -52,6 +52,7 @@ test('slaColumns: every column in order, then three per target', () => {
     'priority',
     'status',
     'authored_on',
+    'started_at',
     'first_claimed_at',
     'first_reply_at',
     'first_reply_message_id',
@@ -201,5 +202,28 @@ describe('metric definitions', () => {
     expect(computeRow([version({}, at(10))], reply(2), targets, NOW).target_firstReply_status).toBe('met');
     expect(computeRow([version({}, at(10))], reply(2.01), targets, NOW).target_firstReply_status).toBe('breached');
     expect(computeRow([version({ authoredOn: at(1) }, at(1))], [], targets, NOW).target_firstReply_status).toBe('open');
+  });
+});
+
+describe('response Tasks opened from a patient message (RESPONSE_TASKS=on)', () => {
+  test('the clock starts at the patient message the Task names, not when the sweep created it; an unknown or retracted message falls back to authoredOn', () => {
+    const opened = version({ authoredOn: at(2), input: [{ type: { text: 'Patient message' }, valueReference: { reference: 'Communication/p1' } }] }, at(2));
+    const thread: ThreadMessage[] = [{ id: 'p1', time: at(6), sender: { reference: 'Patient/x' } }, reply('r1', 1)];
+    expect(computeRow([opened], thread, { firstReply: { routine: 4 } }, NOW)).toMatchObject({
+      authored_on: at(2),
+      started_at: at(6),
+      first_reply_message_id: 'r1',
+      hours_to_first_reply: 5,
+      target_firstReply_status: 'breached',
+    });
+    expect(computeRow([opened], [reply('r1', 1)], {}, NOW)).toMatchObject({ started_at: at(2), hours_to_first_reply: 1 });
+    const retracted: ThreadMessage[] = [{ ...thread[0], status: 'entered-in-error' }, reply('r1', 1)];
+    expect(computeRow([opened], retracted, {}, NOW)).toMatchObject({ started_at: at(2) });
+  });
+
+  test('a reply between the patient message and the Task\'s creation counts as the first reply', () => {
+    const opened = version({ authoredOn: at(2), input: [{ type: { text: 'Patient message' }, valueReference: { reference: 'Communication/p1' } }] }, at(2));
+    const row = computeRow([opened], [{ id: 'p1', time: at(6), sender: { reference: 'Patient/x' } }, reply('r0', 4), reply('r1', 1)], {}, NOW);
+    expect(row).toMatchObject({ first_reply_message_id: 'r0', hours_to_first_reply: 2 });
   });
 });
