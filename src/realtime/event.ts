@@ -9,8 +9,8 @@ import { applyWrites, isOpenTask, OPEN_TASK_STATUSES, referenceType, searchAll }
 import { isQuotaError } from '../lib/quota';
 import { handOff, OOO_BOT_NAME, ownersToCheck, planThread } from '../lib/reroute-plan';
 import type { RouteFacts, ThreadToReroute } from '../lib/reroute-plan';
-import { coversToRead, planLifecycle, routeCandidates } from '../lib/response-lifecycle';
-import type { LifecycleThread } from '../lib/response-lifecycle';
+import { coversToRead, isResponseTask, planLifecycle, routeCandidates } from '../lib/response-lifecycle';
+import type { LifecycleConfig, LifecycleThread } from '../lib/response-lifecycle';
 import { conversation, messagePoint, senderRole } from '../lib/thread';
 import type { Conversation } from '../lib/thread';
 import { OwnerDirectory } from './owners';
@@ -88,7 +88,7 @@ export async function onMessage(
     for (let attempt = 1; attempt <= 2; attempt++) {
       const thread = await readThread(medplum, trigger, log);
       owners.addIncluded(thread.included);
-      const lifecycle = config.lifecycle.enabled ? await readLifecycle(medplum, thread) : undefined;
+      const lifecycle = lifecycleHasWork(trigger.role, thread, config.lifecycle) ? await readLifecycle(medplum, thread) : undefined;
       const route: RouteFacts = { now, owner: (ref) => owners.facts(ref), coverage: config.coverage, serviceTypes: config.serviceTypes, movedThisRun };
       const patient = trigger.role === 'patient';
       const needed = patient ? [...ownersToCheck(thread), ...(lifecycle ? routeCandidates(lifecycle) : [])] : [];
@@ -139,6 +139,20 @@ export async function onMessage(
     summary.deferred.quota++;
   }
   return finishEvent(summary, log);
+}
+
+/**
+ * Whether the lifecycle may have something to do for this message: a patient's message in a thread
+ * without an open response Task (to open one), a care-team message in a thread with one (to complete
+ * it). A follow-up while a Task is open costs the lifecycle nothing.
+ * @param role - Who wrote the message.
+ * @param thread - The thread's open Tasks.
+ * @param config - The lifecycle settings.
+ * @returns True when the conversation must be read.
+ */
+export function lifecycleHasWork(role: 'patient' | 'care-team', thread: ThreadToReroute, config: LifecycleConfig): boolean {
+  const open = thread.tasks.some((t) => isResponseTask(t, config.code));
+  return config.enabled && (role === 'patient' ? !open : open);
 }
 
 /**
