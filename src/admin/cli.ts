@@ -1,4 +1,4 @@
-// The admin commands: `npm run setup|deploy|status -- [options]`. Arguments are parsed strictly: an
+// The admin commands: `npm run setup|deploy|status|settings -- [options]`. Arguments are parsed strictly: an
 // unknown flag or a missing value is exit code 2 before any request; `--help` prints and does nothing.
 import type { MedplumClient } from '@medplum/core';
 import { existsSync, readFileSync, statSync, writeFileSync } from 'node:fs';
@@ -10,6 +10,8 @@ import { deployBot, deployProblems } from './deploy';
 import { applySetup, checkRuleSecrets, describePlan, planSetup, readProjectState, RUNTIMES } from './project-setup';
 import type { BotConfig, ProjectState, SetupOptions } from './project-setup';
 import { formatStatus, readStatus } from './project-status';
+import { describeSecrets, parseSettingsWords, planSecretsChange } from './settings';
+import type { ProjectSetting } from '@medplum/fhirtypes';
 
 const COMMON = `  --env NAME           use medplum.NAME.config.json (that environment's Bot ids) instead of medplum.config.json
   --help               this text, and nothing else
@@ -52,6 +54,21 @@ Options:
 ${COMMON}`,
 };
 
+USAGE.settings = `Usage: npm run settings -- get [NAME...] | set NAME=VALUE [NAME=VALUE...] | unset NAME... [options]
+
+Reads and changes the Bot secrets these bots read. Every value is checked by the bots' own validator
+before anything is written: a bad value is refused with the reason (exit 2) and nothing changes. A
+change is merged into the Project's secrets: other integrations' secrets are kept, and only their
+names are shown. Needs a Project admin client.
+
+  get                  every secret the bots read, its value or what the bot does without it
+  set NAME=VALUE       set one or more (quote values with spaces or JSON: 'STALE_RULES=[...]')
+  unset NAME           remove one or more; the bot goes back to its default
+
+Options:
+  --dry-run            check and show the change; write nothing
+${COMMON}`;
+
 const OPTIONS: Record<string, NonNullable<ParseArgsConfig['options']>> = {
   setup: {
     'dry-run': { type: 'boolean' },
@@ -62,6 +79,7 @@ const OPTIONS: Record<string, NonNullable<ParseArgsConfig['options']>> = {
   },
   deploy: {},
   status: {},
+  settings: { 'dry-run': { type: 'boolean' } },
 };
 
 /** Where output goes (tests). */
@@ -93,15 +111,23 @@ const defaultIo = (): CliIo => ({
 export async function main(argv: string[], io: CliIo = defaultIo()): Promise<number> {
   const [command, ...rest] = argv;
   if (!command || !(command in USAGE)) {
-    io.err(`usage: npm run (setup|deploy|status) -- [options]; add --help for each command's options`);
+    io.err(`usage: npm run (setup|deploy|status|settings) -- [options]; add --help for each command's options`);
     return 2;
   }
-  const parsed = parseCommandLine(rest, { ...OPTIONS[command], env: { type: 'string' } }, USAGE[command], {
-    out: io.out,
-    err: (text) => io.err(`${command}: ${text}`),
-  });
+  const parsed = parseCommandLine(
+    rest,
+    { ...OPTIONS[command], env: { type: 'string' } },
+    USAGE[command],
+    { out: io.out, err: (text) => io.err(`${command}: ${text}`) },
+    { allow: command === 'settings' }
+  );
   if ('exit' in parsed) {
     return parsed.exit;
+  }
+  const request = command === 'settings' ? parseSettingsWords(parsed.positionals) : undefined;
+  if (request && 'error' in request) {
+    io.err(`settings: ${request.error}\n\n${USAGE.settings}`);
+    return 2;
   }
   const { values } = parsed;
   const env = values.env as string | undefined;
@@ -117,6 +143,18 @@ export async function main(argv: string[], io: CliIo = defaultIo()): Promise<num
   const configFile = env ? `medplum.${env}.config.json` : 'medplum.config.json';
   const read = io.readFile ?? ((path: string) => readFileSync(path, 'utf8'));
   const size = io.fileSize ?? ((path: string) => (existsSync(path) ? statSync(path).size : undefined));
+  if (request && !('error' in request)) {
+    if (!io.connect && !io.env) {
+      loadDotEnv();
+    }
+    const server = connectionEnv(io.env);
+    try {
+      return await settings(io, request, io.connect ?? (() => connect(server)), !!values['dry-run']);
+    } catch (err) {
+      io.err(`settings failed: ${err instanceof Error ? err.message : String(err)}`);
+      return 1;
+    }
+  }
   if (size(configFile) === undefined) {
     io.err(`${configFile} not found${env ? ` (--env ${env} reads medplum.${env}.config.json)` : ''}`);
     return 1;
@@ -240,6 +278,51 @@ async function setup(
   const result = await applySetup(medplum, state, config.bots, options, io.out);
   writeIds(result.botIds);
   io.out(`${result.applied.length} change(s) applied.`);
+  return 0;
+}
+
+async function settings(
+  io: CliIo,
+  request: Exclude<ReturnType<typeof parseSettingsWords>, { error: string }>,
+  login: () => Promise<MedplumClient>,
+  dryRun: boolean
+): Promise<number> {
+  const medplum = await login();
+  const projectId = process.env.MEDPLUM_PROJECT_ID || medplum.getProject()?.id;
+  if (!projectId) {
+    io.err('could not tell the Project of these credentials; set MEDPLUM_PROJECT_ID');
+    return 1;
+  }
+  const admin = await medplum.get<{ project: { secret?: ProjectSetting[] } }>(`admin/projects/${projectId}`, { cache: 'no-cache' });
+  const current = admin.project.secret ?? [];
+  if (request.verb === 'get') {
+    const described = describeSecrets(current, request.names);
+    if ('error' in described) {
+      io.err(`settings: ${described.error}`);
+      return 2;
+    }
+    described.lines.forEach((l) => io.out(l));
+    return 0;
+  }
+  const change = planSecretsChange(current, request);
+  if ('refused' in change) {
+    io.err(`Refused, nothing written:\n${change.refused.map((r) => `- ${r}`).join('\n')}`);
+    return 2;
+  }
+  change.lines.forEach((l) => io.out(l));
+  if (JSON.stringify(change.next) === JSON.stringify(current)) {
+    io.out('Nothing to change.');
+    return 0;
+  }
+  const touched = new Set(request.verb === 'set' ? request.pairs.map(([name]) => name) : request.names);
+  const others = current.filter((s) => !touched.has(s.name));
+  if (dryRun) {
+    io.out(`Dry run: nothing written. ${others.length} other secret(s) would be kept.`);
+    return 0;
+  }
+  await medplum.post(`admin/projects/${projectId}/secrets`, change.next);
+  io.out(`Written to Project ${projectId}; ${others.length} other secret(s) kept as they were.`);
+  change.next_steps.forEach((s) => io.out(`next: ${s}`));
   return 0;
 }
 

@@ -90,6 +90,26 @@ export function isReroutableOwner(ref: string | undefined): ref is string {
 }
 
 /**
+ * Checks an `OOO_COVERAGE` value: a JSON object from a Practitioner or PractitionerRole reference
+ * to another one.
+ * @param value - The parsed JSON.
+ * @returns The coverage, or what is wrong.
+ */
+export function parseCoverage(value: unknown): { coverage: Record<string, string> } | { error: string } {
+  if (!value || typeof value !== 'object' || Array.isArray(value)) {
+    return { error: 'must be a JSON object like {"Practitioner/a": "Practitioner/b"}' };
+  }
+  const coverage: Record<string, string> = {};
+  for (const [owner, cover] of Object.entries(value)) {
+    if (!isReroutableOwner(owner) || typeof cover !== 'string' || !isReroutableOwner(cover) || cover === owner) {
+      return { error: `entry "${owner}" must map a Practitioner or PractitionerRole reference to another one` };
+    }
+    coverage[owner] = cover;
+  }
+  return { coverage };
+}
+
+/**
  * The latest reroute this bot recorded on a Task. Notes by versions without the record extension
  * are read from their text ("owner X unavailable ...; triggered by M; reassigned to C").
  * @param task - The Task.

@@ -80,6 +80,16 @@ export function parseCoding(value: string): { coding: Coding } | { error: string
 }
 
 /**
+ * Checks a `RESPONSE_TASKS` value.
+ * @param value - The secret's value.
+ * @returns Whether the lifecycle is on, or what is wrong.
+ */
+export function parseOnOff(value: string): { on: boolean } | { error: string } {
+  const v = value.trim().toLowerCase();
+  return v === 'on' || v === 'off' ? { on: v === 'on' } : { error: 'must be on or off' };
+}
+
+/**
  * Whether a Task is a response Task: it carries the configured code.
  * @param task - A Task.
  * @param code - The response code.

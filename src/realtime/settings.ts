@@ -2,9 +2,9 @@
 import type { BotEvent } from '@medplum/core';
 import type { BotLog } from '../lib/bot-runtime';
 import { readJsonSecret, readListSecret, readNumberSecret, readStringSecret } from '../lib/bot-runtime';
-import { DEFAULT_RESPONSE_CODE, parseCoding } from '../lib/response-lifecycle';
+import { DEFAULT_RESPONSE_CODE, parseCoding, parseOnOff } from '../lib/response-lifecycle';
 import type { LifecycleConfig } from '../lib/response-lifecycle';
-import { isReroutableOwner } from '../lib/reroute-plan';
+import { parseCoverage } from '../lib/reroute-plan';
 
 export const DEFAULT_TIMEOUT_SECONDS = 10;
 
@@ -17,35 +17,6 @@ export interface RerouteConfig {
   lifecycle: LifecycleConfig;
 }
 
-/**
- * Checks a `RESPONSE_TASKS` value.
- * @param value - The secret's value.
- * @returns Whether the lifecycle is on, or what is wrong.
- */
-export function parseOnOff(value: string): { on: boolean } | { error: string } {
-  const v = value.trim().toLowerCase();
-  return v === 'on' || v === 'off' ? { on: v === 'on' } : { error: 'must be on or off' };
-}
-
-/**
- * Checks an `OOO_COVERAGE` value: a JSON object from a Practitioner or PractitionerRole reference
- * to another one.
- * @param value - The parsed JSON.
- * @returns The coverage, or what is wrong.
- */
-export function parseCoverage(value: unknown): { coverage: Record<string, string> } | { error: string } {
-  if (!value || typeof value !== 'object' || Array.isArray(value)) {
-    return { error: 'must be a JSON object like {"Practitioner/a": "Practitioner/b"}' };
-  }
-  const coverage: Record<string, string> = {};
-  for (const [owner, cover] of Object.entries(value)) {
-    if (!isReroutableOwner(owner) || typeof cover !== 'string' || !isReroutableOwner(cover) || cover === owner) {
-      return { error: `entry "${owner}" must map a Practitioner or PractitionerRole reference to another one` };
-    }
-    coverage[owner] = cover;
-  }
-  return { coverage };
-}
 
 /**
  * Reads the settings. A malformed secret is logged once and its default used.

@@ -5,57 +5,10 @@ import baseConfig from '../../medplum.config.json';
 import { main } from '../../src/admin/cli';
 import type { CliIo } from '../../src/admin/cli';
 import { PLACEHOLDER_BOT_ID } from '../../src/admin/project-setup';
-import { createServerMock } from '../harness/server-mock';
 import type { ServerMock } from '../harness/server-mock';
+import { admin, PROJECT } from './admin-harness';
 
-const PROJECT = '123'; // MockClient's project
 const TAG = 'urn:medplum-messaging-bots';
-
-interface Admin {
-  server: ServerMock;
-  files: Map<string, string>;
-  run(...argv: string[]): Promise<{ code: number; out: string; err: string }>;
-  ids(): Record<string, string>;
-  setSecrets(secrets: Record<string, string>): Promise<void>;
-  secrets(): Promise<Record<string, string>>;
-}
-
-function admin(server = createServerMock()): Admin {
-  const files = new Map([['medplum.config.json', JSON.stringify(baseConfig)]]);
-  const io = (out: string[], err: string[]): CliIo => ({
-    out: (l) => out.push(l),
-    err: (l) => err.push(l),
-    connect: async () => server.medplum,
-    readFile: (p) => {
-      const text = files.get(p);
-      if (text === undefined) {
-        throw new Error(`no file ${p}`);
-      }
-      return text;
-    },
-    fileSize: (p) => files.get(p)?.length ?? (p.endsWith('.ts') || p.endsWith('.js') ? 100 : undefined),
-    writeFile: (p, t) => files.set(p, t),
-    env: {}, // hermetic: the developer's environment and .env are not read
-  });
-  return {
-    server,
-    files,
-    run: async (...argv) => {
-      const out: string[] = [];
-      const err: string[] = [];
-      const code = await main(argv, io(out, err));
-      return { code, out: out.join('\n'), err: err.join('\n') };
-    },
-    ids: () => Object.fromEntries((JSON.parse(files.get('medplum.config.json') as string).bots as { name: string; id: string }[]).map((b) => [b.name, b.id])),
-    setSecrets: async (secrets) => {
-      await server.medplum.post(`admin/projects/${PROJECT}/secrets`, Object.entries(secrets).map(([name, valueString]) => ({ name, valueString })));
-    },
-    secrets: async () => {
-      const { project } = await server.medplum.get(`admin/projects/${PROJECT}`);
-      return Object.fromEntries(project.secret.map((s: { name: string; valueString: string }) => [s.name, s.valueString]));
-    },
-  };
-}
 
 const writes = (server: ServerMock): string[] => server.requests.filter((r) => r.method !== 'GET').map((r) => r.key);
 
@@ -333,7 +286,7 @@ describe('strict arguments: exit 2 before any request', () => {
     [['setup', '--runtime', 'lambda'], 2, '--runtime must be vmcontext or awslambda'],
     [['deploy', '--dry-run'], 2, "Unknown option '--dry-run'"],
     [['status', 'now'], 2, "Unexpected argument 'now'"],
-    [['launch'], 2, 'usage: npm run (setup|deploy|status)'],
+    [['launch'], 2, 'usage: npm run (setup|deploy|status|settings)'],
     [['setup', '--env', 'staging'], 1, 'medplum.staging.config.json not found'],
   ])('%j', async (argv, code, message) => {
     const a = admin();
