@@ -11,6 +11,7 @@ import { applySetup, checkRuleSecrets, describePlan, planSetup, readProjectState
 import type { BotConfig, ProjectState, SetupOptions } from './project-setup';
 import { formatStatus, readStatus } from './project-status';
 import { describeSecrets, parseSettingsWords, planSecretsChange } from './settings';
+import { secretProblems } from '../lib/secret-catalogue';
 import type { ProjectSetting } from '@medplum/fhirtypes';
 
 const COMMON = `  --env NAME           use medplum.NAME.config.json (that environment's Bot ids) instead of medplum.config.json
@@ -248,6 +249,17 @@ async function setup(
   }
   const plan = planSetup(state, config.bots, options);
   const ruleLines = checkRuleSecrets(state.secrets);
+  const secretLines = secretProblems(state.secrets);
+  const problems = (): number => {
+    secretLines.forEach((l) => io.err(`Problem: ${l}`));
+    return secretLines.length ? 1 : 0;
+  };
+  const undeployed = config.bots.filter((b) => !state.bots[b.name]?.bot?.executableCode).map((b) => b.name);
+  const nextDeploy = (): void => {
+    if (undeployed.length) {
+      io.out(`next: npm run deploy (${undeployed.join(', ')} ${undeployed.length > 1 ? 'have' : 'has'} no code yet)`);
+    }
+  };
   if (plan.blockers.length) {
     io.err(`Not changing anything:\n${plan.blockers.map((b) => `- ${b}`).join('\n')}`);
     return 1;
@@ -257,7 +269,7 @@ async function setup(
     ruleLines.forEach((l) => io.out(l));
     const writes = plan.steps.filter((s) => s.action !== 'keep').length;
     io.out(writes ? `${writes} change(s); nothing written (dry run).` : 'Nothing to change.');
-    return 0;
+    return problems();
   }
   ruleLines.forEach((l) => io.out(l));
   // The ids of the Bots setup uses go to the config file, also when nothing else changes (a fresh
@@ -272,13 +284,15 @@ async function setup(
   if (!plan.steps.some((s) => s.action !== 'keep')) {
     plan.steps.forEach((s) => io.out(`kept [${s.bot}]: ${s.why}`));
     writeIds(Object.fromEntries(config.bots.map((b) => [b.name, state.bots[b.name]?.bot?.id])));
-    io.out('Nothing to change: the Project is ready.');
-    return 0;
+    io.out(undeployed.length ? 'Nothing to change.' : 'Nothing to change: the Project is ready.');
+    nextDeploy();
+    return problems();
   }
   const result = await applySetup(medplum, state, config.bots, options, io.out);
   writeIds(result.botIds);
   io.out(`${result.applied.length} change(s) applied.`);
-  return 0;
+  nextDeploy();
+  return problems();
 }
 
 async function settings(

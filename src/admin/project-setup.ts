@@ -362,7 +362,9 @@ function planSubscription(
 ): void {
   const endpoint = bot ? `Bot/${bot.id}` : `Bot/<id of ${name}>`;
   const desired = withTag<Subscription>({ ...template, channel: { ...template.channel, endpoint } }, name);
-  const ours = subscriptions.filter((s) => isManaged(s, name) && s.criteria === template.criteria);
+  // Ours by tag, whatever its criteria now: an upgrade that changes the criteria, or a hand edit,
+  // updates it instead of adding a second one that would run the bot twice per message.
+  const ours = subscriptions.filter((s) => isManaged(s, name));
   const untagged = subscriptions.filter((s) => !isManaged(s, name) && s.criteria === template.criteria);
   if (!ours.length && untagged.length && !options.adopt) {
     steps.push({
@@ -374,8 +376,16 @@ function planSubscription(
   }
   const existing = ours[0] ?? (options.adopt ? untagged[0] : undefined);
   if (!existing) {
-    steps.push({ action: 'create-subscription', bot: name, why: `no Subscription sends new thread messages to ${name}`, resource: desired, afterBotCreated: !bot });
+    steps.push({ action: 'create-subscription', bot: name, why: `no Subscription sends new thread messages to ${name}: one on ${template.criteria} (create only)`, resource: desired, afterBotCreated: !bot });
     return;
+  }
+  for (const extra of ours.filter((s) => s !== existing && s.status !== 'off')) {
+    steps.push({
+      action: 'update-subscription',
+      bot: name,
+      why: `Subscription/${extra.id} is a second one of setup's: turned off (each message would run the bot twice)`,
+      resource: { ...extra, status: 'off' },
+    });
   }
   const paused = existing.status === 'off' && !options.resetBotSettings;
   const target: Subscription = { ...desired, id: existing.id, meta: { ...existing.meta, tag: desired.meta?.tag }, status: paused ? 'off' : desired.status };
@@ -386,7 +396,13 @@ function planSubscription(
     steps.push({
       action: 'update-subscription',
       bot: name,
-      why: `Subscription/${existing.id} ${isManaged(existing, name) ? 'differs (criteria, channel or interaction filter)' : 'is taken over (--adopt)'}`,
+      why: `Subscription/${existing.id} ${
+        !isManaged(existing, name)
+          ? 'is taken over (--adopt)'
+          : existing.criteria !== template.criteria
+            ? `criteria ${existing.criteria} becomes ${template.criteria}`
+            : 'differs (channel or interaction filter)'
+      }`,
       resource: target,
     });
   }
@@ -416,15 +432,10 @@ export function checkRuleSecrets(secrets: ProjectSetting[]): string[] {
     try {
       json = JSON.parse(raw);
     } catch {
-      lines.push(`${name}: not valid JSON; the bot will use the defaults`);
       return undefined;
     }
     const result = parser(json);
-    if ('error' in result) {
-      lines.push(`${name}: ${result.error}; the bot will use the defaults`);
-      return undefined;
-    }
-    return result as R;
+    return 'error' in result ? undefined : (result as R); // the problem itself is reported by secretProblems
   };
   const hours = parse('BUSINESS_HOURS', parseBusinessHours);
   const clock = hours ? 'business' : 'wall';

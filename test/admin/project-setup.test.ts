@@ -50,13 +50,22 @@ describe('npm run setup on an empty Project', () => {
     expect(out).toContain('Bot ids written to medplum.config.json');
   });
 
-  test('a second run writes nothing and says so', async () => {
+  test('a second run writes nothing and says so; the Project is "ready" only once the bots are deployed', async () => {
     const a = admin();
-    await a.run('setup');
+    const first = await a.run('setup');
+    expect(first.out).toContain('next: npm run deploy (ooo-reroute, stale-thread-reminders have no code yet)');
+    a.server.resetCounts();
+    const undeployed = await a.run('setup');
+    expect(undeployed.out).not.toContain('the Project is ready');
+    expect(undeployed.out).toContain('next: npm run deploy');
+    for (const id of Object.values(a.ids())) {
+      await a.server.update({ ...(await a.server.read<Bot>('Bot', id)), executableCode: { contentType: 'text/javascript', url: 'Binary/x' } });
+    }
     a.server.resetCounts();
     const { code, out } = await a.run('setup');
     expect(code).toBe(0);
     expect(out).toContain('Nothing to change: the Project is ready.');
+    expect(out).not.toContain('next:');
     expect(writes(a.server)).toEqual([]);
   });
 
@@ -71,7 +80,7 @@ describe('npm run setup on an empty Project', () => {
     expect(writes(a.server)).toEqual([]);
     expect(a.ids()).toEqual(ids);
     expect(out).toContain(`Bot ids written to medplum.config.json: ooo-reroute Bot/${ids['ooo-reroute']}, stale-thread-reminders Bot/${ids['stale-thread-reminders']}.`);
-    expect(out).toContain('Nothing to change: the Project is ready.');
+    expect(out).toContain('Nothing to change.');
     expect((await a.run('setup')).out).not.toContain('Bot ids written');
   });
 
@@ -125,6 +134,27 @@ describe('safety on a shared Project', () => {
 
     await a.run('setup', '--reset-bot-settings');
     expect((await a.server.read<Subscription>('Subscription', subscription.id as string)).status).toBe('active');
+  });
+
+  test('its Subscription is found by its tag: criteria changed by hand (or by an upgrade) are updated, leaving exactly one; a second one of ours is turned off', async () => {
+    const a = admin();
+    await a.run('setup');
+    const [subscription] = await a.server.searchAll<Subscription>('Subscription');
+    await a.server.update({ ...subscription, criteria: 'Communication?status=in-progress' });
+    const { out } = await a.run('setup');
+    expect(out).toContain(`update-subscription [ooo-reroute]: Subscription/${subscription.id} criteria Communication?status=in-progress becomes Communication?part-of:missing=false&status=in-progress`);
+    const after = await a.server.searchAll<Subscription>('Subscription');
+    expect(after).toHaveLength(1);
+    expect(after[0]).toMatchObject({ id: subscription.id, criteria: 'Communication?part-of:missing=false&status=in-progress', status: 'active' });
+
+    const twin = await a.server.seed<Subscription>({ ...after[0], id: undefined });
+    expect((await a.run('setup')).out).toContain(`Subscription/${twin.id} is a second one of setup's: turned off`);
+    expect((await a.server.searchAll<Subscription>('Subscription')).filter((s) => s.status === 'active')).toHaveLength(1);
+  });
+
+  test('the plan for a new Project names the Subscription\'s criteria', async () => {
+    const { out } = await admin().run('setup', '--dry-run');
+    expect(out).toContain('create-subscription [ooo-reroute]: no Subscription sends new thread messages to ooo-reroute: one on Communication?part-of:missing=false&status=in-progress (create only)');
   });
 
   test("a Bot's cron and timeout set by hand are kept; a changed secret or --reset-bot-settings applies; the plan says which", async () => {
@@ -269,8 +299,14 @@ describe('the dry run', () => {
 
     await a.setSecrets({ STALE_RULES: '[{"afterHours": 0}]', BUSINESS_HOURS: '{"timeZone":"Eastern","hours":{}}' });
     const bad = await a.run('setup', '--dry-run');
-    expect(bad.out).toContain('STALE_RULES: rule 1: afterHours must be a positive number of hours; the bot will use the defaults');
-    expect(bad.out).toContain('BUSINESS_HOURS: timeZone "Eastern" is not an IANA time zone');
+    expect(bad.code).toBe(1);
+    expect(bad.err).toContain(
+      'Problem: secret STALE_RULES: rule 1: afterHours must be a positive number of hours. The bot ignores it and uses: the default rule only. Fix: npm run settings -- set STALE_RULES=<value>'
+    );
+    expect(bad.err).toContain('Problem: secret BUSINESS_HOURS: timeZone "Eastern" is not an IANA time zone');
+    for (const text of [bad.out, bad.err]) {
+      expect(text).not.toContain('Eastern"}');
+    }
   });
 });
 
