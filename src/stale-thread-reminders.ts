@@ -10,7 +10,7 @@
 // thread, and every write is idempotent, so the next run finishes whatever this one left.
 import type { BotEvent, MedplumClient, WithId } from '@medplum/core';
 import type { BundleEntry, Communication, Task } from '@medplum/fhirtypes';
-import { createBotLog, readJsonSecret, readNumberSecret, RunFailedError } from './lib/bot-runtime';
+import { createBotLog, readJsonSecret, readNumberSecret, RunFailedError, runTimeoutMs } from './lib/bot-runtime';
 import type { BotLog } from './lib/bot-runtime';
 import { businessClock, parseBusinessHours, WALL_CLOCK } from './lib/business-hours';
 import type { Clock } from './lib/business-hours';
@@ -116,7 +116,7 @@ export interface StaleSummary extends PlanCounts {
  *
  * Secrets: `STALE_RULES` (per category and priority), `STALE_AFTER_HOURS` (72) and
  * `ESCALATE_AFTER_HOURS` (24) for threads no rule matches, `BUSINESS_HOURS` (count open hours only),
- * `BOT_TIMEOUT_SECONDS` (10, set it to the Bot's `timeout`).
+ * `BOT_TIMEOUT_SECONDS` (10; setup applies it as the Bot's `timeout`; a lower `timeout` on the Bot wins).
  * @param medplum - The Medplum client, authenticated as the bot.
  * @param event - The cron event; its input is ignored.
  * @returns A summary with counts. A run whose writes failed throws, with the summary on the error.
@@ -125,7 +125,7 @@ export async function handler(medplum: MedplumClient, event: BotEvent): Promise<
   const startedAt = Date.now();
   const log = createBotLog(BOT_NAME);
   const config = readStaleConfig(event, log);
-  const timeoutMs = readNumberSecret(event, 'BOT_TIMEOUT_SECONDS', 10, log) * 1000;
+  const timeoutMs = runTimeoutMs(event, log);
   // Stop starting new work with a margin of 20% of the timeout (at least 2 s).
   const stopAt = startedAt + timeoutMs - Math.max(2000, timeoutMs * 0.2);
   const nearDeadline = (): boolean => Date.now() >= stopAt;

@@ -153,6 +153,24 @@ export function readStringSecret<R extends object>(
   return result;
 }
 
+/**
+ * How long this run may take, in milliseconds. `BOT_TIMEOUT_SECONDS` is the one setting (setup
+ * applies it as each Bot's `timeout`); a cron run also receives the Bot itself, whose `timeout` is
+ * what the server enforces, so the smaller of the two wins: a timeout lowered by hand is respected.
+ * @param event - The bot event.
+ * @param log - Where a malformed secret is reported.
+ * @returns Milliseconds.
+ */
+export function runTimeoutMs(event: BotEvent, log: BotLog): number {
+  const secret = readNumberSecret(event, 'BOT_TIMEOUT_SECONDS', DEFAULT_BOT_TIMEOUT_SECONDS, log);
+  const input = event.input as { resourceType?: string; timeout?: number } | undefined;
+  const enforced = input?.resourceType === 'Bot' && typeof input.timeout === 'number' && input.timeout > 0 ? input.timeout : Infinity;
+  return Math.min(secret, enforced) * 1000;
+}
+
+/** The server's default Bot timeout, in seconds. */
+export const DEFAULT_BOT_TIMEOUT_SECONDS = 10;
+
 /** A run that did its work but some writes failed: the server records a failed run; the summary says what was done. */
 export class RunFailedError<S> extends Error {
   readonly summary: S;

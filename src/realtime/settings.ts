@@ -1,12 +1,10 @@
 // The real-time bot's settings, from Bot secrets, each validated with a safe default.
 import type { BotEvent } from '@medplum/core';
 import type { BotLog } from '../lib/bot-runtime';
-import { readJsonSecret, readListSecret, readNumberSecret, readStringSecret } from '../lib/bot-runtime';
+import { readJsonSecret, readListSecret, readStringSecret, runTimeoutMs } from '../lib/bot-runtime';
 import { DEFAULT_RESPONSE_CODE, parseCoding, parseOnOff } from '../lib/response-lifecycle';
 import type { LifecycleConfig } from '../lib/response-lifecycle';
 import { parseCoverage } from '../lib/reroute-plan';
-
-export const DEFAULT_TIMEOUT_SECONDS = 10;
 
 /** Settings, from Bot secrets. */
 export interface RerouteConfig {
@@ -28,7 +26,7 @@ export function readRerouteConfig(event: BotEvent, log: BotLog): RerouteConfig {
   return {
     coverage: readJsonSecret(event, 'OOO_COVERAGE', parseCoverage, log)?.coverage ?? {},
     serviceTypes: readListSecret(event, 'OOO_SERVICE_TYPE'),
-    timeoutMs: readNumberSecret(event, 'BOT_TIMEOUT_SECONDS', DEFAULT_TIMEOUT_SECONDS, log) * 1000,
+    timeoutMs: runTimeoutMs(event, log),
     lifecycle: {
       enabled: readStringSecret(event, 'RESPONSE_TASKS', parseOnOff, log)?.on ?? false,
       code: readStringSecret(event, 'RESPONSE_TASK_CODE', parseCoding, log)?.coding ?? DEFAULT_RESPONSE_CODE,

@@ -1,7 +1,7 @@
 import type { BotEvent } from '@medplum/core';
 import type { ProjectSetting } from '@medplum/fhirtypes';
 import { describe, expect, test } from 'vitest';
-import { readJsonObjectSecret, readJsonSecret, readListSecret, readNumberSecret, RunFailedError } from '../../src/lib/bot-runtime';
+import { readJsonObjectSecret, readJsonSecret, readListSecret, readNumberSecret, readStringSecret, RunFailedError, runTimeoutMs } from '../../src/lib/bot-runtime';
 
 const event = (...settings: ProjectSetting[]): BotEvent =>
   ({ bot: { reference: 'Bot/b' }, contentType: 'application/json', input: {}, secrets: Object.fromEntries(settings.map((s) => [s.name, s])) }) as BotEvent;
@@ -71,4 +71,29 @@ test('RunFailedError carries the summary of what was done', () => {
   const err = new RunFailedError('2 write(s) failed', { created: 3 });
   expect(err).toBeInstanceOf(Error);
   expect(err).toMatchObject({ name: 'RunFailedError', message: '2 write(s) failed', summary: { created: 3 } });
+});
+
+describe('the run timeout: one setting, and the Bot\'s own timeout when a cron run passes it', () => {
+  const withInput = (input: unknown, ...settings: ProjectSetting[]): BotEvent => ({ ...event(...settings), input }) as BotEvent;
+  test('BOT_TIMEOUT_SECONDS, else the server default of 10 s', () => {
+    const { log } = quiet();
+    expect(runTimeoutMs(event({ name: 'BOT_TIMEOUT_SECONDS', valueString: '60' }), log)).toBe(60_000);
+    expect(runTimeoutMs(event(), log)).toBe(10_000);
+  });
+  test('a cron run receives the Bot: a timeout lowered by hand wins; a higher one does not raise the plan', () => {
+    const { log } = quiet();
+    const secret = { name: 'BOT_TIMEOUT_SECONDS', valueString: '60' };
+    expect(runTimeoutMs(withInput({ resourceType: 'Bot', timeout: 10 }, secret), log)).toBe(10_000);
+    expect(runTimeoutMs(withInput({ resourceType: 'Bot', timeout: 120 }, secret), log)).toBe(60_000);
+    expect(runTimeoutMs(withInput({ resourceType: 'Bot' }, secret), log)).toBe(60_000);
+    expect(runTimeoutMs(withInput({ resourceType: 'Communication', timeout: 5 }, secret), log)).toBe(60_000);
+  });
+  test('a text secret through its validator: blank is absent, a refusal warns once', () => {
+    const { warnings, log } = quiet();
+    const parse = (v: string) => (v === 'ok' ? { fine: true } : { error: 'must be ok' });
+    expect(readStringSecret(event({ name: 'S', valueString: 'ok' }), 'S', parse, log)).toEqual({ fine: true });
+    expect(readStringSecret(event({ name: 'S', valueString: '  ' }), 'S', parse, log)).toBeUndefined();
+    expect(readStringSecret(event({ name: 'S', valueString: 'no' }), 'S', parse, log)).toBeUndefined();
+    expect(warnings).toEqual(['secret S: must be ok; using the default']);
+  });
 });
