@@ -9,6 +9,7 @@ import { connect, connectionEnv, loadDotEnv } from './connect';
 import { deployBot, deployProblems } from './deploy';
 import { applySetup, checkRuleSecrets, describePlan, planSetup, readProjectState, RUNTIMES } from './project-setup';
 import type { BotConfig, ProjectState, SetupOptions } from './project-setup';
+import { describeUnjudged, unjudgedOwners } from './data-checks';
 import { formatStatus, readStatus } from './project-status';
 import { describeSecrets, parseSettingsWords, planSecretsChange } from './settings';
 import { secretProblems } from '../lib/secret-catalogue';
@@ -49,9 +50,13 @@ ${COMMON}`,
   status: `Usage: npm run status -- [options]
 
 Prints, per bot: deployed, runtime, membership, AccessPolicy (and what it lacks), Subscription and
-cron, timeout, last runs; and the problems found. Exits 1 when there is a problem.
+cron, timeout, and what its last runs did; then the problems found: wiring, secrets the bots would
+ignore, work left over run after run, and owners of open Tasks whose working hours cannot be judged.
+Exits 1 when there is a problem, with the fix.
 
 Options:
+  --data               only the checks of the Project's data and secrets
+  --verbose            full ids, and every line the last runs logged
 ${COMMON}`,
 };
 
@@ -79,7 +84,7 @@ const OPTIONS: Record<string, NonNullable<ParseArgsConfig['options']>> = {
     runtime: { type: 'string' },
   },
   deploy: {},
-  status: {},
+  status: { data: { type: 'boolean' }, verbose: { type: 'boolean' } },
   settings: { 'dry-run': { type: 'boolean' } },
 };
 
@@ -179,7 +184,7 @@ export async function main(argv: string[], io: CliIo = defaultIo()): Promise<num
           runtime: runtime as SetupOptions['runtime'],
         });
       default:
-        return await status(io, config.bots, server.MEDPLUM_BASE_URL, login);
+        return await status(io, config.bots, server.MEDPLUM_BASE_URL, login, { data: !!values.data, verbose: !!values.verbose });
     }
   } catch (err) {
     io.err(`${command} failed: ${err instanceof Error ? err.message : String(err)}`);
@@ -340,10 +345,18 @@ async function settings(
   return 0;
 }
 
-async function status(io: CliIo, bots: BotConfig[], baseUrl: string, login: () => Promise<MedplumClient>): Promise<number> {
+async function status(
+  io: CliIo,
+  bots: BotConfig[],
+  baseUrl: string,
+  login: () => Promise<MedplumClient>,
+  options: { data: boolean; verbose: boolean }
+): Promise<number> {
   const medplum = await login();
   io.out(`Project ${medplum.getProject()?.id ?? '?'} on ${baseUrl}`);
-  const result = await readStatus(medplum, bots);
-  io.out(formatStatus(result));
-  return result.problems.length || result.bots.some((b) => b.problems.length) ? 1 : 0;
+  const result = await readStatus(medplum, bots, { wiring: !options.data });
+  const serviceTypes = (result.secrets?.find((s) => s.name === 'OOO_SERVICE_TYPE')?.valueString ?? '').split(',').map((x) => x.trim()).filter(Boolean);
+  const data = describeUnjudged(await unjudgedOwners(medplum, serviceTypes), options.verbose);
+  io.out(formatStatus(result, { verbose: options.verbose, data }));
+  return result.problems.length || data.length || result.bots.some((b) => b.problems.length) ? 1 : 0;
 }

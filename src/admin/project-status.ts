@@ -1,9 +1,11 @@
 // `npm run status`: is each bot there, deployed, wired, allowed what it needs, and running well?
 import type { MedplumClient } from '@medplum/core';
-import type { AccessPolicy, AuditEvent, Bot, ProjectSetting, Subscription } from '@medplum/fhirtypes';
-import Table from 'cli-table3';
+import type { AccessPolicy, Bot, ProjectSetting, Subscription } from '@medplum/fhirtypes';
+import { secretProblems } from '../lib/secret-catalogue';
 import type { BotConfig } from './project-setup';
 import { BOT_WIRING, MANAGED_TAG_SYSTEM, PLACEHOLDER_BOT_ID, SECRET_DEFAULTS } from './project-setup';
+import { backlogProblem, describeRun } from './run-history';
+import type { RunSummary } from './run-history';
 
 /** One bot's state. */
 export interface BotStatus {
@@ -17,17 +19,27 @@ export interface BotStatus {
   accessPolicy: string;
   triggers: string[];
   timeout?: number;
-  lastRuns: { time?: string; outcome: string }[];
+  lastRuns: RunSummary[];
   problems: string[];
+}
+
+/** What status found. */
+export interface StatusResult {
+  bots: BotStatus[];
+  problems: string[];
+  /** The Project's secrets, when the client may read them (for the data checks). */
+  secrets?: ProjectSetting[];
 }
 
 /**
  * Reads each bot's state from the Project.
  * @param medplum - A client of the Project (a Project admin sees secrets and can check timeouts).
  * @param bots - The bot entries of the config.
+ * @param options - `wiring: false` checks only the Project's features and secrets (`status --data`).
+ * @param options.wiring - Whether to check the Bots and their wiring.
  * @returns One status per bot, plus Project-level problems.
  */
-export async function readStatus(medplum: MedplumClient, bots: BotConfig[]): Promise<{ bots: BotStatus[]; problems: string[] }> {
+export async function readStatus(medplum: MedplumClient, bots: BotConfig[], options: { wiring?: boolean } = {}): Promise<StatusResult> {
   const problems: string[] = [];
   const features = medplum.getProject()?.features;
   for (const feature of ['bots', 'cron']) {
@@ -41,8 +53,12 @@ export async function readStatus(medplum: MedplumClient, bots: BotConfig[]): Pro
         .get<{ project: { secret?: ProjectSetting[] } }>(`admin/projects/${projectId}`, { cache: 'no-cache' })
         .then((r) => r.project.secret ?? [], () => undefined)
     : undefined;
+  problems.push(...secretProblems(secrets ?? []));
   const ourEndpoints = new Set(bots.map((b) => `Bot/${b.id}`));
   const criteria = new Set(Object.values(BOT_WIRING).flatMap((w) => (w.subscription ? [w.subscription.criteria] : [])));
+  if (options.wiring === false) {
+    return { bots: [], problems, secrets };
+  }
   const subscriptions = await medplum.searchResources('Subscription', { _count: '1000' }, { cache: 'no-cache' });
   for (const sub of subscriptions) {
     if (criteria.has(sub.criteria) && sub.status === 'active' && !ourEndpoints.has(sub.channel?.endpoint ?? '')) {
@@ -53,7 +69,7 @@ export async function readStatus(medplum: MedplumClient, bots: BotConfig[]): Pro
   for (const config of bots) {
     statuses.push(await botStatus(medplum, config, subscriptions, secrets));
   }
-  return { bots: statuses, problems };
+  return { bots: statuses, problems, secrets };
 }
 
 async function botStatus(medplum: MedplumClient, config: BotConfig, subscriptions: Subscription[], secrets: ProjectSetting[] | undefined): Promise<BotStatus> {
@@ -94,6 +110,11 @@ async function botStatus(medplum: MedplumClient, config: BotConfig, subscription
     const criteria = wiring.subscription.criteria;
     const mine = subscriptions.filter((s) => s.channel?.endpoint === `Bot/${config.id}`);
     status.triggers.push(...mine.map((s) => `Subscription/${s.id} ${s.status}`));
+    for (const broken of mine.filter((s) => s.status === 'error' || s.error)) {
+      status.problems.push(
+        `Subscription/${broken.id} is ${broken.status}${broken.error ? ` (${broken.error})` : ''}: newer Medplum servers turn a Subscription off after repeated failures; fix the cause, then npm run setup -- --reset-bot-settings`
+      );
+    }
     if (!mine.some((s) => s.status === 'active')) {
       status.problems.push(mine.length ? 'its Subscription is off: new messages are left to the sweep' : 'no Subscription sends messages to it');
     } else if (mine.filter((s) => s.status === 'active' && s.criteria === criteria).length > 1) {
@@ -109,8 +130,12 @@ async function botStatus(medplum: MedplumClient, config: BotConfig, subscription
   if (secrets && (bot.timeout ?? 10) < believed) {
     status.problems.push(`timeout ${bot.timeout ?? '10 (server default)'} s is below BOT_TIMEOUT_SECONDS ${believed}: the bot plans for time it does not have`);
   }
-  const runs = await medplum.searchResources('AuditEvent', { entity: `Bot/${config.id}`, _sort: '-_lastUpdated', _count: '5' }, { cache: 'no-cache' });
-  status.lastRuns = runs.map((e: AuditEvent) => ({ time: e.recorded, outcome: runOutcome(e) }));
+  const runs = await medplum.searchResources('AuditEvent', { entity: `Bot/${config.id}`, _sort: '-_lastUpdated', _count: '10' }, { cache: 'no-cache' });
+  status.lastRuns = runs.map(describeRun).sort((a, b) => (b.time ?? '').localeCompare(a.time ?? ''));
+  const backlog = backlogProblem(status.lastRuns);
+  if (backlog) {
+    status.problems.push(backlog);
+  }
   return status;
 }
 
@@ -128,44 +153,69 @@ export function missingRights(policy: AccessPolicy, needed: AccessPolicy): strin
   return (needed.resource ?? []).flatMap((r) => (r.interaction ?? []).filter((i) => !grants(r.resourceType).includes(i)).map((i) => `${r.resourceType} ${i}`));
 }
 
-function runOutcome(event: AuditEvent): string {
-  const base = event.outcome === '0' ? 'ok' : event.outcome === '4' ? 'failed' : `outcome ${event.outcome}`;
-  // The bots log what they left for later; say it, so "ok" does not hide deferred work.
-  const deferred = /deferred=\{"quota":(\d+),"deadline":(\d+)\}/.exec(event.outcomeDesc ?? '');
-  const left = deferred ? Number(deferred[1]) + Number(deferred[2]) : 0;
-  const stopped = /stopped early \((quota|deadline)\)/.exec(event.outcomeDesc ?? '');
-  return stopped ? `${base}, stopped early (${stopped[1]})` : left ? `${base}, ${left} deferred` : base;
+/** Status lines fit this many columns (a terminal, a CI log). */
+export const WIDTH = 100;
+
+/**
+ * Formats statuses for an admin: a block per bot, lines of at most 100 columns; ids in full and
+ * every logged line of the last runs under --verbose.
+ * @param result - What readStatus returned.
+ * @param options - `verbose`: full ids and run logs; `data`: the data-check lines.
+ * @param options.verbose - Full details.
+ * @param options.data - Data problems found (owners whose hours cannot be judged).
+ * @returns The text.
+ */
+export function formatStatus(result: StatusResult, options: { verbose?: boolean; data?: string[] } = {}): string {
+  const short = (id: string): string => (options.verbose || id.length <= 13 ? id : `${id.slice(0, 8)}…`);
+  const lines: string[] = [];
+  for (const b of result.bots) {
+    const state = !b.exists
+      ? 'not found'
+      : [
+          b.deployed ? 'deployed' : 'NOT DEPLOYED',
+          b.runtime,
+          b.membership ? 'membership' : 'NO MEMBERSHIP',
+          `policy ${b.accessPolicy === 'ours' ? 'ours' : b.accessPolicy === 'none' ? 'NONE' : b.accessPolicy.replace(/\/(.+)$/, (_m, id: string) => `/${short(id)}`)}`,
+          `timeout ${b.timeout ?? '10 (default)'} s`,
+        ].join(', ');
+    lines.push(`${b.name}  Bot/${short(b.id)}`, `  state      ${state}`);
+    if (b.triggers.length) {
+      lines.push(`  triggers   ${b.triggers.map((t) => t.replace(/\/([0-9a-f-]{13,})/, (_m, id: string) => `/${short(id)}`)).join('; ')}`);
+    }
+    const shown = options.verbose ? b.lastRuns : b.lastRuns.slice(0, 5);
+    shown.forEach((r, i) => {
+      const what = [r.kind === 'unknown' ? '' : `${r.kind}: ${r.did}`, r.leftWork].filter(Boolean).join('; ');
+      lines.push(`  ${i ? '          ' : 'last runs '} ${r.time?.slice(0, 16).replace('T', ' ') ?? '?'}  ${r.outcome}${what ? `  ${what}` : ''}`);
+      if (options.verbose) {
+        r.log.split('\n').filter(Boolean).forEach((l) => lines.push(`      ${l}`));
+      }
+    });
+    if (!shown.length && b.exists) {
+      lines.push('  last runs  none yet');
+    }
+  }
+  const problems = [...result.problems, ...result.bots.flatMap((b) => b.problems.map((p) => `${b.name}: ${p}`)), ...(options.data ?? [])];
+  lines.push('', problems.length ? 'Problems:' : 'No problems found.');
+  problems.forEach((p) => lines.push(...wrap(`- ${p}`, '  ')));
+  return lines.map((l) => (options.verbose || l.length <= WIDTH ? l : `${l.slice(0, WIDTH - 1)}…`)).join('\n');
 }
 
 /**
- * Formats statuses as a table an admin reads at a glance.
- * @param result - What readStatus returned.
- * @returns The text.
+ * Wraps a line at word boundaries to the status width.
+ * @param text - The line.
+ * @param indent - What continuation lines start with.
+ * @returns Lines of at most WIDTH columns (a single longer word stays whole).
  */
-export function formatStatus(result: { bots: BotStatus[]; problems: string[] }): string {
-  const yes = (b: boolean): string => (b ? 'yes' : 'NO');
-  const table = new Table({
-    head: ['bot', 'id', 'exists', 'deployed', 'runtime', 'membership', 'access policy', 'triggers', 'timeout', 'last runs'],
-    chars: Object.fromEntries(
-      ['top', 'top-mid', 'top-left', 'top-right', 'bottom', 'bottom-mid', 'bottom-left', 'bottom-right', 'left', 'left-mid', 'mid', 'mid-mid', 'right', 'right-mid', 'middle'].map((k) => [k, ''])
-    ),
-    style: { head: [], border: [], 'padding-left': 0, 'padding-right': 2 },
-  });
-  for (const b of result.bots) {
-    table.push([
-      b.name,
-      b.id,
-      yes(b.exists),
-      yes(b.deployed),
-      b.runtime ?? '-',
-      yes(b.membership),
-      b.accessPolicy,
-      b.triggers.join('; ') || '-',
-      b.timeout === undefined ? '-' : `${b.timeout} s`,
-      b.lastRuns.map((r) => `${r.time?.slice(0, 16)} ${r.outcome}`).join('; ') || 'none yet',
-    ]);
+export function wrap(text: string, indent: string): string[] {
+  const out: string[] = [];
+  let line = '';
+  for (const word of text.split(' ')) {
+    if (line && line.length + 1 + word.length > WIDTH) {
+      out.push(line);
+      line = indent + word;
+    } else {
+      line = line ? `${line} ${word}` : word;
+    }
   }
-  const lines = table.toString().split('\n').map((l) => l.trimEnd());
-  const problems = [...result.problems, ...result.bots.flatMap((b) => b.problems.map((p) => `${b.name}: ${p}`))];
-  return [...lines, '', problems.length ? `Problems:\n${problems.map((p) => `- ${p}`).join('\n')}` : 'No problems found.'].join('\n');
+  return [...out, line];
 }

@@ -88,7 +88,7 @@ describe('npm run setup on an empty Project', () => {
     const a = admin();
     await a.run('setup', '--runtime', 'vmcontext');
     expect((await a.server.read<Bot>('Bot', a.ids()['ooo-reroute'])).runtimeVersion).toBe('vmcontext');
-    expect((await a.run('status')).out).toMatch(/ooo-reroute\s+\S+\s+yes\s+NO\s+vmcontext/);
+    expect((await a.run('status')).out).toMatch(/^ooo-reroute {2}Bot\/\S+\n {2}state {6}NOT DEPLOYED, vmcontext, membership, policy ours, timeout 60 s$/m);
   });
 });
 

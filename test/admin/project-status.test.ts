@@ -36,12 +36,12 @@ test('status: a wired Project shows no problems; what breaks a bot is flagged', 
     entity: [{ what: { reference: `Bot/${botIds['stale-thread-reminders']}` } }],
   } as never);
   const healthy = await readStatus(server.medplum, configured);
-  expect(healthy.bots[1].lastRuns).toEqual([{ time: '2026-11-27T09:00:00.000Z', outcome: 'ok, stopped early (quota)' }]);
+  expect(healthy.bots[1].lastRuns).toMatchObject([{ time: '2026-11-27T09:00:00.000Z', outcome: 'ok', leftWork: 'stopped early (quota)' }]);
   expect(healthy.problems).toEqual([]);
   expect(healthy.bots.map((b) => b.problems)).toEqual([[], []]);
   expect(healthy.bots[0]).toMatchObject({ runtime: 'awslambda', accessPolicy: 'ours', timeout: 60 });
   expect(healthy.bots[0].triggers).toEqual([expect.stringMatching(/^Subscription\/.* active$/), 'cron */15 * * * *']);
-  expect(healthy.bots[0].lastRuns).toEqual([{ time: '2026-11-27T10:00:00.000Z', outcome: 'ok, 4 deferred' }]);
+  expect(healthy.bots[0].lastRuns).toMatchObject([{ time: '2026-11-27T10:00:00.000Z', outcome: 'ok', kind: 'sweep', leftWork: '4 deferred' }]);
   expect(formatStatus(healthy)).toContain('No problems found.');
 
   // Someone pauses the Subscription, lowers the timeout, and swaps the OOO bot's policy for one without Slot reads.
@@ -58,7 +58,7 @@ test('status: a wired Project shows no problems; what breaks a bot is flagged', 
   await server.seed({ ...subscription, id: undefined, meta: undefined, status: 'active' });
 
   const broken = await readStatus(server.medplum, [...configured, { name: 'made-by-plain-post', id: orphan.id, source: '', dist: '' }]);
-  const text = formatStatus(broken);
+  const text = formatStatus(broken).replace(/\n {2}(?! )/g, ' '); // problem lines wrap at 100 columns
   expect(text).toContain('sends to Bot/someone-elses, which is not one of our Bots');
   expect(text).toContain('ooo-reroute: several active Subscriptions send it the same messages: each message runs it more than once');
   expect(text).toContain('ooo-reroute: its AccessPolicy lacks what the bot uses: Communication search, Communication update, Schedule search');

@@ -1,0 +1,85 @@
+// Data checks for `npm run status`: the owners of open Tasks whose availability the bots cannot
+// judge (no Schedule, no working hours, no or an invalid time zone, unreadable rules). Their Tasks
+// stay with them when they are away, and only a log line inside one run says so.
+import type { MedplumClient, WithId } from '@medplum/core';
+import type { Task } from '@medplum/fhirtypes';
+import { availabilityAt, isJudgedWithoutHours } from '../lib/availability';
+import type { AvailabilityReason } from '../lib/availability';
+import { OPEN_TASK_STATUSES, referenceType, scanAll } from '../lib/fhir';
+import { isReroutableOwner } from '../lib/reroute-plan';
+import { OwnerDirectory } from '../realtime/owners';
+
+/** How to fix each reason, in words for an admin. */
+const FIX: Partial<Record<AvailabilityReason, string>> = {
+  'no-time-zone': 'add the time-zone extension (http://hl7.org/fhir/StructureDefinition/timezone, valueCode an IANA zone such as America/New_York) to the owner',
+  'invalid-time-zone': 'use an IANA zone code (America/New_York, not "Eastern") in the owner\'s time-zone extension',
+  'no-working-hours': 'add working hours (scheduling-parameters availability) to their Schedule, as in examples/schedule.json',
+  'unreadable-rules': 'give each scheduling-parameters set a duration, and each availability days, times of day and a duration',
+  'no-schedule': 'give them an active Schedule with working hours, as in examples/schedule.json',
+};
+
+/** Owners whose availability cannot be judged, by reason. */
+export interface UnjudgedOwners {
+  reason: AvailabilityReason;
+  /** What the bots do for these owners. */
+  effect: string;
+  fix: string;
+  owners: { owner: string; openTasks: number }[];
+}
+
+/**
+ * Finds the owners of open Tasks on threads whose working hours the bots cannot judge.
+ * @param medplum - A client of the Project.
+ * @param serviceTypes - OOO_SERVICE_TYPE, as the bot reads it.
+ * @returns One entry per reason, owners with the most open Tasks first.
+ */
+export async function unjudgedOwners(medplum: MedplumClient, serviceTypes: string[] = []): Promise<UnjudgedOwners[]> {
+  const tasksPerOwner = new Map<string, number>();
+  await scanAll(
+    medplum,
+    'Task',
+    { status: OPEN_TASK_STATUSES.join(','), 'focus:missing': 'false', _elements: 'focus,owner' },
+    (r) => {
+      const task = r as WithId<Task>;
+      const owner = task.owner?.reference;
+      if (referenceType(task.focus) === 'Communication' && isReroutableOwner(owner)) {
+        tasksPerOwner.set(owner, (tasksPerOwner.get(owner) ?? 0) + 1);
+      }
+    },
+    { nearDeadline: () => false, log: { warn: () => undefined } }
+  );
+  const directory = new OwnerDirectory();
+  const now = Date.now();
+  await directory.read(medplum, [...tasksPerOwner.keys()], { start: now, end: now + 1 }, { nearDeadline: () => false });
+  const byReason = new Map<AvailabilityReason, UnjudgedOwners>();
+  for (const [owner, openTasks] of tasksPerOwner) {
+    const availability = availabilityAt(directory.facts(owner), now, serviceTypes);
+    if (!isJudgedWithoutHours(availability) || availability.reason === 'absent') {
+      continue;
+    }
+    const entry = byReason.get(availability.reason) ?? {
+      reason: availability.reason,
+      effect: availability.state === 'available' ? 'treated as available unless a vacation block covers now' : 'their Tasks are always kept',
+      fix: FIX[availability.reason] ?? '',
+      owners: [],
+    };
+    entry.owners.push({ owner, openTasks });
+    byReason.set(availability.reason, entry);
+  }
+  return [...byReason.values()].map((e) => ({ ...e, owners: e.owners.sort((a, b) => b.openTasks - a.openTasks) }));
+}
+
+/**
+ * The data problems as lines for status: counts and ids, then the fix.
+ * @param found - From `unjudgedOwners`.
+ * @param verbose - List every owner, not only the first five.
+ * @returns Problem lines.
+ */
+export function describeUnjudged(found: UnjudgedOwners[], verbose = false): string[] {
+  return found.map((e) => {
+    const tasks = e.owners.reduce((n, o) => n + o.openTasks, 0);
+    const shown = verbose ? e.owners : e.owners.slice(0, 5);
+    const list = shown.map((o) => `${o.owner} (${o.openTasks})`).join(', ') + (shown.length < e.owners.length ? `, and ${e.owners.length - shown.length} more` : '');
+    return `${e.owners.length} owner(s) of ${tasks} open Task(s) whose working hours cannot be judged (${e.reason}): ${e.effect}. ${list}. Fix: ${e.fix}`;
+  });
+}
