@@ -1,6 +1,7 @@
 // The admin commands: `npm run setup|deploy|status|settings -- [options]`. Arguments are parsed strictly: an
 // unknown flag or a missing value is exit code 2 before any request; `--help` prints and does nothing.
 import type { MedplumClient } from '@medplum/core';
+import { spawnSync } from 'node:child_process';
 import { existsSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import type { ParseArgsConfig } from 'node:util';
 import { parseCommandLine } from './command-line';
@@ -42,7 +43,7 @@ Options:
 ${COMMON}`,
   deploy: `Usage: npm run deploy -- [options]
 
-Builds, then uploads each bot's source and bundle (what \`medplum bot deploy\` does), through the API so
+Builds (npm run build), then uploads each bot's source and bundle (what \`medplum bot deploy\` does), through the API so
 that a failure shows the server's reason. Checks credentials, Bot ids and files first.
 
 Options:
@@ -101,6 +102,8 @@ export interface CliIo {
   writeFile?: (path: string, text: string) => void;
   /** The environment (tests); by default the process's, with .env loaded. */
   env?: NodeJS.ProcessEnv;
+  /** Builds the bundles before a deploy (tests); by default `node esbuild.config.mjs`. Returns success. */
+  build?: () => boolean;
 }
 
 const defaultIo = (): CliIo => ({
@@ -162,7 +165,10 @@ export async function main(argv: string[], io: CliIo = defaultIo()): Promise<num
     }
   }
   if (size(configFile) === undefined) {
-    io.err(`${configFile} not found${env ? ` (--env ${env} reads medplum.${env}.config.json)` : ''}`);
+    io.err(
+      `${configFile} not found` +
+        (env ? `: --env ${env} reads medplum.${env}.config.json. Make it with: cp medplum.config.json medplum.${env}.config.json (setup writes that environment's Bot ids into it)` : '')
+    );
     return 1;
   }
   const config = JSON.parse(read(configFile)) as { bots: BotConfig[] };
@@ -201,6 +207,11 @@ async function deploy(
   read: (path: string) => string,
   size: (path: string) => number | undefined
 ): Promise<number> {
+  const built = io.build ?? (() => spawnSync(process.execPath, ['esbuild.config.mjs'], { stdio: 'inherit' }).status === 0);
+  if (!built()) {
+    io.err('the build failed (see above); nothing deployed');
+    return 1;
+  }
   const problems = deployProblems(server, configFile, bots, size);
   if (problems.length) {
     io.err(`Not deploying:\n${problems.map((p) => `- ${p}`).join('\n')}`);

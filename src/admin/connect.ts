@@ -53,6 +53,11 @@ export async function connect(env: ConnectionEnv, fetchImpl: typeof fetch = fetc
   if (!/^https?:\/\//.test(baseUrl)) {
     throw new Error(`MEDPLUM_BASE_URL ${baseUrl} is not an http(s) URL`);
   }
+  const fhirBase = /^(.*?\/)fhir\/R4\/?$/i.exec(baseUrl);
+  if (fhirBase) {
+    // A FHIR base answers 401 on oauth2/token, which would read as refused credentials.
+    throw new Error(`MEDPLUM_BASE_URL ${baseUrl} is a FHIR base; give the server's base URL: ${fhirBase[1]}`);
+  }
   const medplum = new MedplumClient({ baseUrl, fetch: fetchImpl });
   try {
     await medplum.startClientLogin(id, secret);

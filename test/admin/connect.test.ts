@@ -20,12 +20,24 @@ describe('connect says which server it tried and why it failed', () => {
     );
   });
 
-  test('a FHIR base instead of the server base: 404 on oauth2/token', async () => {
-    await expect(connect({ ...creds, MEDPLUM_BASE_URL: 'https://example.com/fhir/R4/' }, answer(404, 'Not Found', 'text/html'))).rejects.toThrow(
-      "https://example.com/fhir/R4/oauth2/token did not answer as a Medplum server (not JSON): is MEDPLUM_BASE_URL the server's base URL"
+  test('another path than the server base: 404 on oauth2/token, or a page that is not JSON', async () => {
+    await expect(connect({ ...creds, MEDPLUM_BASE_URL: 'https://example.com/app/' }, answer(404, 'Not Found', 'text/html'))).rejects.toThrow(
+      "https://example.com/app/oauth2/token did not answer as a Medplum server (not JSON): is MEDPLUM_BASE_URL the server's base URL"
     );
     const notFound = answer(404, JSON.stringify({ resourceType: 'OperationOutcome', id: 'not-found', issue: [{ severity: 'error', code: 'not-found', details: { text: 'Not found' } }] }));
-    await expect(connect({ ...creds, MEDPLUM_BASE_URL: 'https://example.com/fhir/R4/' }, notFound)).rejects.toThrow('answered 404');
+    await expect(connect({ ...creds, MEDPLUM_BASE_URL: 'https://example.com/base/' }, notFound)).rejects.toThrow('answered 404');
+  });
+
+  test('a FHIR base is named as such before any request (a real server answers it 401, which read as bad credentials)', async () => {
+    let asked = 0;
+    const unauthorized = (async () => {
+      asked++;
+      return new Response(JSON.stringify({ resourceType: 'OperationOutcome', issue: [{ severity: 'error', code: 'login', details: { text: 'Unauthorized' } }] }), { status: 401 });
+    }) as typeof fetch;
+    await expect(connect({ ...creds, MEDPLUM_BASE_URL: 'https://example.com/fhir/R4/' }, unauthorized)).rejects.toThrow(
+      "MEDPLUM_BASE_URL https://example.com/fhir/R4/ is a FHIR base; give the server's base URL: https://example.com/"
+    );
+    expect(asked).toBe(0);
   });
 
   test('wrong credentials', async () => {

@@ -323,7 +323,7 @@ describe('strict arguments: exit 2 before any request', () => {
     [['deploy', '--dry-run'], 2, "Unknown option '--dry-run'"],
     [['status', 'now'], 2, "Unexpected argument 'now'"],
     [['launch'], 2, 'usage: npm run (setup|deploy|status|settings)'],
-    [['setup', '--env', 'staging'], 1, 'medplum.staging.config.json not found'],
+    [['setup', '--env', 'staging'], 1, 'medplum.staging.config.json not found: --env staging reads medplum.staging.config.json. Make it with: cp medplum.config.json medplum.staging.config.json'],
   ])('%j', async (argv, code, message) => {
     const a = admin();
     const run = await a.run(...argv);
@@ -344,11 +344,23 @@ test('deploy through the command: checks first, then deploys each bot, naming th
     readFile: (p) => a.files.get(p) ?? 'export {}',
     fileSize: (p) => a.files.get(p)?.length ?? 100,
     env: { MEDPLUM_BASE_URL: 'http://localhost:8103', MEDPLUM_CLIENT_ID: 'id', MEDPLUM_CLIENT_SECRET: 'secret' },
+    build: () => {
+      builds++;
+      return true;
+    },
   };
+  let builds = 0;
+  expect(await main(['deploy', '--help'], io)).toBe(0);
+  expect(builds).toBe(0); // --help does nothing else, not even a build
+  out.length = 0;
   expect(await main(['deploy'], io)).toBe(0);
+  expect(builds).toBe(1);
   expect(out[0]).toBe('Deploying to http://localhost:8103/ (Project 123):');
   expect(out.slice(1)).toEqual([expect.stringMatching(/^deployed ooo-reroute \(Bot\/.*\): .*All OK$/), expect.stringMatching(/^deployed stale-thread-reminders/)]);
   const missing: string[] = [];
   expect(await main(['deploy'], { ...io, out: (l) => missing.push(l), err: (l) => missing.push(l), env: {} })).toBe(1);
   expect(missing.join('\n')).toContain('MEDPLUM_CLIENT_ID is not set');
+  const failed: string[] = [];
+  expect(await main(['deploy'], { ...io, err: (l) => failed.push(l), build: () => false })).toBe(1);
+  expect(failed).toEqual(['the build failed (see above); nothing deployed']);
 });

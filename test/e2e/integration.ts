@@ -78,16 +78,17 @@ export async function main(argv: string[]): Promise<number> {
     console.log(`${ok ? 'ok  ' : 'FAIL'} ${label}${detail ? ` (${detail})` : ''}`);
     failures += ok ? 0 : 1;
   };
+  // Refuse before any check: the sweep and the stale bot act on every open thread of the Project.
+  const foreignThreads = await countOpenThreads(medplum);
+  if (foreignThreads > 0 && !values.yes) {
+    console.error(
+      `Not running: the Project has ${foreignThreads} open thread(s) this test did not make, and the sweep and the ` +
+        'stale bot act on every open thread (reminders would land on them). Run again with --yes on a Project where that is fine.'
+    );
+    return 1;
+  }
   try {
-    const foreignThreads = await countOpenThreads(medplum);
     await eventPath(medplum, create, check);
-    if (foreignThreads > 0 && !values.yes) {
-      console.error(
-        `Not running the sweep and the stale bot: the Project has ${foreignThreads} open thread(s) this test did not make, ` +
-          'and both bots act on every open thread (reminders would land on them). Run again with --yes on a Project where that is fine.'
-      );
-      return 1;
-    }
     await sweep(medplum, bots['ooo-reroute'], create, check);
     await clinicDay(medplum, bots['ooo-reroute'], create, check);
     await staleBot(medplum, bots['stale-thread-reminders'], create, created, check);
