@@ -16,11 +16,12 @@
 // The sweep and the stale bot act on every open thread of the Project: with open threads the test
 // did not make, it refuses unless told --yes. Everything it created is deleted in a finally.
 import type { MedplumClient } from '@medplum/core';
-import type { Communication, Extension, Resource, Task } from '@medplum/fhirtypes';
+import type { Communication, Extension, ProjectSetting, Resource, Task } from '@medplum/fhirtypes';
 import { spawnSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { parseCommandLine } from '../../src/admin/command-line';
 import { connect, connectionEnv, loadDotEnv } from '../../src/admin/connect';
+import { planSecretsChange } from '../../src/admin/settings';
 import { QuotaPacer } from '../../src/sla/quota-pacer';
 
 const HELP = `Usage: npm run test:integration -- [--env NAME] [--yes]
@@ -91,6 +92,7 @@ export async function main(argv: string[]): Promise<number> {
     await eventPath(medplum, create, check);
     await sweep(medplum, bots['ooo-reroute'], create, check);
     await clinicDay(medplum, bots['ooo-reroute'], create, check);
+    await responseLifecycle(medplum, create, created, check);
     await staleBot(medplum, bots['stale-thread-reminders'], create, created, check);
   } finally {
     // The bots' own writes to our data are patches; only the reminders are new, and were added to `created`.
@@ -218,6 +220,56 @@ async function clinicDay(medplum: MedplumClient, botId: string, create: Create, 
   check('a clinic day, sweep: a vacation that began after the patient wrote hands the thread off', !away.owner && /is away/.test(away.note?.[0]?.text ?? ''), away.note?.[0]?.text);
   check('a clinic day, sweep: between two appointments is being at work', await untouched(gap));
   check('a clinic day, sweep: counted as kept because on duty when the patient wrote', Number(summary.keptOnDuty) >= 1, `keptOnDuty=${summary.keptOnDuty}`);
+}
+
+/**
+ * The response lifecycle (RESPONSE_TASKS=on for the length of this check, then as it was): a
+ * patient's message opens a Task for the on-shift recipient; they go on vacation and the patient
+ * writes again: the Task goes to the pool; a colleague replies: the Task is completed, their reply
+ * as its output and them as its owner.
+ */
+async function responseLifecycle(medplum: MedplumClient, create: Create, created: Resource[], check: Check): Promise<void> {
+  const projectId = medplum.getProject()?.id as string;
+  const before = (await medplum.get<{ project: { secret?: ProjectSetting[] } }>(`admin/projects/${projectId}`, { cache: 'no-cache' })).project.secret ?? [];
+  const on = planSecretsChange(before, { verb: 'set', pairs: [['RESPONSE_TASKS', 'on']] });
+  if ('refused' in on) {
+    throw new Error(on.refused.join('; '));
+  }
+  await medplum.post(`admin/projects/${projectId}/secrets`, on.next);
+  try {
+    const UTC = [{ url: 'http://hl7.org/fhir/StructureDefinition/timezone', valueCode: 'UTC' }];
+    const nurse = await create({ resourceType: 'Practitioner', name: [{ given: ['Noor'], family: 'Nurse' }], extension: UTC });
+    const schedule = await create({ resourceType: 'Schedule', active: true, actor: [ref(nurse)], extension: ALL_DAY });
+    const colleague = await create({ resourceType: 'Practitioner', name: [{ given: ['Cole'], family: 'League' }], extension: UTC });
+    const patient = await create({ resourceType: 'Patient' });
+    const thread = await create<Communication>({ resourceType: 'Communication', status: 'in-progress', subject: ref(patient), recipient: [ref(patient), ref(nurse)] });
+    const tasks = (): Promise<Task[]> => medplum.searchResources('Task', { focus: `Communication/${thread.id}` }, { cache: 'no-cache' });
+    const say = (sender: Resource): Promise<Communication> =>
+      create<Communication>({ resourceType: 'Communication', status: 'in-progress', partOf: [ref(thread)], sender: ref(sender), payload: [{ contentString: 'e2e' }], sent: new Date().toISOString() });
+    await say(patient);
+    const [opened] = await waitFor(tasks, (t) => t.length > 0);
+    created.push(...(opened ? [opened] : []));
+    check('lifecycle: a patient message opens one response Task, for the on-shift recipient', opened?.owner?.reference === `Practitioner/${nurse.id}` && opened.status === 'requested', opened?.note?.[0]?.text);
+    await create({ resourceType: 'Slot', schedule: ref(schedule), status: 'busy-unavailable', start: ago(60_000), end: ago(-DAY) });
+    await say(patient);
+    const [pooled] = await waitFor(tasks, (t) => !t[0]?.owner);
+    check('lifecycle: the owner goes on vacation, the patient writes again: the Task goes to the pool', !pooled?.owner && (pooled?.note?.length ?? 0) === 2, pooled?.note?.at(-1)?.text);
+    const reply = await say(colleague);
+    const [done] = await waitFor(tasks, (t) => t[0]?.status === 'completed');
+    check(
+      'lifecycle: a reply completes it, the reply as output and the replier as owner',
+      done?.status === 'completed' && done.output?.[0]?.valueReference?.reference === `Communication/${reply.id}` && done.owner?.reference === `Practitioner/${colleague.id}`
+    );
+    check('lifecycle: one Task for the whole episode', (await tasks()).length === 1);
+  } finally {
+    const after = (await medplum.get<{ project: { secret?: ProjectSetting[] } }>(`admin/projects/${projectId}`, { cache: 'no-cache' })).project.secret ?? [];
+    const restored = before.some((x) => x.name === 'RESPONSE_TASKS')
+      ? planSecretsChange(after, { verb: 'set', pairs: [['RESPONSE_TASKS', String(before.find((x) => x.name === 'RESPONSE_TASKS')?.valueString)]] })
+      : planSecretsChange(after, { verb: 'unset', names: ['RESPONSE_TASKS'] });
+    if (!('refused' in restored)) {
+      await medplum.post(`admin/projects/${projectId}/secrets`, restored.next);
+    }
+  }
 }
 
 async function staleBot(medplum: MedplumClient, botId: string, create: Create, created: Resource[], check: Check): Promise<void> {
