@@ -13,7 +13,7 @@ import type { BotConfig, ProjectState, SetupOptions } from './project-setup';
 import { describeUnjudged, unjudgedOwners } from './data-checks';
 import { formatStatus, readStatus } from './project-status';
 import { describeSecrets, parseSettingsWords, planSecretsChange } from './settings';
-import { secretProblems } from '../lib/secret-catalogue';
+import { obsoleteSecrets, secretProblems } from '../lib/secret-catalogue';
 import type { ProjectSetting } from '@medplum/fhirtypes';
 
 const COMMON = `  --env NAME           use medplum.NAME.config.json (that environment's Bot ids) instead of medplum.config.json
@@ -267,6 +267,7 @@ async function setup(
   const ruleLines = checkRuleSecrets(state.secrets);
   const secretLines = secretProblems(state.secrets);
   const problems = (): number => {
+    obsoleteSecrets(state.secrets).forEach((l) => io.out(`Note: ${l}`));
     secretLines.forEach((l) => io.err(`Problem: ${l}`));
     return secretLines.length ? 1 : 0;
   };

@@ -1,7 +1,7 @@
 // `npm run status`: is each bot there, deployed, wired, allowed what it needs, and running well?
 import type { MedplumClient } from '@medplum/core';
 import type { AccessPolicy, Bot, ProjectSetting, Subscription } from '@medplum/fhirtypes';
-import { secretProblems } from '../lib/secret-catalogue';
+import { obsoleteSecrets, secretProblems } from '../lib/secret-catalogue';
 import type { BotConfig } from './project-setup';
 import { BOT_WIRING, MANAGED_TAG_SYSTEM, PLACEHOLDER_BOT_ID, SECRET_DEFAULTS } from './project-setup';
 import { backlogProblem, describeRun } from './run-history';
@@ -29,6 +29,8 @@ export interface StatusResult {
   problems: string[];
   /** The Project's secrets, when the client may read them (for the data checks). */
   secrets?: ProjectSetting[];
+  /** Worth knowing, not a problem (secrets no longer read). */
+  notes?: string[];
 }
 
 /**
@@ -54,10 +56,11 @@ export async function readStatus(medplum: MedplumClient, bots: BotConfig[], opti
         .then((r) => r.project.secret ?? [], () => undefined)
     : undefined;
   problems.push(...secretProblems(secrets ?? []));
+  const notes = obsoleteSecrets(secrets ?? []);
   const ourEndpoints = new Set(bots.map((b) => `Bot/${b.id}`));
   const criteria = new Set(Object.values(BOT_WIRING).flatMap((w) => (w.subscription ? [w.subscription.criteria] : [])));
   if (options.wiring === false) {
-    return { bots: [], problems, secrets };
+    return { bots: [], problems, secrets, notes };
   }
   const subscriptions = await medplum.searchResources('Subscription', { _count: '1000' }, { cache: 'no-cache' });
   for (const sub of subscriptions) {
@@ -69,7 +72,7 @@ export async function readStatus(medplum: MedplumClient, bots: BotConfig[], opti
   for (const config of bots) {
     statuses.push(await botStatus(medplum, config, subscriptions, secrets));
   }
-  return { bots: statuses, problems, secrets };
+  return { bots: statuses, problems, secrets, notes };
 }
 
 async function botStatus(medplum: MedplumClient, config: BotConfig, subscriptions: Subscription[], secrets: ProjectSetting[] | undefined): Promise<BotStatus> {
@@ -195,6 +198,7 @@ export function formatStatus(result: StatusResult, options: { verbose?: boolean;
     }
   }
   const problems = [...result.problems, ...result.bots.flatMap((b) => b.problems.map((p) => `${b.name}: ${p}`)), ...(options.data ?? [])];
+  (result.notes ?? []).forEach((n) => lines.push(...wrap(`Note: ${n}`, '  ')));
   lines.push('', problems.length ? 'Problems:' : 'No problems found.');
   problems.forEach((p) => lines.push(...wrap(`- ${p}`, '  ')));
   return lines.map((l) => (options.verbose || l.length <= WIDTH ? l : `${l.slice(0, WIDTH - 1)}…`)).join('\n');

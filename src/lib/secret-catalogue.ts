@@ -188,10 +188,21 @@ export function secretProblems(secrets: ProjectSetting[]): string[] {
   return secrets.flatMap((s) => {
     const raw = s.valueString ?? (s.valueInteger ?? s.valueDecimal ?? s.valueBoolean)?.toString();
     const check = raw === undefined ? undefined : checkSecret(s.name, raw);
-    if (!check || !('error' in check)) {
+    if (!check || !('error' in check) || secretSpec(s.name)?.obsolete) {
       return [];
     }
-    const fix = secretSpec(s.name)?.obsolete ? `npm run settings -- unset ${s.name}` : `npm run settings -- set ${s.name}=<value>`;
-    return [`secret ${s.name}: ${check.error}. The bot ignores it and uses: ${secretSpec(s.name)?.whenAbsent}. Fix: ${fix}`];
+    return [`secret ${s.name}: ${check.error}. The bot ignores it and uses: ${secretSpec(s.name)?.whenAbsent}. Fix: npm run settings -- set ${s.name}=<value>`];
   });
+}
+
+/**
+ * Secrets an earlier version read and this one ignores (an earlier setup may have written them):
+ * worth removing, harmless to keep.
+ * @param secrets - The Project's secrets.
+ * @returns One note per such secret.
+ */
+export function obsoleteSecrets(secrets: ProjectSetting[]): string[] {
+  return secrets
+    .filter((s) => secretSpec(s.name)?.obsolete)
+    .map((s) => `secret ${s.name} is ${secretSpec(s.name)?.meaning}; remove it with: npm run settings -- unset ${s.name}`);
 }

@@ -1,7 +1,7 @@
 // `npm run settings`: checked by the bots' own validators, merged into the Project's secrets.
 import { describe, expect, test } from 'vitest';
 import { parseSettingsWords } from '../../src/admin/settings';
-import { secretProblems, SECRETS } from '../../src/lib/secret-catalogue';
+import { obsoleteSecrets, secretProblems, SECRETS } from '../../src/lib/secret-catalogue';
 import { admin } from './admin-harness';
 
 const writes = (a: ReturnType<typeof admin>): string[] => a.server.requests.filter((r) => r.method !== 'GET').map((r) => r.key);
@@ -91,9 +91,19 @@ describe('the catalogue', () => {
       { name: 'STALE_AFTER_HOURS', valueInteger: 48 },
       { name: 'PARTNER_API_TOKEN', valueString: 'whatever' },
     ]);
-    expect(lines).toEqual([
-      'secret BUSINESS_HOURS: not valid JSON. The bot ignores it and uses: every hour counts. Fix: npm run settings -- set BUSINESS_HOURS=<value>',
-      'secret OOO_WINDOW_MINUTES: no longer read (availability is judged at the instant). The bot ignores it and uses: not read. Fix: npm run settings -- unset OOO_WINDOW_MINUTES',
+    expect(lines).toEqual(['secret BUSINESS_HOURS: not valid JSON. The bot ignores it and uses: every hour counts. Fix: npm run settings -- set BUSINESS_HOURS=<value>']);
+    // A secret an earlier setup wrote and this version ignores is a note, not a problem.
+    expect(obsoleteSecrets([{ name: 'OOO_WINDOW_MINUTES', valueString: '60' }, { name: 'STALE_AFTER_HOURS', valueString: '1' }])).toEqual([
+      'secret OOO_WINDOW_MINUTES is no longer read: a provider is available at the instant, by working hours and absence blocks; remove it with: npm run settings -- unset OOO_WINDOW_MINUTES',
     ]);
   });
+});
+
+test('an upgrade: the secret an earlier setup wrote and this version ignores is a note in setup and status, not a failure', async () => {
+  const a = admin();
+  await a.setSecrets({ OOO_WINDOW_MINUTES: '60' });
+  const setup = await a.run('setup');
+  expect(setup.code).toBe(0);
+  expect(setup.out).toContain('Note: secret OOO_WINDOW_MINUTES is no longer read');
+  expect((await a.run('status')).out).toContain('Note: secret OOO_WINDOW_MINUTES is no longer read');
 });
