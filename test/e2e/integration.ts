@@ -16,12 +16,12 @@
 // The sweep and the stale bot act on every open thread of the Project: with open threads the test
 // did not make, it refuses unless told --yes. Everything it created is deleted in a finally.
 import type { MedplumClient } from '@medplum/core';
-import type { Communication, Extension, ProjectSetting, Resource, Task } from '@medplum/fhirtypes';
+import type { Communication, Extension, Resource, Task } from '@medplum/fhirtypes';
 import { spawnSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { parseCommandLine } from '../../src/admin/command-line';
 import { connect, connectionEnv, loadDotEnv } from '../../src/admin/connect';
-import { planSecretsChange } from '../../src/admin/settings';
+import { withSecret } from './project-secret';
 import { QuotaPacer } from '../../src/sla/quota-pacer';
 
 const HELP = `Usage: npm run test:integration -- [--env NAME] [--yes]
@@ -229,14 +229,7 @@ async function clinicDay(medplum: MedplumClient, botId: string, create: Create, 
  * as its output and them as its owner.
  */
 async function responseLifecycle(medplum: MedplumClient, create: Create, created: Resource[], check: Check): Promise<void> {
-  const projectId = medplum.getProject()?.id as string;
-  const before = (await medplum.get<{ project: { secret?: ProjectSetting[] } }>(`admin/projects/${projectId}`, { cache: 'no-cache' })).project.secret ?? [];
-  const on = planSecretsChange(before, { verb: 'set', pairs: [['RESPONSE_TASKS', 'on']] });
-  if ('refused' in on) {
-    throw new Error(on.refused.join('; '));
-  }
-  await medplum.post(`admin/projects/${projectId}/secrets`, on.next);
-  try {
+  await withSecret(medplum, 'RESPONSE_TASKS', 'on', async () => {
     const UTC = [{ url: 'http://hl7.org/fhir/StructureDefinition/timezone', valueCode: 'UTC' }];
     const nurse = await create({ resourceType: 'Practitioner', name: [{ given: ['Noor'], family: 'Nurse' }], extension: UTC });
     const schedule = await create({ resourceType: 'Schedule', active: true, actor: [ref(nurse)], extension: ALL_DAY });
@@ -261,15 +254,7 @@ async function responseLifecycle(medplum: MedplumClient, create: Create, created
       done?.status === 'completed' && done.output?.[0]?.valueReference?.reference === `Communication/${reply.id}` && done.owner?.reference === `Practitioner/${colleague.id}`
     );
     check('lifecycle: one Task for the whole episode', (await tasks()).length === 1);
-  } finally {
-    const after = (await medplum.get<{ project: { secret?: ProjectSetting[] } }>(`admin/projects/${projectId}`, { cache: 'no-cache' })).project.secret ?? [];
-    const restored = before.some((x) => x.name === 'RESPONSE_TASKS')
-      ? planSecretsChange(after, { verb: 'set', pairs: [['RESPONSE_TASKS', String(before.find((x) => x.name === 'RESPONSE_TASKS')?.valueString)]] })
-      : planSecretsChange(after, { verb: 'unset', names: ['RESPONSE_TASKS'] });
-    if (!('refused' in restored)) {
-      await medplum.post(`admin/projects/${projectId}/secrets`, restored.next);
-    }
-  }
+  });
 }
 
 async function staleBot(medplum: MedplumClient, botId: string, create: Create, created: Resource[], check: Check): Promise<void> {

@@ -7,6 +7,10 @@
 // would) until nothing is left, and counts: correct (away Tasks rerouted once, present ones kept),
 // wrong, half-done (Task rerouted, header still listing the away owner), rerouted twice; with the
 // latency of the event path and the Bot's run outcomes. It deletes everything it made in a finally.
+//
+// With --lifecycle (RESPONSE_TASKS=on for the run, then as it was): the threads have no Task; each
+// patient message must open exactly one response Task, to the on-shift recipient or to the pool
+// when the recipient is away, by the event path or by the sweep after it.
 import type { MedplumClient } from '@medplum/core';
 import type { AuditEvent, Bundle, BundleEntry, Communication, Extension, Resource, Task } from '@medplum/fhirtypes';
 import { readFileSync } from 'node:fs';
@@ -14,6 +18,7 @@ import { parseCommandLine } from '../../src/admin/command-line';
 import { connect, connectionEnv, loadDotEnv } from '../../src/admin/connect';
 import { percentile } from '../../src/sla/sla-metrics';
 import { QuotaPacer } from '../../src/sla/quota-pacer';
+import { withSecret } from './project-secret';
 
 const HELP = `Usage: npm run test:load -- [options]
 
@@ -23,6 +28,7 @@ const HELP = `Usage: npm run test:load -- [options]
   --yes          run the sweep even though the Project has open threads this run did not make
                  (the sweep acts on every open thread)
   --keep         do not delete what the run made (to look at it in the App)
+  --lifecycle    the response lifecycle instead: threads without a Task, one Task opened per message
 
 Needs MEDPLUM_BASE_URL, MEDPLUM_CLIENT_ID and MEDPLUM_CLIENT_SECRET (a Project admin client), and the
 bots set up and deployed (npm run setup, npm run deploy).`;
@@ -56,7 +62,7 @@ interface Thread {
 export async function main(argv: string[]): Promise<number> {
   const parsed = parseCommandLine(
     argv,
-    { messages: { type: 'string' }, away: { type: 'string' }, env: { type: 'string' }, yes: { type: 'boolean' }, keep: { type: 'boolean' } },
+    { messages: { type: 'string' }, away: { type: 'string' }, env: { type: 'string' }, yes: { type: 'boolean' }, keep: { type: 'boolean' }, lifecycle: { type: 'boolean' } },
     HELP
   );
   if ('exit' in parsed) {
@@ -82,6 +88,9 @@ export async function main(argv: string[]): Promise<number> {
     if (foreign && !values.yes) {
       console.error(`The Project has ${foreign} open thread(s) this run did not make, and the sweep acts on every open thread. Run again with --yes where that is fine.`);
       return 1;
+    }
+    if (values.lifecycle) {
+      return await withSecret(medplum, 'RESPONSE_TASKS', 'on', () => lifecycleBurst(medplum, pacer, created, botId as string, total, away));
     }
     const threads = await seed(medplum, pacer, created, total, away);
 
@@ -135,7 +144,73 @@ export async function main(argv: string[]): Promise<number> {
   }
 }
 
-async function seed(medplum: MedplumClient, pacer: QuotaPacer, created: Resource[], total: number, away: number): Promise<Thread[]> {
+/**
+ * The lifecycle burst: threads without Tasks, one patient message each, then the sweep; every thread
+ * must end with exactly one response Task, owned by its on-shift recipient or in the pool.
+ * @returns The exit code.
+ */
+async function lifecycleBurst(medplum: MedplumClient, pacer: QuotaPacer, created: Resource[], botId: string, total: number, away: number): Promise<number> {
+  const seeded = await seed(medplum, pacer, created, total, away, false);
+  const burstStart = Date.now();
+  const patient = (seeded[0].header.subject as { reference: string }).reference;
+  await createAll<Communication>(
+    medplum,
+    pacer,
+    created,
+    seeded.map((t) => ({ resourceType: 'Communication', status: 'in-progress', partOf: [{ reference: `Communication/${t.header.id}` }], sender: { reference: patient }, sent: new Date().toISOString(), payload: [{ contentString: 'load test' }] }))
+  );
+  console.log(`burst: ${total} messages in ${total} new threads created in ${((Date.now() - burstStart) / 1000).toFixed(1)} s`);
+  const tally = async (): Promise<{ one: number; none: number; duplicated: number; wrongOwner: number; tasks: Task[] }> => {
+    const tasks: Task[] = [];
+    for (let i = 0; i < seeded.length; i += BATCH) {
+      const focus = seeded.slice(i, i + BATCH).map((t) => `Communication/${t.header.id}`).join(',');
+      for await (const page of medplum.searchResourcePages('Task', { focus, code: 'https://medplum.com/task-codes|respond-to-message', _count: '1000' }, { cache: 'no-cache' })) {
+        tasks.push(...page);
+      }
+    }
+    created.push(...tasks.filter((t) => !created.some((c) => c.id === t.id)));
+    const byThread = new Map<string, Task[]>();
+    tasks.forEach((t) => byThread.set(t.focus?.reference as string, [...(byThread.get(t.focus?.reference as string) ?? []), t]));
+    const result = { one: 0, none: 0, duplicated: 0, wrongOwner: 0, tasks };
+    for (const t of seeded) {
+      const mine = byThread.get(`Communication/${t.header.id}`) ?? [];
+      result[mine.length === 1 ? 'one' : mine.length ? 'duplicated' : 'none']++;
+      if (mine.length === 1 && (mine[0].owner?.reference ?? 'pool') !== (t.away ? 'pool' : t.owner)) {
+        result.wrongOwner++;
+      }
+    }
+    return result;
+  };
+  let last = '';
+  for (let i = 0, stable = 0; i < 60 && stable < 5; i++) {
+    await new Promise((resolve) => setTimeout(resolve, 2000));
+    const now = JSON.stringify((({ tasks: _, ...counts }) => counts)(await tally()));
+    stable = now === last ? stable + 1 : 0;
+    last = now;
+  }
+  const afterEvents = await tally();
+  const latencies = afterEvents.tasks.map((t) => (Date.parse(t.authoredOn ?? '') - burstStart) / 1000).filter((x) => x >= 0);
+  const runs = await botRuns(medplum, botId, burstStart);
+  console.log(
+    `after the event path: ${afterEvents.one} threads with one Task, ${afterEvents.none} with none, ${afterEvents.duplicated} duplicated, ${afterEvents.wrongOwner} routed wrong; ` +
+      `Bot runs ${runs.ok} ok, ${runs.failed} failed, ${runs.deferred} deferred; Task opened after the burst began: p50 ${percentile(latencies, 50)?.toFixed(1)} s, p90 ${percentile(latencies, 90)?.toFixed(1)} s`
+  );
+  await new Promise((resolve) => setTimeout(resolve, Math.max(0, burstStart + 61_000 - Date.now())));
+  for (let i = 0; i < 5; i++) {
+    const sweepStart = Date.now();
+    const summary = await medplum.post<{ opened: number; deferred: { quota: number; deadline: number } }>(medplum.fhirUrl('Bot', botId, '$execute'), {});
+    console.log(`sweep ${i + 1} (${((Date.now() - sweepStart) / 1000).toFixed(1)} s): ${JSON.stringify(summary)}`);
+    if (!summary.deferred.quota && !summary.deferred.deadline) {
+      break;
+    }
+    await new Promise((resolve) => setTimeout(resolve, 61_000));
+  }
+  const afterSweep = await tally();
+  console.log(`after the sweep: ${afterSweep.one} threads with one Task, ${afterSweep.none} with none, ${afterSweep.duplicated} duplicated, ${afterSweep.wrongOwner} routed wrong (${afterSweep.tasks.length} Tasks)`);
+  return afterSweep.none || afterSweep.duplicated || afterSweep.wrongOwner ? 1 : 0;
+}
+
+async function seed(medplum: MedplumClient, pacer: QuotaPacer, created: Resource[], total: number, away: number, withTasks = true): Promise<Thread[]> {
   const perAway = 10;
   const perPresent = 5;
   const awayOwners = Math.ceil(away / perAway);
@@ -166,13 +241,15 @@ async function seed(medplum: MedplumClient, pacer: QuotaPacer, created: Resource
     created,
     plan.map((p) => ({ resourceType: 'Communication' as const, status: 'in-progress' as const, subject: { reference: `Patient/${patient.id}` }, recipient: [{ reference: `Patient/${patient.id}` }, { reference: p.owner }] }))
   );
-  const tasks = await createAll(
-    medplum,
-    pacer,
-    created,
-    plan.map((p, i) => ({ resourceType: 'Task' as const, status: 'in-progress' as const, intent: 'order' as const, focus: { reference: `Communication/${headers[i].id}` }, owner: { reference: p.owner } }))
-  );
-  console.log(`seeded ${owners.length} providers (${awayOwners} away), ${total} threads with a Task each`);
+  const tasks = withTasks
+    ? await createAll(
+        medplum,
+        pacer,
+        created,
+        plan.map((p, i) => ({ resourceType: 'Task' as const, status: 'in-progress' as const, intent: 'order' as const, focus: { reference: `Communication/${headers[i].id}` }, owner: { reference: p.owner } }))
+      )
+    : [];
+  console.log(`seeded ${owners.length} providers (${awayOwners} away), ${total} threads${withTasks ? ' with a Task each' : ', no Tasks'}`);
   return plan.map((p, i) => ({ ...p, header: headers[i], task: tasks[i] }));
 }
 
