@@ -474,7 +474,7 @@ function tally(summary: StaleSummary, write: PlannedWrite, outcome: WriteOutcome
       summary[key]++;
       log.info(`${key} ${target}`);
     }
-  } else if (outcome.kind === 'conflict' && write.kind === 'create') {
+  } else if (outcome.kind === 'conflict' && write.kind === 'create' && outcome.status === '412') {
     // 412: the episode's identifier matches several reminders (made by hand, or by an old version): one exists.
     summary.episodeExists++;
     log.info(`${target}: several reminders match this silence; none created`);

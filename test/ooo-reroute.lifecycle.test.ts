@@ -5,6 +5,7 @@ import { describe, expect, test, vi } from 'vitest';
 import { handler } from '../src/ooo-reroute';
 import type { RerouteSummary, SweepSummary } from '../src/ooo-reroute';
 import { chooseOwner, parseCoding } from '../src/lib/response-lifecycle';
+import { tallyLifecycle } from '../src/realtime/summary';
 import { useFixedTimeAndQuietConsole } from './harness/bot-test-setup';
 import { botEvent, ref, seedBlock, seedMessage, seedPatient, seedPractitioner, seedSchedule, seedTask, seedThread } from './harness/fixtures';
 import type { Ref } from './harness/fixtures';
@@ -304,4 +305,14 @@ describe('settings and pure pieces', () => {
       text: 'Sent to the team pool: no care-team member has written in or been added to this thread yet.',
     });
   });
+});
+
+test('a conditional create refused as a concurrent write (409, seen under load on a real server) is a conflict to retry; only 412 means one exists', () => {
+  const plan = { thread: 'Communication/t', decisions: [{ action: 'open' as const, task: 't:after:start', reason: 'pool' }], entries: [] };
+  const log = { info: () => undefined, warn: () => undefined };
+  const counts = { opened: 0, existed: 0, completed: 0, cancelled: 0 };
+  expect(tallyLifecycle(counts, plan, [{ kind: 'conflict', status: '409', error: 'Conflict' }], log)).toMatchObject({ conflicts: 1 });
+  expect(counts.existed).toBe(0);
+  expect(tallyLifecycle(counts, plan, [{ kind: 'conflict', status: '412', error: 'Precondition Failed' }], log)).toMatchObject({ conflicts: 0 });
+  expect(counts.existed).toBe(1);
 });

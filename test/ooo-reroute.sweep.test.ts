@@ -552,3 +552,14 @@ describe('reach follows the waiting threads, not the scan order', () => {
     );
   });
 });
+
+test('a person who gives a rerouted Task back to its absent owner is not overruled for the same message; a new message moves it again', async () => {
+  const server = createServerMock();
+  const t = await waitingThread(server, { away: true });
+  expect(await sweep(server)).toMatchObject({ rerouted: 1 });
+  await server.update({ ...(await server.read<Task>('Task', t.task.id)), owner: ref(t.owner) }); // a nurse hands it back
+  expect(await sweep(server)).toMatchObject({ rerouted: 0, kept: 1 });
+  expect((await server.read<Task>('Task', t.task.id)).owner).toEqual(ref(t.owner));
+  const again = await seedMessage(server, t.thread, t.patient, ago(MINUTE));
+  expect(await handler(server.medplum, botEvent(again))).toMatchObject({ rerouted: 1 });
+});

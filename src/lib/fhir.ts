@@ -128,8 +128,12 @@ export function guardedPatchEntry(resource: WithId<Resource>, operations: PatchO
 /** What became of one write. */
 export type WriteOutcome =
   | { kind: 'applied'; status: string; resource?: Resource }
-  /** A version or value test failed: someone changed the resource since it was read. */
-  | { kind: 'conflict'; error: string }
+  /**
+   * A version or value test failed (someone changed the resource since it was read), or the server
+   * refused a concurrent write (409). For a conditional create, 412 means several resources match
+   * its condition: one exists.
+   */
+  | { kind: 'conflict'; status: string; error: string }
   /** Not made: the quota could not cover it (or refused it), or the deadline was near. The next run makes it. */
   | { kind: 'deferred'; why: 'quota' | 'deadline' }
   | { kind: 'failed'; status: string; error: string };
@@ -215,7 +219,7 @@ function entryOutcome(entry: BundleEntry | undefined): WriteOutcome {
   const error = outcome ? normalizeErrorString(outcome) : 'no outcome';
   // A failed JSON Patch `test` (the version or value guard) is a 400 "Test failed" on Medplum.
   if (status === '412' || status === '409' || /test failed/i.test(error)) {
-    return { kind: 'conflict', error };
+    return { kind: 'conflict', status: status || '400', error };
   }
   return { kind: 'failed', status: status || 'none', error };
 }

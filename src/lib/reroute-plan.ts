@@ -191,6 +191,12 @@ export function planThread(thread: ThreadToReroute, route: RouteFacts): ThreadPl
       decisions.push({ task: taskRef, owner, action: 'kept', reason: `thread is ${closed}, not in progress` });
       continue;
     }
+    const earlier = latestReroute(task);
+    if (thread.trigger && earlier?.from === owner && earlier.trigger === thread.trigger) {
+      // Someone gave the Task back after the bot moved it for this very message: their call.
+      decisions.push({ task: taskRef, owner, action: 'kept', reason: 'given back to this owner by a person after the reroute for this message' });
+      continue;
+    }
     const verdict = handOff(route.owner(owner), thread.triggerTime, route);
     if (!verdict.leave) {
       decisions.push({ task: taskRef, owner, action: 'kept', reason: verdict.reason, onDutyWhenWritten: verdict.onDutyWhenWritten });

@@ -225,8 +225,8 @@ export function tallyLifecycle(summary: LifecycleCounts, plan: LifecyclePlan, ou
         summary[d.action === 'complete' ? 'completed' : 'cancelled']++;
         log.info(`${d.action === 'complete' ? 'completed' : 'cancelled'} ${d.task}${d.target ? ` by ${d.target}` : ''} (${d.reason})`);
       }
-    } else if (outcome.kind === 'conflict' && d.action === 'open') {
-      summary.existed++; // 412: several Tasks carry the episode's identifier
+    } else if (outcome.kind === 'conflict' && d.action === 'open' && outcome.status === '412') {
+      summary.existed++; // several Tasks carry the episode's identifier: one exists
       log.info(`${what}: several Tasks match this episode; none created`);
     } else if (outcome.kind === 'conflict') {
       result.conflicts++;

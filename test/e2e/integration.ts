@@ -21,6 +21,7 @@ import { spawnSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { parseCommandLine } from '../../src/admin/command-line';
 import { connect, connectionEnv, loadDotEnv } from '../../src/admin/connect';
+import { createExamples, EXAMPLE_NOW } from '../example-data';
 import { withSecret } from './project-secret';
 import { QuotaPacer } from '../../src/sla/quota-pacer';
 
@@ -93,6 +94,7 @@ export async function main(argv: string[]): Promise<number> {
     await sweep(medplum, bots['ooo-reroute'], create, check);
     await clinicDay(medplum, bots['ooo-reroute'], create, check);
     await responseLifecycle(medplum, create, created, check);
+    await readmeExample(medplum, create, check);
     await staleBot(medplum, bots['stale-thread-reminders'], create, created, check);
   } finally {
     // The bots' own writes to our data are patches; only the reminders are new, and were added to `created`.
@@ -255,6 +257,13 @@ async function responseLifecycle(medplum: MedplumClient, create: Create, created
     );
     check('lifecycle: one Task for the whole episode', (await tasks()).length === 1);
   });
+}
+
+/** The README's example data (examples/*.json), replayed now: Dr Ada is on vacation when the patient writes. */
+async function readmeExample(medplum: MedplumClient, create: Create, check: Check): Promise<void> {
+  const made = await createExamples((r) => create(r), Date.now() - EXAMPLE_NOW);
+  const task = await waitFor(() => medplum.readResource('Task', made['response-task'].id), (t) => !t.owner);
+  check('the README example: the patient writes while Dr Ada is on vacation, her Task goes to the pool', !task.owner, task.note?.[0]?.text);
 }
 
 async function staleBot(medplum: MedplumClient, botId: string, create: Create, created: Resource[], check: Check): Promise<void> {
