@@ -4,13 +4,19 @@
 // clinic's response rules, and creates one reminder Task per silence episode. Escalates reminders left
 // unanswered, completes those the care team answered, and cancels those whose thread was closed.
 //
-// Shape: three paged scans read only ids, references and times (thread headers, their messages,
-// open Tasks); a pure function (`planStaleRun`) decides; batches of conditional or version-guarded
-// writes apply it, never starting what the quota left this minute cannot cover. Nothing is read per
-// thread, and every write is idempotent, so the next run finishes whatever this one left.
+// Two ways to gather the facts, one decision:
+// - incremental (the cron's runs): only threads where a patient's silence can cross a threshold now,
+//   and threads with an open reminder, a hundred at a time (src/stale/incremental.ts); its cost follows
+//   what changed, not the history of every open thread;
+// - full reconcile (daily at STALE_FULL_RECONCILE_HOUR, or `$execute` by hand): three paged scans of
+//   ids, references and times (thread headers, their messages, open Tasks).
+// A pure function (`planStaleRun`) decides; batches of conditional or version-guarded writes apply
+// it, never starting what the quota left this minute cannot cover. Every write is idempotent, so the
+// next run finishes whatever this one left.
 import type { BotEvent, MedplumClient, WithId } from '@medplum/core';
 import type { BundleEntry, Communication, Task } from '@medplum/fhirtypes';
-import { createBotLog, readJsonSecret, readNumberSecret, RunFailedError, runTimeoutMs } from './lib/bot-runtime';
+import { readChunk, SILENCE_STARTED_URL, silenceWindow, THREADS_PER_CHUNK, threadsToRead, timelineOf } from './stale/incremental';
+import { createBotLog, readJsonSecret, readNumberSecret, readStringSecret, RunFailedError, runTimeoutMs } from './lib/bot-runtime';
 import type { BotLog } from './lib/bot-runtime';
 import { businessClock, parseBusinessHours, WALL_CLOCK } from './lib/business-hours';
 import type { Clock } from './lib/business-hours';
@@ -29,8 +35,7 @@ const HOUR_MS = 3_600_000;
 export const REMINDER_CODING = { system: 'https://medplum.com/task-codes', code: 'respond-to-old-message' };
 /** Identifier system of a reminder's silence episode: value `<thread id>:<last patient message id>`. */
 export const EPISODE_SYSTEM = 'urn:medplum-messaging-bots:stale-thread-episode';
-/** Extension on a reminder: when the patient message that started its silence was sent. */
-export const SILENCE_STARTED_URL = 'urn:medplum-messaging-bots:silence-started';
+export { SILENCE_STARTED_URL } from './stale/incremental';
 
 /** Settings, from Bot secrets. */
 export interface StaleConfig {
@@ -40,6 +45,10 @@ export interface StaleConfig {
   defaultRule: ResponseRule;
   /** BUSINESS_HOURS when set, else every hour counts. */
   clock: Clock;
+  /** STALE_LOOKBACK_HOURS: how far an incremental run looks back beyond the longest threshold, for missed runs. */
+  lookbackHours: number;
+  /** STALE_FULL_RECONCILE_HOUR: the UTC hour whose cron run is a full reconcile. */
+  fullReconcileHour: number;
 }
 
 /** An open thread reduced to what decisions need. */
@@ -108,6 +117,8 @@ export interface StaleSummary extends PlanCounts {
   /** Why the run stopped before writing anything, when it did. */
   stoppedBy?: 'quota' | 'deadline';
   clock: 'wall' | 'business';
+  /** incremental (the cron's runs) or full (a reconcile). */
+  mode: 'incremental' | 'full';
 }
 
 /**
@@ -130,6 +141,10 @@ export async function handler(medplum: MedplumClient, event: BotEvent): Promise<
   const stopAt = startedAt + timeoutMs - Math.max(2000, timeoutMs * 0.2);
   const nearDeadline = (): boolean => Date.now() >= stopAt;
 
+  const mode = runMode(event.input, startedAt, config.fullReconcileHour);
+  if (mode === 'incremental') {
+    return finish(await incrementalRun(medplum, config, nearDeadline, log), log);
+  }
   let facts: StaleFacts | undefined;
   try {
     facts = await gatherFacts(medplum, nearDeadline, log);
@@ -154,16 +169,132 @@ export async function handler(medplum: MedplumClient, event: BotEvent): Promise<
 
   const summary: StaleSummary = { ...emptySummary(config), ...plan.counts };
   plan.writes.forEach((write, i) => tally(summary, write, outcomes[i][0], log));
+  return finish(summary, log);
+}
+
+/**
+ * Which kind of run an input asks for: `{"full": true}` a full reconcile; the cron's input (the Bot)
+ * an incremental run, except in the full-reconcile hour; an `$execute` by hand (an empty body) a full
+ * reconcile, so that an admin who runs the bot gets the thorough answer.
+ * @param input - `event.input`.
+ * @param now - Epoch milliseconds.
+ * @param fullHour - The UTC hour of the daily full reconcile.
+ * @returns The mode.
+ */
+export function runMode(input: unknown, now: number, fullHour: number): 'incremental' | 'full' {
+  const value = input as { resourceType?: string; full?: unknown } | undefined;
+  if (value?.full === true) {
+    return 'full';
+  }
+  const cron = value?.resourceType === 'Bot' || value?.resourceType === 'Cron';
+  return cron && new Date(now).getUTCHours() !== fullHour ? 'incremental' : 'full';
+}
+
+/**
+ * The incremental run: the threads that can have changed, a hundred at a time, each chunk read,
+ * decided and written before the next, so a run stopped by its deadline keeps what it decided.
+ * @param medplum - The client.
+ * @param config - Settings.
+ * @param nearDeadline - Deadline check.
+ * @param log - Logger.
+ * @returns The summary.
+ */
+async function incrementalRun(medplum: MedplumClient, config: StaleConfig, nearDeadline: () => boolean, log: BotLog): Promise<StaleSummary> {
+  const summary: StaleSummary = { ...emptySummary(config), mode: 'incremental' };
+  const now = Date.now();
+  const window = silenceWindow([...config.rules, config.defaultRule], config.clock, now, config.lookbackHours);
+  try {
+    const threads = await threadsToRead(medplum, window, `${REMINDER_CODING.system}|${REMINDER_CODING.code}`, nearDeadline);
+    if (!threads) {
+      log.warn('stopped early (deadline): the deadline came while finding the threads to read; nothing written, the next run starts over');
+      return { ...summary, stoppedEarly: true, stoppedBy: 'deadline' };
+    }
+    const all = [...threads];
+    for (let i = 0; i < all.length; i += THREADS_PER_CHUNK) {
+      if (nearDeadline()) {
+        summary.deferred.deadline += all.length - i;
+        break;
+      }
+      const chunk = await readChunk(medplum, all.slice(i, i + THREADS_PER_CHUNK));
+      const plan = planStaleRun(chunkFacts(chunk), config, new Date(now).toISOString());
+      addCounts(summary, plan.counts);
+      const outcomes = await applyWrites(
+        medplum,
+        plan.writes.map((w) => [w.entry]),
+        { shouldStop: nearDeadline }
+      );
+      plan.writes.forEach((write, j) => tally(summary, write, outcomes[j][0], log));
+    }
+  } catch (err) {
+    if (!isQuotaError(err)) {
+      throw err;
+    }
+    log.warn('stopped early (quota): the FHIR quota ran out while reading; what was decided is written, the next run goes on');
+    summary.stoppedEarly = true;
+    summary.stoppedBy = 'quota';
+  }
+  return summary;
+}
+
+/**
+ * A chunk's facts in the shape `planStaleRun` decides from.
+ * @param chunk - What readChunk found.
+ * @returns The facts.
+ */
+function chunkFacts(chunk: Awaited<ReturnType<typeof readChunk>>): StaleFacts {
+  const threads = new Map<string, ThreadFacts>();
+  let ignoredMessages = 0;
+  for (const [ref, header] of chunk.headers) {
+    const mine = chunk.messages.filter((m) => m.partOf?.some((p) => p.reference === ref));
+    const { timeline, patientTimes } = timelineOf(header, mine);
+    ignoredMessages += timeline.ignored;
+    threads.set(ref, { ref, subject: header.subject?.reference, kind: threadKind(header), header: messagePoint(header), timeline, patientTimes });
+  }
+  const tasks = chunk.tasks
+    .filter((t) => referenceType(t.focus) === 'Communication')
+    .map((task) => ({ task, thread: task.focus?.reference as string, isReminder: isReminder(task) }));
+  return {
+    threads,
+    openTasks: tasks.filter((t) => threads.has(t.thread)),
+    orphanReminders: tasks.filter((t) => t.isReminder && !threads.has(t.thread)),
+    ignoredMessages,
+  };
+}
+
+function isReminder(task: Task): boolean {
+  return !!task.code?.coding?.some((c) => c.system === REMINDER_CODING.system && c.code === REMINDER_CODING.code);
+}
+
+function addCounts(summary: StaleSummary, counts: PlanCounts): void {
+  summary.threadsRead += counts.threadsRead;
+  summary.stale += counts.stale;
+  summary.alreadyReminded += counts.alreadyReminded;
+  summary.ignoredMessages += counts.ignoredMessages;
+  for (const key of Object.keys(counts.skipped) as (keyof PlanCounts['skipped'])[]) {
+    summary.skipped[key] += counts.skipped[key];
+  }
+  for (const [rule, n] of Object.entries(counts.byRule)) {
+    summary.byRule[rule] = (summary.byRule[rule] ?? 0) + n;
+  }
+}
+
+/**
+ * Logs a run's summary line and fails the run when writes failed.
+ * @param summary - The run's summary.
+ * @param log - Logger.
+ * @returns The summary.
+ */
+function finish(summary: StaleSummary, log: BotLog): StaleSummary {
   const deferred = summary.deferred.quota + summary.deferred.deadline;
-  summary.stoppedEarly = deferred > 0;
+  summary.stoppedEarly ||= deferred > 0;
   if (deferred) {
-    log.warn(`${deferred} write(s) left for the next run (quota: ${summary.deferred.quota}, deadline: ${summary.deferred.deadline})`);
+    log.warn(`${deferred} write(s) or thread(s) left for the next run (quota: ${summary.deferred.quota}, deadline: ${summary.deferred.deadline})`);
   }
   log.info(
     `threads=${summary.threadsRead} stale=${summary.stale} created=${summary.created} episodeExists=${summary.episodeExists} ` +
       `alreadyReminded=${summary.alreadyReminded} escalated=${summary.escalated} closed=${summary.closed} cancelled=${summary.cancelled} ` +
       `skipped=${JSON.stringify(summary.skipped)} ignoredMessages=${summary.ignoredMessages} byRule=${JSON.stringify(summary.byRule)} ` +
-      `clock=${summary.clock} conflicts=${summary.conflicts} failed=${summary.failed} deferred=${JSON.stringify(summary.deferred)}`
+      `clock=${summary.clock} mode=${summary.mode} conflicts=${summary.conflicts} failed=${summary.failed} deferred=${JSON.stringify(summary.deferred)}`
   );
   if (summary.failed) {
     throw new RunFailedError(`${BOT_NAME}: ${summary.failed} write(s) failed; the next run retries them`, summary);
@@ -183,10 +314,13 @@ export function readStaleConfig(event: BotEvent, log: BotLog): StaleConfig {
   const defaultRule: ResponseRule = { index: 0, afterHours, escalateAfterHours, reminderPriority: 'urgent' };
   const rules = readJsonSecret(event, 'STALE_RULES', (v) => parseResponseRules(v, { escalateAfterHours }), log);
   const hours = readJsonSecret(event, 'BUSINESS_HOURS', parseBusinessHours, log);
+  const hour = readStringSecret(event, 'STALE_FULL_RECONCILE_HOUR', (v) => (/^\d{1,2}$/.test(v.trim()) && Number(v) < 24 ? { hour: Number(v) } : { error: 'must be an hour from 0 to 23' }), log)?.hour ?? 3;
   return {
     rules: rules && 'rules' in rules ? rules.rules : [],
     defaultRule,
     clock: hours && 'hours' in hours ? businessClock(hours.hours) : WALL_CLOCK,
+    lookbackHours: readNumberSecret(event, 'STALE_LOOKBACK_HOURS', 24, log),
+    fullReconcileHour: hour,
   };
 }
 
@@ -242,9 +376,9 @@ async function gatherFacts(medplum: MedplumClient, nearDeadline: () => boolean, 
       (r) => {
         const task = r as WithId<Task>;
         const thread = task.focus?.reference;
-        const isReminder = !!task.code?.coding?.some((c) => c.system === REMINDER_CODING.system && c.code === REMINDER_CODING.code);
-        if (thread && (threads.has(thread) || isReminder)) {
-          openTasks.set(task.id, { task, thread, isReminder });
+        const reminder = isReminder(task);
+        if (thread && (threads.has(thread) || reminder)) {
+          openTasks.set(task.id, { task, thread, isReminder: reminder });
         }
       },
       options
@@ -505,5 +639,6 @@ function emptySummary(config: StaleConfig): StaleSummary {
     deferred: { quota: 0, deadline: 0 },
     stoppedEarly: false,
     clock: config.clock.kind,
+    mode: 'full',
   };
 }

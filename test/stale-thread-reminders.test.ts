@@ -641,7 +641,7 @@ describe('the FHIR quota', () => {
     };
     const summary = await handler(w.server.medplum, cron());
     expect(summary).toMatchObject({ created: 4, failed: 0, conflicts: 0, deferred: { quota: 6 } });
-    expect(vi.mocked(console.log).mock.calls.some((c) => String(c[0]).includes('6 write(s) left for the next run (quota: 6'))).toBe(true);
+    expect(vi.mocked(console.log).mock.calls.some((c) => String(c[0]).includes('6 write(s) or thread(s) left for the next run (quota: 6'))).toBe(true);
   });
 });
 
@@ -668,6 +668,8 @@ describe('planStaleRun (pure)', () => {
       rules: [],
       defaultRule: { index: 0, afterHours: 72, escalateAfterHours: 24, reminderPriority: 'urgent' },
       clock: WALL_CLOCK,
+      lookbackHours: 24,
+      fullReconcileHour: 3,
     };
     const { writes, counts } = planStaleRun(facts, config, new Date(NOW).toISOString());
     expect(counts.stale).toBe(1);
@@ -795,7 +797,7 @@ describe('details a clinic relies on', () => {
     expect(lines.at(-1)).toBe(
       '[stale-thread-reminders] threads=4 stale=3 created=1 episodeExists=0 alreadyReminded=2 escalated=1 closed=1 cancelled=0 ' +
         'skipped={"noSubject":0,"recent":0,"careTeamLast":1,"noPersonMessage":0} ignoredMessages=0 byRule={"default":3} ' +
-        'clock=wall conflicts=1 failed=0 deferred={"quota":0,"deadline":0}'
+        'clock=wall mode=full conflicts=1 failed=0 deferred={"quota":0,"deadline":0}'
     );
   });
 

@@ -135,6 +135,20 @@ export const SECRETS: SecretSpec[] = [
     check: json((v) => parseBusinessHours(v)),
   },
   {
+    name: 'STALE_LOOKBACK_HOURS',
+    bots: ['stale-thread-reminders'],
+    whenAbsent: '24',
+    meaning: 'an hourly run also reads silences that crossed their threshold this many hours ago (missed runs)',
+    check: positive,
+  },
+  {
+    name: 'STALE_FULL_RECONCILE_HOUR',
+    bots: ['stale-thread-reminders'],
+    whenAbsent: '3',
+    meaning: 'the UTC hour whose run reads every open thread (a full reconcile); the other runs read what changed',
+    check: (v) => (/^\d{1,2}$/.test(v.trim()) && Number(v) < 24 ? { summary: v.trim() } : { error: 'must be an hour from 0 to 23' }),
+  },
+  {
     name: 'STALE_THREAD_CRON',
     bots: ['stale-thread-reminders'],
     setupDefault: '0 * * * *',
