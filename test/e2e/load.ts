@@ -123,9 +123,9 @@ export async function main(argv: string[]): Promise<number> {
     // The sweep, as its cron runs it, in a fresh quota minute for the Bot; again while it defers.
     await new Promise((resolve) => setTimeout(resolve, Math.max(0, burstStart + 61_000 - Date.now())));
     for (let i = 0; i < 5; i++) {
-      const summary = await medplum.post<{ rerouted: number; repaired: number; deferred: { quota: number; deadline: number } }>(medplum.fhirUrl('Bot', botId as string, '$execute'), {});
+      const summary = await medplum.post<{ rerouted: number; repaired: number; stoppedEarly: boolean; deferred: { quota: number; deadline: number } }>(medplum.fhirUrl('Bot', botId as string, '$execute'), {});
       console.log(`sweep ${i + 1}: ${JSON.stringify(summary)}`);
-      if (!summary.deferred.quota && !summary.deferred.deadline) {
+      if (!summary.stoppedEarly && !summary.deferred.quota && !summary.deferred.deadline) {
         break;
       }
       await new Promise((resolve) => setTimeout(resolve, 61_000));
@@ -198,9 +198,10 @@ async function lifecycleBurst(medplum: MedplumClient, pacer: QuotaPacer, created
   await new Promise((resolve) => setTimeout(resolve, Math.max(0, burstStart + 61_000 - Date.now())));
   for (let i = 0; i < 5; i++) {
     const sweepStart = Date.now();
-    const summary = await medplum.post<{ opened: number; deferred: { quota: number; deadline: number } }>(medplum.fhirUrl('Bot', botId, '$execute'), {});
+    const summary = await medplum.post<{ opened: number; stoppedEarly: boolean; deferred: { quota: number; deadline: number } }>(medplum.fhirUrl('Bot', botId, '$execute'), {});
     console.log(`sweep ${i + 1} (${((Date.now() - sweepStart) / 1000).toFixed(1)} s): ${JSON.stringify(summary)}`);
-    if (!summary.deferred.quota && !summary.deferred.deadline) {
+    // A sweep stopped early (its first read refused by the quota the events spent) is run again next minute.
+    if (!summary.stoppedEarly && !summary.deferred.quota && !summary.deferred.deadline) {
       break;
     }
     await new Promise((resolve) => setTimeout(resolve, 61_000));
