@@ -40,7 +40,9 @@ const HELP = `Usage: npm run bench -- [options]
 
   --sizes LIST   stale-thread project sizes, comma-separated (default 1000,10000)
   --events N     out-of-office events per path (default 20)
-  --write        save the table to test/bench/results.md (the README links it)
+  --growth LIST  open threads for the stale run's growth table, incremental against full (default 1000,10000,50000)
+  --history LIST messages per thread at 1,000 open threads for that table (default 2,20,100)
+  --write        save the tables to test/bench/results.md (docs/testing.md links it)
   --help         this text`;
 
 /**
@@ -49,13 +51,19 @@ const HELP = `Usage: npm run bench -- [options]
  * @returns The exit code.
  */
 export async function main(argv: string[]): Promise<number> {
-  const parsed = parseCommandLine(argv, { sizes: { type: 'string' }, events: { type: 'string' }, write: { type: 'boolean' } }, HELP);
+  const parsed = parseCommandLine(
+    argv,
+    { sizes: { type: 'string' }, events: { type: 'string' }, write: { type: 'boolean' }, growth: { type: 'string' }, history: { type: 'string' } },
+    HELP
+  );
   if ('exit' in parsed) {
     return parsed.exit;
   }
   const { values } = parsed;
   const sizes = String(values.sizes ?? '1000,10000').split(',').map(Number);
   const events = Number(values.events ?? '20');
+  const growth = String(values.growth ?? '1000,10000,50000').split(',').map(Number);
+  const history = String(values.history ?? '2,20,100').split(',').map(Number);
   if (sizes.some((n) => !Number.isInteger(n) || n < 10) || !Number.isInteger(events) || events < 1) {
     console.error(`--sizes takes whole numbers of at least 10, --events a whole number\n\n${HELP}`);
     return 2;
@@ -64,7 +72,14 @@ export async function main(argv: string[]): Promise<number> {
   console.log = () => undefined; // the bots' per-decision logs would drown the table
   console.warn = () => undefined;
   const rows: Row[] = [];
+  const growthRows: GrowthRow[] = [];
   try {
+    for (const perThread of history) {
+      growthRows.push(await staleGrowth(1000, perThread));
+    }
+    for (const threads of growth.filter((n) => n !== 1000)) {
+      growthRows.push(await staleGrowth(threads, 2));
+    }
     for (const size of sizes) {
       rows.push(await staleScenario(size));
     }
@@ -76,7 +91,7 @@ export async function main(argv: string[]): Promise<number> {
   } finally {
     console.log = quiet;
   }
-  const table = formatTable(rows);
+  const table = `${formatTable(rows)}\n\n${formatGrowth(growthRows)}`;
   console.log(table);
   if (values.write) {
     writeFileSync(
@@ -162,6 +177,84 @@ async function naiveStaleRun(medplum: MedplumClient): Promise<void> {
       });
     }
   }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Stale run as history and open threads grow: incremental (the cron's runs) against full
+
+interface GrowthRow {
+  threads: number;
+  perThread: number;
+  incremental: Measure & { created: number };
+  full: Measure & { created: number };
+}
+
+/**
+ * One hourly run on a clinic where 1% of open threads just became due, 10% are already reminded and
+ * the rest have the care team speaking last, every thread with `perThread` old messages.
+ */
+async function staleGrowth(threads: number, perThread: number): Promise<GrowthRow> {
+  const run = async (mode: 'incremental' | 'full'): Promise<Measure & { created: number }> => {
+    const server = createServerMock({ quota: UNLIMITED });
+    const now = Date.now();
+    const patient = { reference: 'Patient/p' };
+    const provider = { reference: 'Practitioner/d' };
+    for (let i = 0; i < threads; i++) {
+      const header = await server.seed<Communication>({ resourceType: 'Communication', status: 'in-progress', subject: patient, sent: new Date(now - 90 * 86_400_000 - i).toISOString() });
+      for (let k = 0; k < perThread; k++) {
+        const sent = new Date(now - 60 * 86_400_000 + k * 3_600_000 - i).toISOString();
+        await server.seed<Communication>({ ...message(header, k % 2 ? provider : patient), sent, meta: { lastUpdated: sent } });
+      }
+      const kind = i % 100;
+      if (kind === 0 || kind >= 90) {
+        // Due now (73 h), or silent for 5 days and reminded already.
+        const silence = kind === 0 ? 73 : 120;
+        const sent = new Date(now - silence * 3_600_000 - i).toISOString();
+        await server.seed<Communication>({ ...message(header, patient), sent, meta: { lastUpdated: sent } });
+        if (kind >= 90) {
+          await server.seed<Task>({
+            resourceType: 'Task',
+            status: 'requested',
+            intent: 'order',
+            priority: 'urgent',
+            code: { coding: [REMINDER_CODE] },
+            focus: { reference: `Communication/${header.id}` },
+            authoredOn: new Date(now - 3_600_000).toISOString(),
+            extension: [{ url: 'urn:medplum-messaging-bots:silence-started', valueInstant: sent }],
+          });
+        }
+      } else {
+        const sent = new Date(now - 30 * 86_400_000 - i).toISOString();
+        await server.seed<Communication>({ ...message(header, provider), sent, meta: { lastUpdated: sent } });
+      }
+      if ((i + 1) % 5000 === 0) {
+        progress(`seeding ${mode}: ${i + 1}/${threads} threads × ${perThread} messages`);
+      }
+    }
+    progress(`seeded ${mode}: ${threads} threads × ${perThread} messages\n`);
+    const input = mode === 'full' ? { full: true } : { resourceType: 'Bot', id: 'stale' };
+    let created = 0;
+    const measured = await measure(server, async () => {
+      created = (await staleHandler(server.medplum, botEvent(input, { BOT_TIMEOUT_SECONDS: '100000', STALE_FULL_RECONCILE_HOUR: String((new Date().getUTCHours() + 12) % 24) }))).created;
+    });
+    return { ...measured, created };
+  };
+  return { threads, perThread, incremental: await run('incremental'), full: await run('full') };
+}
+
+function formatGrowth(rows: GrowthRow[]): string {
+  const num = (n: number): string => n.toLocaleString('en-US', { maximumFractionDigits: 0 });
+  return [
+    'Stale run as history and open threads grow (1% newly due, 10% already reminded): incremental (the hourly runs) / full reconcile',
+    '',
+    '| open threads × messages each | requests incremental / full | FHIR quota points incremental / full | wall time in-process incremental / full | reminders created incremental / full |',
+    '|---|---|---|---|---|',
+    ...rows.map(
+      (r) =>
+        `| ${num(r.threads)} × ${r.perThread} | ${num(r.incremental.requests)} / ${num(r.full.requests)} | ${num(r.incremental.points)} / ${num(r.full.points)} | ` +
+        `${num(r.incremental.ms)} ms / ${num(r.full.ms)} ms | ${r.incremental.created} / ${r.full.created} |`
+    ),
+  ].join('\n');
 }
 
 // ---------------------------------------------------------------------------------------------
