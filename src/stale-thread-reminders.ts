@@ -173,7 +173,8 @@ export async function handler(medplum: MedplumClient, event: BotEvent): Promise<
 }
 
 /**
- * Which kind of run an input asks for: `{"full": true}` a full reconcile; the cron's input (the Bot)
+ * Which kind of run an input asks for: `{"full": true}` a full reconcile, `{"full": false}` an
+ * incremental run; the cron's input (the Bot)
  * an incremental run, except in the full-reconcile hour; an `$execute` by hand (an empty body) a full
  * reconcile, so that an admin who runs the bot gets the thorough answer.
  * @param input - `event.input`.
@@ -183,8 +184,8 @@ export async function handler(medplum: MedplumClient, event: BotEvent): Promise<
  */
 export function runMode(input: unknown, now: number, fullHour: number): 'incremental' | 'full' {
   const value = input as { resourceType?: string; full?: unknown } | undefined;
-  if (value?.full === true) {
-    return 'full';
+  if (typeof value?.full === 'boolean') {
+    return value.full ? 'full' : 'incremental';
   }
   const cron = value?.resourceType === 'Bot' || value?.resourceType === 'Cron';
   return cron && new Date(now).getUTCHours() !== fullHour ? 'incremental' : 'full';

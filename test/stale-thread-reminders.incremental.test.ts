@@ -176,6 +176,7 @@ describe('which run is which', () => {
     expect(runMode({ resourceType: 'Cron' }, NOW, 3)).toBe('incremental');
     expect(runMode(CRON, Date.parse('2026-11-27T03:30:00Z'), 3)).toBe('full');
     expect(runMode({ full: true }, NOW, 3)).toBe('full');
+    expect(runMode({ full: false }, Date.parse('2026-11-27T03:30:00Z'), 3)).toBe('incremental');
     expect(runMode({}, NOW, 3)).toBe('full');
     expect(runMode(undefined, NOW, 3)).toBe('full');
   });

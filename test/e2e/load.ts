@@ -29,6 +29,10 @@ const HELP = `Usage: npm run test:load -- [options]
                  (the sweep acts on every open thread)
   --keep         do not delete what the run made (to look at it in the App)
   --lifecycle    the response lifecycle instead: threads without a Task, one Task opened per message
+  --stale        the stale bot instead: seeds --threads open threads (default 1000) with --history old
+                 messages each (default 20; 1% of threads just due, 10% already reminded) and times an
+                 incremental run against a full reconcile. Seeding writes many resources: on a test
+                 server, raise the Project's userFhirQuota first
 
 Needs MEDPLUM_BASE_URL, MEDPLUM_CLIENT_ID and MEDPLUM_CLIENT_SECRET (a Project admin client), and the
 bots set up and deployed (npm run setup, npm run deploy).`;
@@ -62,7 +66,17 @@ interface Thread {
 export async function main(argv: string[]): Promise<number> {
   const parsed = parseCommandLine(
     argv,
-    { messages: { type: 'string' }, away: { type: 'string' }, env: { type: 'string' }, yes: { type: 'boolean' }, keep: { type: 'boolean' }, lifecycle: { type: 'boolean' } },
+    {
+      messages: { type: 'string' },
+      away: { type: 'string' },
+      env: { type: 'string' },
+      yes: { type: 'boolean' },
+      keep: { type: 'boolean' },
+      lifecycle: { type: 'boolean' },
+      stale: { type: 'boolean' },
+      threads: { type: 'string' },
+      history: { type: 'string' },
+    },
     HELP
   );
   if ('exit' in parsed) {
@@ -88,6 +102,10 @@ export async function main(argv: string[]): Promise<number> {
     if (foreign && !values.yes) {
       console.error(`The Project has ${foreign} open thread(s) this run did not make, and the sweep acts on every open thread. Run again with --yes where that is fine.`);
       return 1;
+    }
+    if (values.stale) {
+      const staleBot = (JSON.parse(readFileSync(configFile, 'utf8')).bots as { name: string; id: string }[]).find((b) => b.name === 'stale-thread-reminders')?.id as string;
+      return await staleHistory(medplum, pacer, created, staleBot, Number(values.threads ?? 1000), Number(values.history ?? 20));
     }
     if (values.lifecycle) {
       return await withSecret(medplum, 'RESPONSE_TASKS', 'on', () => lifecycleBurst(medplum, pacer, created, botId as string, total, away));
@@ -209,6 +227,59 @@ async function lifecycleBurst(medplum: MedplumClient, pacer: QuotaPacer, created
   const afterSweep = await tally();
   console.log(`after the sweep: ${afterSweep.one} threads with one Task, ${afterSweep.none} with none, ${afterSweep.duplicated} duplicated, ${afterSweep.wrongOwner} routed wrong (${afterSweep.tasks.length} Tasks)`);
   return afterSweep.none || afterSweep.duplicated || afterSweep.wrongOwner ? 1 : 0;
+}
+
+/**
+ * Long histories: open threads with many old messages; times one incremental run and one full
+ * reconcile of the stale bot, as `$execute` runs them.
+ * @returns The exit code: 0 when both runs create the same reminders.
+ */
+async function staleHistory(medplum: MedplumClient, pacer: QuotaPacer, created: Resource[], botId: string, threads: number, history: number): Promise<number> {
+  const now = Date.now();
+  const iso = (ms: number): string => new Date(now - ms).toISOString();
+  const [patient] = await createAll(medplum, pacer, created, [{ resourceType: 'Patient' as const }]);
+  const [provider] = await createAll(medplum, pacer, created, [{ resourceType: 'Practitioner' as const }]);
+  const p = { reference: `Patient/${patient.id}` };
+  const d = { reference: `Practitioner/${provider.id}` };
+  const headers = await createAll(medplum, pacer, created, Array.from({ length: threads }, () => ({ resourceType: 'Communication' as const, status: 'in-progress' as const, subject: p })));
+  const messages: Communication[] = [];
+  const reminders: Task[] = [];
+  headers.forEach((h, i) => {
+    const partOf = [{ reference: `Communication/${h.id}` }];
+    for (let k = 0; k < history; k++) {
+      messages.push({ resourceType: 'Communication', status: 'completed', partOf, sender: k % 2 ? d : p, sent: iso(60 * DAY - k * 3_600_000 - i) });
+    }
+    const kind = i % 100;
+    const silence = kind === 0 ? 73 * 3_600_000 : kind >= 90 ? 5 * DAY : 30 * DAY;
+    messages.push({ resourceType: 'Communication', status: 'completed', partOf, sender: kind === 0 || kind >= 90 ? p : d, sent: iso(silence + i) });
+    if (kind >= 90) {
+      reminders.push({
+        resourceType: 'Task',
+        status: 'requested',
+        intent: 'order',
+        priority: 'urgent',
+        code: { coding: [{ system: 'https://medplum.com/task-codes', code: 'respond-to-old-message' }] },
+        focus: { reference: `Communication/${h.id}` },
+        authoredOn: iso(3_600_000),
+        extension: [{ url: 'urn:medplum-messaging-bots:silence-started', valueInstant: iso(silence + i) }],
+      });
+    }
+  });
+  const seedStart = Date.now();
+  await createAll(medplum, pacer, created, messages);
+  await createAll(medplum, pacer, created, reminders);
+  console.log(`seeded ${threads} open threads, ${messages.length} messages, ${reminders.length} open reminders in ${((Date.now() - seedStart) / 1000).toFixed(0)} s`);
+  const results: Record<string, { created: number; threadsRead: number }> = {};
+  for (const full of [false, true]) {
+    await new Promise((resolve) => setTimeout(resolve, 61_000)); // a fresh quota minute for the Bot
+    const start = Date.now();
+    const summary = await medplum.post<{ created: number; threadsRead: number; stoppedEarly: boolean }>(medplum.fhirUrl('Bot', botId, '$execute'), { full });
+    console.log(`${full ? 'full reconcile' : 'incremental run'}: ${((Date.now() - start) / 1000).toFixed(1)} s, ${JSON.stringify(summary)}`);
+    results[full ? 'full' : 'incremental'] = summary;
+    const made = await medplum.searchResources('Task', { code: 'https://medplum.com/task-codes|respond-to-old-message', _count: '1000', 'authored-on': `ge${new Date(start).toISOString()}` }, { cache: 'no-cache' });
+    created.push(...made.filter((t) => !created.some((c) => c.id === t.id)));
+  }
+  return results.incremental.created === Math.ceil(threads / 100) && results.full.created === 0 ? 0 : 1;
 }
 
 async function seed(medplum: MedplumClient, pacer: QuotaPacer, created: Resource[], total: number, away: number, withTasks = true): Promise<Thread[]> {
