@@ -21,6 +21,7 @@ import { terminalProgress } from './progress';
 import type { Progress } from './progress';
 import { QuotaPacer } from './quota-pacer';
 import { computeRow, DEFAULT_TARGETS, parseTargets, slaColumns, summarize } from './sla-metrics';
+import { renderReport } from './sla-report';
 import type { PrioritySummary, SlaRow, Targets, ThreadMessage } from './sla-metrics';
 
 const DEFAULT_CODES = [
@@ -54,6 +55,10 @@ Options:
                         hours_to_* column and target then counts open hours only
   --codes LIST          comma-separated system|code of the Tasks to export (default:
                         ${DEFAULT_CODES.join(',')})
+  --html FILE           also write the SLA report: one self-contained HTML page with charts (no
+                        network needed to open it; it can be mailed). Without --out, no rows are written
+  --app-url URL         where the report's thread links open (default: the Medplum App of
+                        MEDPLUM_BASE_URL, https://app.medplum.com/ for the hosted service)
   --help                this text
 
 Connects with MEDPLUM_BASE_URL (default https://api.medplum.com/), MEDPLUM_CLIENT_ID and
@@ -84,6 +89,8 @@ export interface ExportOptions {
   targets: Targets;
   clock: Clock;
   codes: string[];
+  html?: string;
+  appUrl?: string;
 }
 
 /**
@@ -113,15 +120,33 @@ export async function main(argv: string[], io: ExportIo = {}): Promise<number> {
     }
     const medplum = io.medplum ?? (await connect(connectionEnv(io.env)));
     const pacer = new QuotaPacer(medplum, { sleep: io.sleep, onWait: (s) => progress.waiting(s) });
-    const rows = await exportRows(medplum, pacer, options, now, progress, (refs) =>
+    const rowsBy = await exportRows(medplum, pacer, options, now, progress, (refs) =>
       stderr(`sla-export: could not read the history of ${refs.length} Task(s), exported from their current version: ${refs.join(', ')}\n`)
     );
     progress.done();
+    const rows = rowsBy(options.clock);
     const text =
       options.format === 'csv'
         ? stringify(rows, { header: true, columns: slaColumns(options.targets) })
         : rows.map((r) => JSON.stringify(r)).join('\n') + (rows.length ? '\n' : '');
     const summary = formatSummary(summarize(rows), rows.length, options.clock.kind);
+    if (options.html) {
+      const html = await renderReport({
+        rows: options.clock.kind === 'wall' ? rows : rowsBy(WALL_CLOCK),
+        businessRows: options.clock.kind === 'business' ? rows : undefined,
+        since: options.since,
+        until: options.until as string,
+        generatedAt: now,
+        appUrl: options.appUrl ?? appUrlOf(medplum.getBaseUrl()),
+        responseCode: DEFAULT_CODES[0],
+        reminderCode: DEFAULT_CODES[1],
+      });
+      writeFileSync(options.html, html);
+      stdout(`${summary}\nreport written to ${options.html} (${Math.round(html.length / 1024)} kB)\n`);
+      if (!options.out) {
+        return 0;
+      }
+    }
     if (options.out) {
       writeFileSync(options.out, text);
       stdout(`${summary}\n${rows.length} rows written to ${options.out}\n`);
@@ -158,6 +183,8 @@ export function parseOptions(argv: string[], now: Date): { options: ExportOption
         targets: { type: 'string' },
         'business-hours': { type: 'string' },
         codes: { type: 'string' },
+        html: { type: 'string' },
+        'app-url': { type: 'string' },
         help: { type: 'boolean' },
       },
     }).values;
@@ -198,11 +225,16 @@ export function parseOptions(argv: string[], now: Date): { options: ExportOption
     return hours;
   }
   const out = values.out as string | undefined;
-  if (out) {
-    const problem = unwritable(out);
+  const html = values.html as string | undefined;
+  for (const [flag, path] of [['--out', out], ['--html', html]] as const) {
+    const problem = path ? unwritable(path) : undefined;
     if (problem) {
-      return { error: `--out ${out}: ${problem}` };
+      return { error: `${flag} ${path}: ${problem}` };
     }
+  }
+  const appUrl = values['app-url'] as string | undefined;
+  if (appUrl !== undefined && !/^https?:\/\/\S+$/.test(appUrl)) {
+    return { error: `--app-url must be an http(s) URL` };
   }
   return {
     options: {
@@ -213,6 +245,8 @@ export function parseOptions(argv: string[], now: Date): { options: ExportOption
       targets: targets.targets,
       clock: hours ? businessClock(hours.hours) : WALL_CLOCK,
       codes,
+      html,
+      appUrl,
     },
   };
 }
@@ -280,7 +314,7 @@ function unwritable(path: string): string | undefined {
  * @param now - Export time.
  * @param progress - Progress and waits.
  * @param onUnreadable - Told the Tasks whose history could not be read (each exported from its current version).
- * @returns The rows, oldest authored first.
+ * @returns The rows by a clock, oldest authored first.
  */
 async function exportRows(
   medplum: MedplumClient,
@@ -289,7 +323,7 @@ async function exportRows(
   now: Date,
   progress: Progress,
   onUnreadable: (refs: string[]) => void
-): Promise<SlaRow[]> {
+): Promise<(clock: Clock) => SlaRow[]> {
   // Stryker disable next-line ArrayDeclaration,StringLiteral: the server pages _lastUpdated by cursor, which only differs past 10,000 Tasks
   const query: string[][] = [['code', options.codes.join(',')], ['_sort', '_lastUpdated']];
   if (options.since) {
@@ -360,9 +394,22 @@ async function exportRows(
   if (unreadable.length) {
     onUnreadable(unreadable);
   }
-  return tasks
-    .map((t) => computeRow(histories.get(t.id as string) as Task[], messages.get(t.focus?.reference ?? '') ?? [], options.targets, now, options.clock))
-    .sort((a, b) => (a.authored_on as string).localeCompare(b.authored_on as string)); // searched by authored-on: always set
+  // The same facts counted by either clock: the report shows wall-clock and business-hour figures.
+  return (clock: Clock) =>
+    tasks
+      .map((t) => computeRow(histories.get(t.id as string) as Task[], messages.get(t.focus?.reference ?? '') ?? [], options.targets, now, clock))
+      .sort((a, b) => (a.authored_on as string).localeCompare(b.authored_on as string)); // searched by authored-on: always set
+}
+
+/**
+ * Where the Medplum App of a server is: app.medplum.com for the hosted API, else the server's own
+ * origin (a self-hosted App often lives elsewhere: --app-url).
+ * @param baseUrl - The server's base URL.
+ * @returns The App's URL.
+ */
+export function appUrlOf(baseUrl: string): string {
+  const url = new URL(baseUrl);
+  return url.hostname === 'api.medplum.com' ? 'https://app.medplum.com/' : `${url.origin}/`;
 }
 
 /**
