@@ -20,7 +20,7 @@ import { createBotLog, readJsonSecret, readNumberSecret, readStringSecret, RunFa
 import type { BotLog } from './lib/bot-runtime';
 import { businessClock, parseBusinessHours, WALL_CLOCK } from './lib/business-hours';
 import type { Clock } from './lib/business-hours';
-import { applyWrites, guardedPatchEntry, OPEN_TASK_STATUSES, referenceType, scanAll } from './lib/fhir';
+import { applyWrites, guardedPatchEntry, referenceType, scanAll, scanOpenThreadTasks } from './lib/fhir';
 import { isQuotaError } from './lib/quota';
 import type { PatchOperation, WriteOutcome } from './lib/fhir';
 import { describeRule, matchRule, parseResponseRules, PRIORITIES, threadKind } from './lib/response-rules';
@@ -370,15 +370,12 @@ async function gatherFacts(medplum: MedplumClient, nearDeadline: () => boolean, 
   const openTasks = new Map<string, OpenTaskFacts>();
   const tasksRead =
     messagesRead &&
-    (await scanAll(
+    (await scanOpenThreadTasks(
       medplum,
-      'Task',
-      { status: OPEN_TASK_STATUSES.join(','), 'focus:missing': 'false', _elements: 'focus,owner,code,status,priority,authoredOn,note,identifier,extension' },
-      (r) => {
-        const task = r as WithId<Task>;
-        const thread = task.focus?.reference;
+      'focus,owner,code,status,priority,authoredOn,note,identifier,extension',
+      (task, thread) => {
         const reminder = isReminder(task);
-        if (thread && (threads.has(thread) || reminder)) {
+        if (threads.has(thread) || reminder) {
           openTasks.set(task.id, { task, thread, isReminder: reminder });
         }
       },

@@ -1,11 +1,10 @@
 // Data checks for `npm run status`: the owners of open Tasks whose availability the bots cannot
 // judge (no Schedule, no working hours, no or an invalid time zone, unreadable rules). Their Tasks
 // stay with them when they are away, and only a log line inside one run says so.
-import type { MedplumClient, WithId } from '@medplum/core';
-import type { Task } from '@medplum/fhirtypes';
+import type { MedplumClient } from '@medplum/core';
 import { availabilityAt, isJudgedWithoutHours } from '../lib/availability';
 import type { AvailabilityReason } from '../lib/availability';
-import { OPEN_TASK_STATUSES, referenceType, scanAll } from '../lib/fhir';
+import { scanOpenThreadTasks } from '../lib/fhir';
 import { isReroutableOwner } from '../lib/reroute-plan';
 import { OwnerDirectory } from '../realtime/owners';
 
@@ -35,14 +34,12 @@ export interface UnjudgedOwners {
  */
 export async function unjudgedOwners(medplum: MedplumClient, serviceTypes: string[] = []): Promise<UnjudgedOwners[]> {
   const tasksPerOwner = new Map<string, number>();
-  await scanAll(
+  await scanOpenThreadTasks(
     medplum,
-    'Task',
-    { status: OPEN_TASK_STATUSES.join(','), 'focus:missing': 'false', _elements: 'focus,owner' },
-    (r) => {
-      const task = r as WithId<Task>;
+    'focus,owner',
+    (task) => {
       const owner = task.owner?.reference;
-      if (referenceType(task.focus) === 'Communication' && isReroutableOwner(owner)) {
+      if (isReroutableOwner(owner)) {
         tasksPerOwner.set(owner, (tasksPerOwner.get(owner) ?? 0) + 1);
       }
     },

@@ -264,3 +264,33 @@ export async function scanAll(
   }
   return false;
 }
+
+/**
+ * Scans every open Task focused on a thread (a Communication), each page asking only for `elements`.
+ * @param medplum - The client.
+ * @param elements - `_elements`: the fields the caller decides on.
+ * @param visit - Called with each Task and its thread's reference (idempotent: see scanAll).
+ * @param options - Deadline and logger, as for scanAll.
+ * @param options.nearDeadline - Stops the scan when true.
+ * @param options.log - Logger.
+ * @returns True when every page was read.
+ */
+export async function scanOpenThreadTasks(
+  medplum: MedplumClient,
+  elements: string,
+  visit: (task: WithId<Task>, thread: string) => void,
+  options: { nearDeadline: () => boolean; log: { warn(message: string): void } }
+): Promise<boolean> {
+  return scanAll(
+    medplum,
+    'Task',
+    { status: OPEN_TASK_STATUSES.join(','), 'focus:missing': 'false', _elements: elements },
+    (r) => {
+      const task = r as WithId<Task>;
+      if (referenceType(task.focus) === 'Communication' && task.focus?.reference) {
+        visit(task, task.focus.reference);
+      }
+    },
+    options
+  );
+}

@@ -12,7 +12,7 @@ import type { Communication, Task } from '@medplum/fhirtypes';
 import { availabilityAt } from '../lib/availability';
 import type { BotLog } from '../lib/bot-runtime';
 import { RunFailedError } from '../lib/bot-runtime';
-import { applyWrites, OPEN_TASK_STATUSES, referenceType, scanAll, searchAll } from '../lib/fhir';
+import { applyWrites, referenceType, scanAll, scanOpenThreadTasks, searchAll } from '../lib/fhir';
 import { isQuotaError, quotaLeft, QUOTA_COST } from '../lib/quota';
 import { isReroutableOwner, latestReroute, OOO_BOT_NAME, ownersToCheck, planThread } from '../lib/reroute-plan';
 import type { RouteFacts, ThreadPlan, ThreadToReroute } from '../lib/reroute-plan';
@@ -84,17 +84,12 @@ async function sweepThreads(
   const now = Date.now();
   // 1. Every open Task on a thread: ids, owners, notes (to recognise earlier reroutes).
   const tasksByThread = new Map<string, WithId<Task>[]>();
-  const complete = await scanAll(
+  const complete = await scanOpenThreadTasks(
     medplum,
-    'Task',
-    { status: OPEN_TASK_STATUSES.join(','), 'focus:missing': 'false', _elements: 'focus,owner,status,note,code,input,output,authoredOn' },
-    (r) => {
-      const task = r as WithId<Task>;
-      const thread = task.focus?.reference;
-      if (thread && referenceType(task.focus) === 'Communication') {
-        tasksByThread.set(thread, [...(tasksByThread.get(thread) ?? []).filter((t) => t.id !== task.id), task]);
-        summary.tasksScanned++;
-      }
+    'focus,owner,status,note,code,input,output,authoredOn',
+    (task, thread) => {
+      tasksByThread.set(thread, [...(tasksByThread.get(thread) ?? []).filter((t) => t.id !== task.id), task]);
+      summary.tasksScanned++;
     },
     { nearDeadline, log }
   );
