@@ -18,4 +18,5 @@ test('test: pull requests run the README commands, read-only', () => {
   const workflow = readFileSync('.github/workflows/test.yml', 'utf8');
   expect(workflow).toContain('permissions:\n  contents: read');
   expect(workflow).toContain('- run: npm ci\n      - run: npm test');
+  expect(workflow.indexOf('run: npm run test:browser')).toBeGreaterThan(workflow.indexOf('run: npm test'));
 });
