@@ -94,7 +94,8 @@ export async function main(argv: string[]): Promise<number> {
   const botId = (JSON.parse(readFileSync(configFile, 'utf8')).bots as { name: string; id: string }[]).find((b) => b.name === 'ooo-reroute')?.id;
   const server = connectionEnv();
   const medplum = await connect(server);
-  console.log(`Load test on ${server.MEDPLUM_BASE_URL}, Project ${medplum.getProject()?.id}, Bot/${botId}: ${total} messages, ${away} to away owners`);
+  const what = values.stale ? `the stale bot over ${values.threads ?? 1000} threads × ${values.history ?? 20} messages` : `${total} messages, ${away} to away owners${values.lifecycle ? ', response lifecycle' : ''}`;
+  console.log(`Load test on ${server.MEDPLUM_BASE_URL}, Project ${medplum.getProject()?.id}: ${what}`);
   const pacer = new QuotaPacer(medplum, { onWait: (s) => console.log(`  (the load generator waits ${s} s for its own FHIR quota)`) });
   const created: Resource[] = [];
   try {
