@@ -205,7 +205,7 @@ async function incrementalRun(medplum: MedplumClient, config: StaleConfig, nearD
   const now = Date.now();
   const window = silenceWindow([...config.rules, config.defaultRule], config.clock, now, config.lookbackHours);
   try {
-    const threads = await threadsToRead(medplum, window, `${REMINDER_CODING.system}|${REMINDER_CODING.code}`, nearDeadline);
+    const threads = await threadsToRead(medplum, window, `${REMINDER_CODING.system}|${REMINDER_CODING.code}`, nearDeadline, log);
     if (!threads) {
       log.warn('stopped early (deadline): the deadline came while finding the threads to read; nothing written, the next run starts over');
       return { ...summary, stoppedEarly: true, stoppedBy: 'deadline' };

@@ -241,13 +241,13 @@ function entryOutcome(entry: BundleEntry | undefined): WriteOutcome {
 export async function scanAll(
   medplum: MedplumClient,
   resourceType: ResourceType,
-  query: Record<string, string>,
+  query: Record<string, string> | string[][],
   visit: (resource: WithId<Resource>) => void,
   options: { nearDeadline: () => boolean; log: { warn(message: string): void } }
 ): Promise<boolean> {
   for (const sorted of [true, false]) {
     try {
-      const params = [...Object.entries(query), ...(sorted ? [['_sort', '_lastUpdated']] : [])];
+      const params = [...(Array.isArray(query) ? query : Object.entries(query)), ...(sorted ? [['_sort', '_lastUpdated']] : [])];
       for await (const page of searchPages(medplum, resourceType, params)) {
         page.entry?.forEach((e) => e.resource && visit(e.resource as WithId<Resource>));
         if (options.nearDeadline()) {

@@ -15,7 +15,7 @@
 import type { MedplumClient, WithId } from '@medplum/core';
 import type { Communication, Task } from '@medplum/fhirtypes';
 import type { Clock } from '../lib/business-hours';
-import { OPEN_TASK_STATUSES, referenceType, searchAll, searchPages } from '../lib/fhir';
+import { OPEN_TASK_STATUSES, referenceType, scanAll, searchAll } from '../lib/fhir';
 import type { ResponseRule } from '../lib/response-rules';
 import { addToTimeline, messagePoint, senderRole } from '../lib/thread';
 import type { Timeline } from '../lib/thread';
@@ -96,13 +96,15 @@ export interface ChunkFacts {
  * @param window - The silence window.
  * @param reminderCode - `system|code` of reminders.
  * @param nearDeadline - Deadline check.
+ * @param log - Where a fallback to offset paging is said.
  * @returns Thread references with, per thread, the earliest instant whose messages matter; or undefined when the deadline stopped the search.
  */
 export async function threadsToRead(
   medplum: MedplumClient,
   window: Window,
   reminderCode: string,
-  nearDeadline: () => boolean
+  nearDeadline: () => boolean,
+  log: { warn(message: string): void }
 ): Promise<Map<string, number> | undefined> {
   const since = new Map<string, number>();
   const note = (thread: string | undefined, from: number): void => {
@@ -111,14 +113,11 @@ export async function threadsToRead(
     }
   };
   const sent = (instant: number): string => new Date(instant).toISOString();
+  // Cursor paging (scanAll): a busy clinic's window can hold more messages than offset paging reaches.
   const query = [['sent', `ge${sent(window.from)}`], ['sent', `le${sent(window.to)}`], ['_elements', 'partOf,sender,sent,status']];
-  for await (const page of searchPages(medplum, 'Communication', query)) {
-    for (const entry of page.entry ?? []) {
-      note(patientThread(entry.resource as WithId<Communication>), window.from);
-    }
-    if (nearDeadline()) {
-      return undefined;
-    }
+  const complete = await scanAll(medplum, 'Communication', query, (r) => note(patientThread(r as WithId<Communication>), window.from), { nearDeadline, log });
+  if (!complete) {
+    return undefined;
   }
   const reminders = await searchAll(medplum, 'Task', { code: reminderCode, status: OPEN_TASK_STATUSES.join(','), _elements: 'focus,authoredOn,extension' });
   for (const task of reminders as WithId<Task>[]) {
