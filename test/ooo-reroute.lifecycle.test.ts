@@ -4,7 +4,13 @@ import type { Communication, Task } from '@medplum/fhirtypes';
 import { describe, expect, test, vi } from 'vitest';
 import { handler } from '../src/ooo-reroute';
 import type { RerouteSummary, SweepSummary } from '../src/ooo-reroute';
-import { chooseOwner, parseCoding } from '../src/lib/response-lifecycle';
+import type { WithId } from '@medplum/core';
+import type { OwnerFacts } from '../src/lib/availability';
+import { chooseOwner, coversToRead, lastCareTeamWriter, openedAt, opensTask, parseCoding, planLifecycle, routeCandidates } from '../src/lib/response-lifecycle';
+import type { LifecycleConfig, LifecycleThread } from '../src/lib/response-lifecycle';
+import type { RouteFacts } from '../src/lib/reroute-plan';
+import { conversation } from '../src/lib/thread';
+import type { MessagePoint } from '../src/lib/thread';
 import { tallyLifecycle } from '../src/realtime/summary';
 import { useFixedTimeAndQuietConsole } from './harness/bot-test-setup';
 import { botEvent, ref, seedBlock, seedMessage, seedPatient, seedPractitioner, seedSchedule, seedTask, seedThread } from './harness/fixtures';
@@ -315,4 +321,111 @@ test('a conditional create refused as a concurrent write (409, seen under load o
   expect(counts.existed).toBe(0);
   expect(tallyLifecycle(counts, plan, [{ kind: 'conflict', status: '412', error: 'Precondition Failed' }], log)).toMatchObject({ conflicts: 0 });
   expect(counts.existed).toBe(1);
+});
+
+describe('planLifecycle (pure)', () => {
+  const config: LifecycleConfig = { enabled: true, code: CODE };
+  const point = (id: string, sender: string, minutesAgo: number): MessagePoint => ({
+    ref: `Communication/${id}`,
+    time: NOW - minutesAgo * MINUTE,
+    role: sender.startsWith('Patient') ? 'patient' : sender.startsWith('Device') ? 'automated' : 'care-team',
+    sender,
+  });
+  const header: WithId<Communication> = { resourceType: 'Communication', id: 'h', meta: { versionId: '1' }, status: 'in-progress', subject: { reference: 'Patient/p' }, recipient: [{ reference: 'Patient/p' }, { reference: 'Practitioner/r' }, { reference: 'Organization/o' }] };
+  const open: WithId<Task> = { resourceType: 'Task', id: 'rt', meta: { versionId: '1' }, status: 'requested', intent: 'order', code: { coding: [CODE] }, input: [{ type: { text: 'Patient message' }, valueReference: { reference: 'Communication/p1' } }] };
+  const onShift = (owner: string, name: string): OwnerFacts => ({
+    owner,
+    name,
+    timeZone: 'UTC',
+    schedules: [{ schedule: 'Schedule/s', rules: { sets: [{ availability: [{ days: ['mon', 'tue', 'wed', 'thu', 'fri', 'sat', 'sun'], minutesOfDay: [0], durationMinutes: 1440 }], durationMinutes: 30, bufferBeforeMinutes: 0, bufferAfterMinutes: 0, alignmentMinutes: 60, serviceTypes: [] }] }, blocks: [] }],
+  });
+  const away = (owner: string, name: string): OwnerFacts => ({ ...onShift(owner, name), schedules: [{ ...onShift(owner, name).schedules[0], blocks: [{ slot: 'Slot/v', start: 0, end: NOW * 2 }] }] });
+  const route = (facts: OwnerFacts[], coverage: Record<string, string> = {}): RouteFacts => ({ now: NOW, owner: (ref) => facts.find((f) => f.owner === ref), coverage, serviceTypes: [] });
+  const thread = (points: MessagePoint[], over: Partial<LifecycleThread> = {}): LifecycleThread => ({ thread: 'Communication/h', header, tasks: [], conversation: conversation(points), ...over });
+  const patchOf = (entry: { resource?: unknown }): unknown[] => JSON.parse(Buffer.from((entry.resource as { data: string }).data, 'base64').toString());
+
+  test('open: the Task in full, a record of where it went and why, no performerType when it has an owner even with a pool set', () => {
+    const plan = planLifecycle(thread([point('p1', 'Patient/p', 5)]), route([onShift('Practitioner/r', 'Dr R')]), { ...config, pool: { system: 'x', code: 'pool' } });
+    expect(plan.decisions).toEqual([{ action: 'open', task: 'h:after:start', target: 'Practitioner/r', reason: 'recipient' }]);
+    const task = plan.entries[0].resource as Task;
+    expect(task).toEqual({
+      resourceType: 'Task',
+      status: 'requested',
+      intent: 'order',
+      priority: 'routine',
+      code: { coding: [CODE], text: 'Respond to patient message' },
+      identifier: [{ system: 'urn:medplum-messaging-bots:response-episode', value: 'h:after:start' }],
+      focus: { reference: 'Communication/h' },
+      for: { reference: 'Patient/p' },
+      authoredOn: new Date(NOW).toISOString(),
+      lastModified: new Date(NOW).toISOString(),
+      owner: { reference: 'Practitioner/r' },
+      performerType: undefined,
+      input: [{ type: { text: 'Patient message' }, valueReference: { reference: 'Communication/p1' } }],
+      note: [
+        {
+          time: new Date(NOW).toISOString(),
+          authorString: 'ooo-reroute',
+          text: 'Assigned to Dr R, on this thread and on shift.',
+          extension: [{ url: 'urn:medplum-messaging-bots:response-route', extension: [{ url: 'to', valueReference: { reference: 'Practitioner/r' } }, { url: 'reason', valueCode: 'recipient' }] }],
+        },
+      ],
+    });
+    expect(plan.entries[0].request).toEqual({ method: 'POST', url: 'Task', ifNoneExist: 'identifier=urn:medplum-messaging-bots:response-episode|h:after:start' });
+  });
+
+  test('the pool: a record without "to"; a cover\'s words', () => {
+    const pooled = planLifecycle(thread([point('p1', 'Patient/p', 5)]), route([away('Practitioner/r', 'Dr R')]), { ...config, pool: { system: 'x', code: 'pool' } });
+    const task = pooled.entries[0].resource as Task;
+    expect(task.performerType).toEqual([{ coding: [{ system: 'x', code: 'pool' }] }]);
+    expect(task.note?.[0].extension).toEqual([{ url: 'urn:medplum-messaging-bots:response-route', extension: [{ url: 'reason', valueCode: 'pool' }] }]);
+    const covered = chooseOwner(['Practitioner/r'], undefined, route([away('Practitioner/r', 'Dr R'), onShift('Practitioner/c', 'Dr C')], { 'Practitioner/r': 'Practitioner/c' }));
+    expect(covered).toEqual({ owner: 'Practitioner/c', reason: 'cover', text: 'Assigned to Dr C, covering for Dr R (away (vacation or leave on their schedule)).' });
+    expect(chooseOwner(['Practitioner/u'], undefined, route([])).text).toBe('Sent to the team pool: no one on this thread is available (a care-team member is not checked).');
+  });
+
+  test('who is a candidate: the last care-team person who wrote (not a CareTeam, not a Device), then the people among the recipients', () => {
+    const points = [point('a', 'Practitioner/w', 30), point('b', 'CareTeam/t', 20), point('c', 'Device/d', 10), point('p1', 'Patient/p', 5)];
+    expect(lastCareTeamWriter(conversation(points))).toBe('Practitioner/w');
+    expect(routeCandidates(thread(points))).toEqual(['Practitioner/w', 'Practitioner/r']);
+    expect(routeCandidates(thread([point('p1', 'Patient/p', 5)], { header: { ...header, recipient: undefined } }))).toEqual([]);
+  });
+
+  test('covers are read only when no candidate is available, and only people', () => {
+    const coverage = { 'Practitioner/a': 'Practitioner/c', 'Practitioner/b': 'Organization/o' };
+    expect(coversToRead(['Practitioner/a', 'Practitioner/b'], route([onShift('Practitioner/a', 'A')], coverage))).toEqual([]);
+    expect(coversToRead(['Practitioner/a', 'Practitioner/b'], route([away('Practitioner/a', 'A')], coverage))).toEqual(['Practitioner/c']);
+  });
+
+  test('when it opens nothing: off, a closed thread, the care team spoke last, an open response Task, no patient message yet', () => {
+    const waiting = [point('p1', 'Patient/p', 5)];
+    expect(opensTask(thread(waiting), config)).toBe(true);
+    expect(opensTask(thread(waiting), { ...config, enabled: false })).toBe(false);
+    expect(opensTask(thread(waiting, { header: { ...header, status: 'completed' } }), config)).toBe(false);
+    expect(opensTask(thread([...waiting, point('r1', 'Practitioner/r', 1)]), config)).toBe(false);
+    expect(opensTask(thread(waiting, { tasks: [open] }), config)).toBe(false);
+    expect(opensTask(thread([]), config)).toBe(false);
+    expect(planLifecycle(thread(waiting, { header: { ...header, status: 'completed' }, tasks: [open] }), route([]), { ...config, enabled: false }).entries).toEqual([]);
+  });
+
+  test('cancel and complete: their reasons, and a Task that already had an output keeps it', () => {
+    const cancelled = planLifecycle(thread([], { header: { ...header, status: 'stopped' }, tasks: [open] }), route([]), config);
+    expect(cancelled.decisions).toEqual([{ action: 'cancel', task: 'Task/rt', reason: 'thread stopped' }]);
+    expect(planLifecycle(thread([], { header: undefined, tasks: [open] }), route([]), config).decisions).toEqual([{ action: 'cancel', task: 'Task/rt', reason: 'thread deleted' }]);
+    const withOutput = { ...open, output: [{ type: { text: 'earlier' }, valueString: 'x' }] };
+    const done = planLifecycle(thread([point('p1', 'Patient/p', 30), point('r1', 'Practitioner/r', 10)], { tasks: [withOutput] }), route([]), config);
+    expect(done.decisions).toEqual([{ action: 'complete', task: 'Task/rt', target: 'Communication/r1', reason: 'care team replied' }]);
+    expect(patchOf(done.entries[0])).toContainEqual({ op: 'add', path: '/output/-', value: { type: { text: 'Response' }, valueReference: { reference: 'Communication/r1' } } });
+  });
+
+  test('when an episode opened: its patient message, else authoredOn, else the beginning', () => {
+    const c = conversation([point('p1', 'Patient/p', 30)]);
+    expect(openedAt(open, c)).toBe(NOW - 30 * MINUTE);
+    expect(openedAt({ ...open, input: [{ type: { text: 'x' }, valueReference: { reference: 'Patient/p' } }], authoredOn: new Date(NOW).toISOString() }, c)).toBe(NOW);
+    expect(openedAt({ ...open, input: undefined }, c)).toBe(0);
+  });
+
+  test('system|code values are trimmed', () => {
+    expect(parseCoding(' http://x | y ')).toEqual({ coding: { system: 'http://x', code: 'y' } });
+  });
 });

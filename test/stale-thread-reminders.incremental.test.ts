@@ -4,7 +4,7 @@ import { describe, expect, test, vi } from 'vitest';
 import { handler, runMode } from '../src/stale-thread-reminders';
 import type { StaleSummary } from '../src/stale-thread-reminders';
 import { businessClock, parseBusinessHours, WALL_CLOCK } from '../src/lib/business-hours';
-import { clockHoursBefore, silenceWindow } from '../src/stale/incremental';
+import { clockHoursBefore, patientThread, readChunk, silenceWindow, threadsToRead, timelineOf } from '../src/stale/incremental';
 import { useFixedTimeAndQuietConsole } from './harness/bot-test-setup';
 import { botEvent, ref, REMINDER_CODE, REMINDER_SEARCH, seedMessage, seedPatient, seedPractitioner, seedTask, seedThread } from './harness/fixtures';
 import type { Ref } from './harness/fixtures';
@@ -196,5 +196,69 @@ describe('which run is which', () => {
     const back = clockHoursBefore(clock, NOW, 16);
     expect(Math.abs(back - Date.parse('2026-11-25T15:00:00Z'))).toBeLessThanOrEqual(60_000);
     expect(clock.hoursBetween(back, NOW, 16)).toBeGreaterThanOrEqual(16);
+  });
+});
+
+describe('the incremental pieces, alone', () => {
+  test('which Communications can open a silence: a patient-side message or header, not retracted', () => {
+    const thread = { reference: 'Communication/h' };
+    expect(patientThread({ resourceType: 'Communication', id: 'm', status: 'completed', partOf: [thread], sender: { reference: 'Patient/p' } })).toBe('Communication/h');
+    expect(patientThread({ resourceType: 'Communication', id: 'm', status: 'completed', partOf: [thread], sender: { reference: 'RelatedPerson/r' } })).toBe('Communication/h');
+    expect(patientThread({ resourceType: 'Communication', id: 'h2', status: 'in-progress', sender: { reference: 'Patient/p' } })).toBe('Communication/h2');
+    expect(patientThread({ resourceType: 'Communication', id: 'm', status: 'entered-in-error', partOf: [thread], sender: { reference: 'Patient/p' } })).toBeUndefined();
+    expect(patientThread({ resourceType: 'Communication', id: 'm', status: 'completed', partOf: [thread], sender: { reference: 'Practitioner/d' } })).toBeUndefined();
+    expect(patientThread({ resourceType: 'Communication', id: 'm', status: 'completed', partOf: [{ reference: 'Task/t' }], sender: { reference: 'Patient/p' } })).toBeUndefined();
+  });
+
+  test('a thread\'s timeline from what was read: the header when someone wrote it, retracted messages out, patient times kept', () => {
+    const header = { resourceType: 'Communication' as const, id: 'h', status: 'in-progress' as const, sender: { reference: 'Patient/p' }, sent: ago(3 * DAY) };
+    const msg = (id: string, sender: string, at: number, status: Communication['status'] = 'completed') => ({ resourceType: 'Communication' as const, id, status, sender: { reference: sender }, sent: ago(at), partOf: [{ reference: 'Communication/h' }] });
+    const { timeline, patientTimes } = timelineOf(header, [msg('a', 'Practitioner/d', 2 * DAY), msg('b', 'Patient/p', DAY), msg('c', 'Practitioner/d', HOUR, 'entered-in-error'), msg('d', 'Device/x', 30 * 60_000)]);
+    expect(timeline.last?.ref).toBe('Communication/b');
+    expect(timeline.ignored).toBe(1);
+    expect([...patientTimes]).toEqual([['Communication/h', NOW - 3 * DAY], ['Communication/b', NOW - DAY]]);
+    expect(timelineOf({ ...header, sender: undefined }, []).timeline.last).toBeUndefined();
+  });
+
+  test('threads to read: the window\'s patient messages from the window\'s start, reminders from their silence (by hand: the whole thread)', async () => {
+    const c = await clinic();
+    const window = { from: NOW - 96 * HOUR, to: NOW - 72 * HOUR };
+    const due = await thread(c, 0, 80 * HOUR, 0);
+    const answeredInWindow = await thread(c, 0, undefined, 1);
+    await seedMessage(c.server, answeredInWindow, c.provider, ago(80 * HOUR));
+    const reminded = await thread(c, 0, 10 * DAY, 2);
+    await seedTask(c.server, reminded, reminder(10 * DAY + 2));
+    const byHand = await thread(c, 0, 9 * DAY, 3);
+    await seedTask(c.server, byHand, { code: { coding: [REMINDER_CODE] }, status: 'requested', authoredOn: ago(HOUR) });
+    await c.server.seed<Task>({ resourceType: 'Task', status: 'requested', intent: 'order', code: { coding: [REMINDER_CODE] }, focus: { reference: 'Patient/x' } });
+    const found = await threadsToRead(c.server.medplum, window, `${REMINDER_CODE.system}|${REMINDER_CODE.code}`, () => false, { warn: () => undefined });
+    expect(found && Object.fromEntries(found)).toEqual({
+      [`Communication/${due.id}`]: window.from,
+      [`Communication/${reminded.id}`]: NOW - 10 * DAY - 2,
+      [`Communication/${byHand.id}`]: 0,
+    });
+    expect(await threadsToRead(c.server.medplum, window, `${REMINDER_CODE.system}|${REMINDER_CODE.code}`, () => true, { warn: () => undefined })).toBeUndefined();
+  });
+
+  test('a chunk: closed threads are listed and their messages not read; messages from the earliest instant of the open ones', async () => {
+    const c = await clinic();
+    const open = await thread(c, 0, 5 * DAY, 0);
+    await seedMessage(c.server, open, c.provider, ago(40 * DAY));
+    const closed = await thread(c, 0, HOUR, 1);
+    await c.server.update({ ...closed, status: 'completed' });
+    c.server.resetCounts();
+    const chunk = await readChunk(c.server.medplum, [[`Communication/${open.id}`, NOW - 6 * DAY], [`Communication/${closed.id}`, NOW - 100 * DAY]]);
+    expect([...chunk.headers.keys()]).toEqual([`Communication/${open.id}`]);
+    expect(chunk.closed).toEqual([`Communication/${closed.id}`]);
+    expect(chunk.messages.map((m) => m.sent)).toEqual([ago(5 * DAY)]);
+  });
+
+  test('a clinic with no open hours at all: the window opens a year back, no further', () => {
+    const hours = parseBusinessHours({ timeZone: 'UTC', hours: {} });
+    if ('error' in hours) {
+      throw new Error(hours.error);
+    }
+    expect(clockHoursBefore(businessClock(hours.hours), NOW, 10)).toBe(NOW - 10 * HOUR - 365 * DAY);
+    expect(clockHoursBefore(WALL_CLOCK, NOW, 10)).toBe(NOW - 10 * HOUR);
   });
 });

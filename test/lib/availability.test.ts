@@ -91,9 +91,18 @@ describe('several Schedules, service types', () => {
 });
 
 test('reasons in words a clinician reads', () => {
-  expect(describeAvailability({ state: 'unavailable', reason: 'off-shift' })).toBe('outside their working hours');
-  expect(describeAvailability({ state: 'unavailable', reason: 'absent' })).toBe('away (vacation or leave on their schedule)');
-  for (const reason of ['on-shift', 'no-working-hours', 'no-time-zone', 'invalid-time-zone', 'unreadable-rules', 'no-schedule', 'not-checked'] as const) {
-    expect(describeAvailability({ state: 'unknown', reason })).not.toMatch(/-/);
+  const words: Record<AvailabilityReason, string> = {
+    'on-shift': 'on shift',
+    'off-shift': 'outside their working hours',
+    absent: 'away (vacation or leave on their schedule)',
+    'no-working-hours': 'available (their schedule has no working hours set)',
+    'no-time-zone': 'available (no time zone on their profile, so working hours could not be read)',
+    'invalid-time-zone': 'unknown (their time zone is not valid)',
+    'unreadable-rules': 'unknown (their working hours cannot be read)',
+    'no-schedule': 'unknown (no active schedule)',
+    'not-checked': 'not checked',
+  };
+  for (const [reason, text] of Object.entries(words) as [AvailabilityReason, string][]) {
+    expect(describeAvailability({ state: 'unknown', reason }), reason).toBe(text);
   }
 });
