@@ -28,6 +28,8 @@ export class OwnerDirectory {
   private readonly actors = new Map<string, Resource>();
   private readonly blocks = new Map<string, { window: Interval; slots: WithId<Slot>[] }>();
   private readonly warned = new Set<string>();
+  /** Facts built, per owner: `availabilityAt` asks for them per Task and instant. */
+  private readonly built = new Map<string, OwnerFacts>();
 
   /**
    * Takes the owners and Schedules a Task search included (`_include=Task:owner`,
@@ -40,6 +42,7 @@ export class OwnerDirectory {
       const ref = getReferenceString(actor);
       this.actors.set(ref, actor);
       this.schedules.set(ref, schedules.filter((s) => s.actor?.some((a) => a.reference === ref)));
+      this.built.delete(ref);
     }
   }
 
@@ -72,13 +75,17 @@ export class OwnerDirectory {
    * @returns The facts, or undefined when not read.
    */
   facts(owner: string): OwnerFacts | undefined {
+    const known = this.built.get(owner);
+    if (known) {
+      return known;
+    }
     const schedules = this.schedules.get(owner);
     const blocks = this.blocks.get(owner);
     if (!schedules || !blocks) {
       return undefined;
     }
     const actor = this.actors.get(owner) as { extension?: []; name?: unknown } | undefined;
-    return {
+    const facts: OwnerFacts = {
       owner,
       timeZone: declaredTimeZone(actor),
       name: displayName(actor as Resource | undefined),
@@ -95,6 +102,8 @@ export class OwnerDirectory {
           };
         }),
     };
+    this.built.set(owner, facts);
+    return facts;
   }
 
   /**
@@ -134,6 +143,7 @@ export class OwnerDirectory {
       ['_include', 'Schedule:actor'],
     ]);
     for (const owner of owners) {
+      this.built.delete(owner);
       this.schedules.set(owner, found.filter((r): r is WithId<Schedule> => r.resourceType === 'Schedule' && !!r.actor?.some((a) => a.reference === owner)));
       const actor = found.find((r) => getReferenceString(r) === owner);
       if (actor) {
@@ -167,6 +177,7 @@ export class OwnerDirectory {
     for (const owner of pending) {
       const mine = new Set((this.schedules.get(owner) ?? []).map((s) => getReferenceString(s)));
       this.blocks.set(owner, { window, slots: slots.filter((s) => mine.has(s.schedule?.reference ?? '')) });
+      this.built.delete(owner);
     }
   }
 }
