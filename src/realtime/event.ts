@@ -15,8 +15,8 @@ import { conversation, messagePoint, senderRole } from '../lib/thread';
 import type { Conversation } from '../lib/thread';
 import { OwnerDirectory } from './owners';
 import type { RerouteConfig } from './settings';
-import { describeDecision, emptyEventSummary, logCoverMisses, mergeDecisions, tallyLifecycle, tallyWrites } from './summary';
-import type { LifecycleCounts, RerouteSummary } from './summary';
+import { describeDecision, emptyEventSummary, lifecycleCounts, logCoverMisses, mergeDecisions, tallyLifecycle, tallyWrites } from './summary';
+import type { RerouteSummary } from './summary';
 
 /** A message that can trigger work, or why the input is ignored. */
 export type Trigger = { message: string; thread: string; sentAt?: number; role: 'patient' | 'care-team' } | { ignore: string; id?: string };
@@ -208,7 +208,7 @@ export function coversNeeded(thread: ThreadToReroute, route: RouteFacts): string
 /** Reads one thread: its open Tasks with the header, owners and their Schedules, in one search. */
 async function readThread(
   medplum: MedplumClient,
-  trigger: { message: string; thread: string; sentAt?: number; role: 'patient' | 'care-team' },
+  trigger: Exclude<Trigger, { ignore: string }>,
   log: BotLog
 ): Promise<ThreadToReroute & { included: WithId<Resource>[] }> {
   // `:iterate` is what makes the server follow Schedule.actor from the included owners.
@@ -256,13 +256,4 @@ function finishEvent(summary: RerouteSummary, log: BotLog): RerouteSummary {
     throw new RunFailedError(`${OOO_BOT_NAME}: ${summary.failed} write(s) failed for ${summary.thread}; the sweep retries them`, summary);
   }
   return summary;
-}
-
-/**
- * The lifecycle's counts for a summary line, when it did anything.
- * @param c - The counts.
- * @returns E.g. " opened=1 existed=0 completed=0 cancelled=0", or "".
- */
-export function lifecycleCounts(c: LifecycleCounts): string {
-  return c.opened + c.existed + c.completed + c.cancelled ? ` opened=${c.opened} existed=${c.existed} completed=${c.completed} cancelled=${c.cancelled}` : '';
 }

@@ -240,3 +240,12 @@ export function tallyLifecycle(summary: LifecycleCounts, plan: LifecyclePlan, ou
   });
   return result;
 }
+
+/**
+ * The lifecycle's counts for a summary line, when it did anything.
+ * @param c - The counts.
+ * @returns E.g. " opened=1 existed=0 completed=0 cancelled=0", or "".
+ */
+export function lifecycleCounts(c: LifecycleCounts): string {
+  return c.opened + c.existed + c.completed + c.cancelled ? ` opened=${c.opened} existed=${c.existed} completed=${c.completed} cancelled=${c.cancelled}` : '';
+}

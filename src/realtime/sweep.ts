@@ -20,11 +20,11 @@ import { isResponseTask, coversToRead, opensTask, planLifecycle, routeCandidates
 import type { LifecycleConfig, LifecyclePlan, LifecycleThread } from '../lib/response-lifecycle';
 import { addToTimeline } from '../lib/thread';
 import type { Timeline } from '../lib/thread';
-import { conversationOf, coversNeeded, lifecycleCounts } from './event';
+import { conversationOf, coversNeeded } from './event';
 import { OwnerDirectory } from './owners';
 import type { ReadLimits } from './owners';
 import type { RerouteConfig } from './settings';
-import { emptySweepSummary, logCoverMisses, tallyLifecycle, tallyPlan } from './summary';
+import { emptySweepSummary, lifecycleCounts, logCoverMisses, tallyLifecycle, tallyPlan } from './summary';
 import type { SweepSummary } from './summary';
 
 /** Threads per header or message search (the ids go in the URL). */
@@ -167,8 +167,9 @@ async function sweepChunk(medplum: MedplumClient, threads: SweptThread[], state:
   const window = { start: Math.min(route.now, ...waiting.map((t) => t.triggerTime ?? route.now)), end: route.now + 1 };
   const ownerRefs = [...new Set(threads.flatMap(needs))];
   const unread = await owners.read(medplum, ownerRefs, window, limits);
-  const coverRefs = [...waiting.flatMap((t) => coversNeeded(t, route)), ...toOpen.flatMap((t) => coversToRead(routeCandidates(t.lifecycle), route))];
-  const covers = await owners.read(medplum, [...new Set(coverRefs)], window, limits);
+  // Known only once the owners are read: whose Task leaves them, and whether any candidate is available.
+  const coversOf = (t: SweptThread): string[] => [...(t.waitingOnCareTeam ? coversNeeded(t, route) : []), ...(toOpen.includes(t) ? coversToRead(routeCandidates(t.lifecycle), route) : [])];
+  const covers = await owners.read(medplum, [...new Set(threads.flatMap(coversOf))], window, limits);
   const notRead = new Set([...unread.notRead, ...covers.notRead]);
   const read = ownerRefs.filter((o) => !notRead.has(o));
   read.forEach((o) => state.checked.add(o));
@@ -177,8 +178,7 @@ async function sweepChunk(medplum: MedplumClient, threads: SweptThread[], state:
   // Oldest waiting message first, then the threads the care team answered or that were closed.
   const groups: { plan: ThreadPlan | LifecyclePlan; lifecycle: boolean }[] = [];
   for (const thread of [...waiting, ...threads.filter((t) => !t.waitingOnCareTeam)]) {
-    const threadCovers = [...coversNeeded(thread, route), ...(toOpen.includes(thread) ? coversToRead(routeCandidates(thread.lifecycle), route) : [])];
-    if ([...needs(thread), ...threadCovers].some((o) => notRead.has(o))) {
+    if ([...needs(thread), ...coversOf(thread)].some((o) => notRead.has(o))) {
       summary.deferred[unread.notRead.length ? unread.why : covers.why]++;
       continue;
     }
