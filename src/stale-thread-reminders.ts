@@ -18,7 +18,7 @@ import type { BundleEntry, Communication, Task } from '@medplum/fhirtypes';
 import { readChunk, SILENCE_STARTED_URL, silenceWindow, THREADS_PER_CHUNK, threadsToRead, timelineOf } from './stale/incremental';
 import { createBotLog, readJsonSecret, readNumberSecret, readStringSecret, RunFailedError, runTimeoutMs } from './lib/bot-runtime';
 import type { BotLog } from './lib/bot-runtime';
-import { businessClock, parseBusinessHours, WALL_CLOCK } from './lib/business-hours';
+import { businessClock, parseBusinessHours, parseHourOfDay, WALL_CLOCK } from './lib/business-hours';
 import type { Clock } from './lib/business-hours';
 import { applyWrites, guardedPatchEntry, referenceType, scanAll, scanOpenThreadTasks } from './lib/fhir';
 import { isQuotaError } from './lib/quota';
@@ -315,7 +315,7 @@ export function readStaleConfig(event: BotEvent, log: BotLog): StaleConfig {
   const defaultRule: ResponseRule = { index: 0, afterHours, escalateAfterHours, reminderPriority: 'urgent' };
   const rules = readJsonSecret(event, 'STALE_RULES', (v) => parseResponseRules(v, { escalateAfterHours }), log);
   const hours = readJsonSecret(event, 'BUSINESS_HOURS', parseBusinessHours, log);
-  const hour = readStringSecret(event, 'STALE_FULL_RECONCILE_HOUR', (v) => (/^\d{1,2}$/.test(v.trim()) && Number(v) < 24 ? { hour: Number(v) } : { error: 'must be an hour from 0 to 23' }), log)?.hour ?? 3;
+  const hour = readStringSecret(event, 'STALE_FULL_RECONCILE_HOUR', parseHourOfDay, log)?.hour ?? 3;
   return {
     rules: rules && 'rules' in rules ? rules.rules : [],
     defaultRule,

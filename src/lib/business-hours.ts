@@ -157,3 +157,12 @@ export function businessClock(hours: BusinessHours): Clock {
     },
   };
 }
+
+/**
+ * Checks an hour of the day (`STALE_FULL_RECONCILE_HOUR`): a whole number from 0 to 23.
+ * @param value - The secret's value.
+ * @returns The hour, or what is wrong.
+ */
+export function parseHourOfDay(value: string): { hour: number } | { error: string } {
+  return /^\d{1,2}$/.test(value.trim()) && Number(value) < 24 ? { hour: Number(value) } : { error: 'must be an hour from 0 to 23' };
+}

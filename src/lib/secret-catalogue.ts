@@ -2,7 +2,7 @@
 // validator. `npm run settings` refuses what a check refuses, `npm run status` flags it, and `npm run
 // setup` writes the defaults; the bots, reading the same value, would log it and use the default.
 import type { ProjectSetting } from '@medplum/fhirtypes';
-import { parseBusinessHours } from './business-hours';
+import { parseBusinessHours, parseHourOfDay } from './business-hours';
 import { parseResponseRules } from './response-rules';
 import { parseCoding, parseOnOff } from './response-lifecycle';
 import { parseCoverage } from './reroute-plan';
@@ -146,7 +146,10 @@ export const SECRETS: SecretSpec[] = [
     bots: ['stale-thread-reminders'],
     whenAbsent: '3',
     meaning: 'the UTC hour whose run reads every open thread (a full reconcile); the other runs read what changed',
-    check: (v) => (/^\d{1,2}$/.test(v.trim()) && Number(v) < 24 ? { summary: v.trim() } : { error: 'must be an hour from 0 to 23' }),
+    check: (v) => {
+      const r = parseHourOfDay(v);
+      return 'error' in r ? r : { summary: String(r.hour) };
+    },
   },
   {
     name: 'STALE_THREAD_CRON',
