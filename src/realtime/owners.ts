@@ -56,7 +56,8 @@ export class OwnerDirectory {
    * @returns The owners not read, and why.
    */
   async read(medplum: MedplumClient, owners: string[], window: Interval, limits: ReadLimits): Promise<{ notRead: string[]; why: 'quota' | 'deadline' }> {
-    const wanted = [...new Set(owners.filter(isReroutableOwner))];
+    // Owners already known over the window (an event's retry, a sweep's later chunk) cost nothing.
+    const wanted = [...new Set(owners.filter((o) => isReroutableOwner(o) && !this.knownOver(o, window)))];
     for (let i = 0; i < wanted.length; i += PER_SEARCH) {
       const stop = this.stopReason(medplum, limits);
       if (stop) {
@@ -152,11 +153,13 @@ export class OwnerDirectory {
     }
   }
 
+  private knownOver(owner: string, window: Interval): boolean {
+    const known = this.blocks.get(owner)?.window;
+    return this.schedules.has(owner) && !!known && known.start <= window.start && known.end >= window.end;
+  }
+
   private async readBlocks(medplum: MedplumClient, owners: string[], window: Interval): Promise<void> {
-    const pending = owners.filter((o) => {
-      const known = this.blocks.get(o)?.window;
-      return !known || known.start > window.start || known.end < window.end;
-    });
+    const pending = owners.filter((o) => !this.knownOver(o, window));
     const refs = [...new Set(pending.flatMap((o) => (this.schedules.get(o) ?? []).filter((s) => s.active !== false).map((s) => getReferenceString(s))))];
     const slots: WithId<Slot>[] = [];
     if (refs.length) {
