@@ -5,12 +5,15 @@
 import * as vega from 'vega';
 import * as vl from 'vega-lite';
 import type { TopLevelSpec } from 'vega-lite';
+import type { Task } from '@medplum/fhirtypes';
+import { OPEN_TASK_STATUSES } from '../lib/fhir';
+import { PRIORITIES as PRIORITY_LADDER } from '../lib/response-rules';
 import { percentile } from './sla-metrics';
 import type { SlaRow } from './sla-metrics';
 
 const DAY_MS = 86_400_000;
-const PRIORITIES = ['routine', 'urgent', 'asap', 'stat'];
-const OPEN = ['draft', 'requested', 'received', 'accepted', 'ready', 'in-progress', 'on-hold'];
+/** Priorities in rising order, as Vega-Lite sorts take them (a mutable list). */
+const PRIORITIES: string[] = [...PRIORITY_LADDER];
 
 /** What a report is made from. */
 export interface ReportInput {
@@ -212,7 +215,7 @@ function openReminders(rows: SlaRow[], reminderCode: string, until: string): Cha
   const buckets = ['under 1 day', '1 to 3 days', '3 to 7 days', 'over 7 days'];
   const bucket = (ageDays: number): string => buckets[ageDays < 1 ? 0 : ageDays < 3 ? 1 : ageDays < 7 ? 2 : 3];
   const counts = new Map(buckets.map((b) => [b, 0]));
-  for (const r of rows.filter((x) => x.code === reminderCode && OPEN.includes(x.status) && x.authored_on)) {
+  for (const r of rows.filter((x) => x.code === reminderCode && OPEN_TASK_STATUSES.includes(x.status as Task['status']) && x.authored_on)) {
     const b = bucket((end - Date.parse(r.authored_on as string)) / DAY_MS);
     counts.set(b, (counts.get(b) ?? 0) + 1);
   }
