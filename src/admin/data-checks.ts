@@ -2,7 +2,7 @@
 // judge (no Schedule, no working hours, no or an invalid time zone, unreadable rules). Their Tasks
 // stay with them when they are away, and only a log line inside one run says so.
 import type { MedplumClient } from '@medplum/core';
-import { availabilityAt, isJudgedWithoutHours } from '../lib/availability';
+import { availabilityAt, fallbackEffect, isJudgedWithoutHours } from '../lib/availability';
 import type { AvailabilityReason } from '../lib/availability';
 import { scanOpenThreadTasks } from '../lib/fhir';
 import { isReroutableOwner } from '../lib/reroute-plan';
@@ -56,7 +56,7 @@ export async function unjudgedOwners(medplum: MedplumClient, serviceTypes: strin
     }
     const entry = byReason.get(availability.reason) ?? {
       reason: availability.reason,
-      effect: availability.state === 'available' ? 'treated as available unless a vacation block covers now' : 'their Tasks are always kept',
+      effect: fallbackEffect(availability),
       fix: FIX[availability.reason] ?? '',
       owners: [],
     };

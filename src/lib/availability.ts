@@ -6,9 +6,11 @@
 // never make anyone unavailable: booked now, between two bookings or to the end of the shift is
 // still being at work.
 //
-// Where a Schedule cannot say when the provider works (no scheduling-parameters, or a provider
-// without a time zone), only an absence block makes the provider unavailable: "available unless
-// blocked", the documented fallback. Such owners are listed by `npm run status`.
+// An active Schedule without working hours (no scheduling-parameters availability) means the
+// provider is not working: Medplum's guidance reroutes when "no availability is defined for the
+// current day". A provider with no active Schedule at all is unknown, and keeps their Tasks. A
+// provider without a time zone cannot have their hours read: only an absence block makes them
+// unavailable ("available unless blocked"). Such owners are listed by `npm run status`.
 import type { RuleSet } from './schedule-rules';
 import { isWorkingAt, selectRuleSets, serviceTypesToRequest } from './schedule-rules';
 import { isTimeZone } from './zoned-time';
@@ -21,7 +23,7 @@ export type AvailabilityReason =
   | 'off-shift'
   /** A busy-unavailable Slot (vacation, sick leave) covers the instant. */
   | 'absent'
-  /** The Schedule has no working-hours rules: available unless blocked. */
+  /** The Schedule has no working-hours rules: not working. */
   | 'no-working-hours'
   /** The provider has no time zone, so the rules cannot be read: available unless blocked. */
   | 'no-time-zone'
@@ -101,15 +103,16 @@ function scheduleAt(schedule: ScheduleFacts, timeZone: string | undefined, insta
   if (block) {
     return { state: 'unavailable', reason: 'absent', absence: block.slot };
   }
-  if (timeZone !== undefined && !isTimeZone(timeZone)) {
-    return { state: 'unknown', reason: 'invalid-time-zone' };
-  }
   if ('error' in schedule.rules) {
     return { state: 'unknown', reason: 'unreadable-rules' };
   }
   const all = schedule.rules.sets;
   if (!all.length) {
-    return { state: 'available', reason: 'no-working-hours' };
+    // No hours at all: not working, whatever the zone says.
+    return { state: 'unavailable', reason: 'no-working-hours' };
+  }
+  if (timeZone !== undefined && !isTimeZone(timeZone)) {
+    return { state: 'unknown', reason: 'invalid-time-zone' };
   }
   if (timeZone === undefined) {
     return { state: 'available', reason: 'no-time-zone' };
@@ -129,6 +132,22 @@ export function isJudgedWithoutHours(availability: Availability): boolean {
 }
 
 /**
+ * What the bots do for an owner whose availability rests on a fallback, in words for an admin.
+ * @param availability - An availability (see isJudgedWithoutHours).
+ * @returns E.g. "treated as not working: their Tasks go to a cover or the pool when a patient writes".
+ */
+export function fallbackEffect(availability: Availability): string {
+  switch (availability.state) {
+    case 'available':
+      return 'treated as available unless a vacation block covers now';
+    case 'unavailable':
+      return 'treated as not working: their Tasks go to a cover or the pool when a patient writes';
+    default:
+      return 'their Tasks are always kept';
+  }
+}
+
+/**
  * Plain words for a clinician, for Task notes.
  * @param availability - An availability.
  * @returns E.g. "outside their working hours".
@@ -142,7 +161,7 @@ export function describeAvailability(availability: Availability): string {
     case 'absent':
       return 'away (vacation or leave on their schedule)';
     case 'no-working-hours':
-      return 'available (their schedule has no working hours set)';
+      return 'not working (their schedule has no working hours set)';
     case 'no-time-zone':
       return 'available (no time zone on their profile, so working hours could not be read)';
     case 'invalid-time-zone':

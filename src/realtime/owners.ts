@@ -3,7 +3,7 @@
 import { formatHumanName, getReferenceString } from '@medplum/core';
 import type { MedplumClient, WithId } from '@medplum/core';
 import type { HumanName, Resource, Schedule, Slot } from '@medplum/fhirtypes';
-import { availabilityAt, isJudgedWithoutHours } from '../lib/availability';
+import { availabilityAt, fallbackEffect, isJudgedWithoutHours } from '../lib/availability';
 import type { OwnerFacts } from '../lib/availability';
 import type { BotLog } from '../lib/bot-runtime';
 import { searchAll } from '../lib/fhir';
@@ -123,8 +123,7 @@ export class OwnerDirectory {
         continue;
       }
       this.warned.add(owner);
-      const effect = availability.state === 'available' ? 'available unless blocked' : 'their Tasks are kept';
-      log.warn(`${owner}: working hours cannot be judged (${availability.reason}); ${effect}. npm run status lists such owners`);
+      log.warn(`${owner}: working hours cannot be judged (${availability.reason}); ${fallbackEffect(availability)}. npm run status lists such owners`);
     }
   }
 

@@ -51,8 +51,19 @@ describe('available at t: inside working hours, and no absence block covering t'
 });
 
 describe('when the hours cannot be judged: the documented fallbacks', () => {
-  test('no working-hours rules, or no time zone: available unless blocked', () => {
-    expect(availabilityAt(owner([schedule([])]), at(FRIDAY_1017_NY))).toEqual({ state: 'available', reason: 'no-working-hours' });
+  test('an active Schedule without working hours: not working, at every hour and whatever the zone', () => {
+    for (const instant of [at(FRIDAY_1017_NY), at(FRIDAY_1017_NY) + 11 * 3_600_000]) {
+      expect(availabilityAt(owner([schedule([])]), instant)).toEqual({ state: 'unavailable', reason: 'no-working-hours' });
+      expect(availabilityAt(owner([schedule([])], null), instant)).toEqual({ state: 'unavailable', reason: 'no-working-hours' });
+      expect(availabilityAt(owner([schedule([])], 'Eastern'), instant)).toEqual({ state: 'unavailable', reason: 'no-working-hours' });
+    }
+  });
+  test('a Schedule without hours next to one with hours: the one with hours decides', () => {
+    const both = owner([schedule([]), schedule([set('09:00:00', 8)])]);
+    expect(availabilityAt(both, at(FRIDAY_1017_NY)).reason).toBe('on-shift');
+    expect(availabilityAt(both, at(FRIDAY_1017_NY) + 11 * 3_600_000).state).toBe('unavailable');
+  });
+  test('no time zone: available unless blocked', () => {
     expect(availabilityAt(owner([schedule([set('09:00:00', 8, ['mon'])])], null), at(FRIDAY_1017_NY))).toEqual({ state: 'available', reason: 'no-time-zone' });
     expect(availabilityAt(owner([schedule([], [block('2026-11-27T00:00:00Z', '2026-11-28T00:00:00Z')])], null), at(FRIDAY_1017_NY)).reason).toBe('absent');
   });
@@ -95,7 +106,7 @@ test('reasons in words a clinician reads', () => {
     'on-shift': 'on shift',
     'off-shift': 'outside their working hours',
     absent: 'away (vacation or leave on their schedule)',
-    'no-working-hours': 'available (their schedule has no working hours set)',
+    'no-working-hours': 'not working (their schedule has no working hours set)',
     'no-time-zone': 'available (no time zone on their profile, so working hours could not be read)',
     'invalid-time-zone': 'unknown (their time zone is not valid)',
     'unreadable-rules': 'unknown (their working hours cannot be read)',
