@@ -13,6 +13,7 @@ import type { ServerMock, ServerMockOptions } from './harness/server-mock';
 
 const NOW = Date.parse('2026-11-27T15:17:00.000Z'); // Friday, 10:17 in New York
 const MINUTE = 60_000;
+const DAY = 24 * 60 * MINUTE;
 const ago = (ms: number): string => new Date(NOW - ms).toISOString();
 
 useFixedTimeAndQuietConsole(NOW);
@@ -154,7 +155,8 @@ describe('quota and deadline', () => {
   test('what the quota left cannot cover is deferred, not failed; the next minute finishes it', async () => {
     const server = await world({ quota: { perCaller: 2_500 } });
     const owner = await seedPractitioner(server);
-    await seedSchedule(server, [ref(owner)], { availability: [{ days: ['mon'] }] });
+    // Away (a vacation block): each thread costs a Task and a header write.
+    await seedBlock(server, await seedSchedule(server, [ref(owner)]), new Date(NOW - DAY).toISOString(), new Date(NOW + DAY).toISOString());
     const threads = [];
     for (let i = 0; i < 12; i++) {
       threads.push(await waitingThread(server, { owner }));
@@ -223,7 +225,7 @@ describe('edges of the sweep and the event path', () => {
   test('the sweep leaves a tenth of the quota it found to the event path', async () => {
     const server = await world({ quota: { perCaller: 3_000 } });
     const owner = await seedPractitioner(server);
-    await seedSchedule(server, [ref(owner)], { availability: [{ days: ['mon'] }] });
+    await seedBlock(server, await seedSchedule(server, [ref(owner)]), new Date(NOW - DAY).toISOString(), new Date(NOW + DAY).toISOString());
     for (let i = 0; i < 20; i++) {
       await waitingThread(server, { owner });
     }

@@ -138,7 +138,7 @@ describe('owner unavailable', () => {
     // For the clinician: the provider's name and the reason in words; the patient's name never.
     expect(task.note?.[0].text).toBe('Returned to the team pool: Pat PHI-PRACTITIONER-NAME is away (vacation or leave on their schedule).');
     expect(task.note?.[0].text).not.toContain(`${PHI_MARKER}PATIENT`);
-    expect(latestReroute(task)).toEqual({ from: `Practitioner/${w.owner.id}`, to: undefined, trigger: 'Communication/msg-1', headerVersion: w.thread.meta?.versionId });
+    expect(latestReroute(task)).toEqual({ from: `Practitioner/${w.owner.id}`, to: undefined, trigger: 'Communication/msg-1', headerVersion: w.thread.meta?.versionId, reason: 'absent' });
     const header = await w.server.read<Communication>('Communication', w.thread.id);
     expect(header.recipient).toEqual([w.patient]);
     expect(w.server.countByKey()).toEqual({ 'GET Task': 1, 'GET Slot': 1, 'POST batch': 1 });
@@ -153,16 +153,35 @@ describe('owner unavailable', () => {
     expect((await run(w)).rerouted).toBe(1);
   });
 
-  test('outside working hours (07:00 local) counts as unavailable', async () => {
+  test('outside working hours (07:00 local) counts as unavailable: the Task moves, the provider stays on the thread', async () => {
     vi.setSystemTime(new Date('2026-11-27T12:00:00.000Z'));
     const w = await world();
     expect((await run(w)).rerouted).toBe(1);
+    expect((await w.server.read<Task>('Task', w.task.id)).owner).toBeUndefined();
+    // The end of a shift moves the work and writes the note, and nothing else: no header write.
+    const header = await w.server.read<Communication>('Communication', w.thread.id);
+    expect(header.recipient).toEqual([w.patient, ref(w.owner)]);
+    expect(header.meta?.versionId).toBe(w.thread.meta?.versionId);
   });
 
-  test('a Schedule without working hours: available unless blocked (the documented fallback)', async () => {
+  test('off shift with a cover: the cover gets the Task, the provider stays on the thread and the cover is not added', async () => {
+    vi.setSystemTime(new Date('2026-11-27T12:00:00.000Z'));
+    const w = await world();
+    const cover = await seedPractitioner(w.server, 'UTC');
+    await seedSchedule(w.server, [ref(cover)], { availability: [{ from: '00:00:00', hours: 24 }] });
+    const summary = await run(w, undefined, { OOO_COVERAGE: JSON.stringify({ [`Practitioner/${w.owner.id}`]: `Practitioner/${cover.id}` }) });
+    expect(summary.decisions[0]).toMatchObject({ action: 'to-cover', cover: `Practitioner/${cover.id}` });
+    expect((await w.server.read<Communication>('Communication', w.thread.id)).recipient).toEqual([w.patient, ref(w.owner)]);
+  });
+
+  test('a provider whose only Schedule has no working hours is not working: rerouted, and stays on the thread', async () => {
     const w = await world();
     await w.server.update({ ...w.schedule, extension: undefined });
-    expect((await run(w)).decisions[0]).toMatchObject({ action: 'kept', reason: 'owner available (no-working-hours)' });
+    expect((await run(w)).decisions[0]).toMatchObject({ action: 'to-pool', reason: 'no-working-hours written' });
+    const task = await w.server.read<Task>('Task', w.task.id);
+    expect(task.owner).toBeUndefined();
+    expect(task.note?.at(-1)?.text).toContain('not working (their schedule has no working hours set)');
+    expect((await w.server.read<Communication>('Communication', w.thread.id)).recipient).toContainEqual(ref(w.owner));
     const away = await world({ away: true });
     await away.server.update({ ...away.schedule, extension: undefined });
     expect((await run(away)).decisions[0]).toMatchObject({ action: 'to-pool', reason: 'absent now' });
@@ -466,7 +485,7 @@ describe('real clinic schedules', () => {
     expect(summary).toMatchObject({ outcome: 'done', rerouted: 0 });
     expect(summary.decisions[0].reason).toBe('owner unknown (invalid-time-zone)');
     expect(vi.mocked(console.log).mock.calls.map((c) => String(c[0]))).toContain(
-      `[ooo-reroute] WARN Practitioner/${w.owner.id}: working hours cannot be judged (invalid-time-zone); their Tasks are kept. npm run status lists such owners`
+      `[ooo-reroute] WARN Practitioner/${w.owner.id}: working hours cannot be judged (invalid-time-zone); their Tasks are always kept. npm run status lists such owners`
     );
     await seedBlock(w.server, w.schedule, '2026-11-27T00:00:00Z', '2026-11-28T00:00:00Z');
     expect((await run(w)).decisions[0]).toMatchObject({ action: 'to-pool', reason: 'absent now' });
@@ -573,7 +592,7 @@ describe('planThread (pure)', () => {
     const op = patchOf(entry).find((o) => (o as { path: string }).path.startsWith('/note')) as { value: unknown };
     return (Array.isArray(op.value) ? op.value[0] : op.value) as { text: string; extension: unknown[] };
   };
-  const record = (from: string, extra: { to?: string; trigger?: string; headerVersion?: string } = {}) => ({
+  const record = (from: string, extra: { to?: string; trigger?: string; headerVersion?: string; reason?: string } = {}) => ({
     authorString: 'ooo-reroute',
     text: 'earlier',
     extension: [
@@ -584,6 +603,7 @@ describe('planThread (pure)', () => {
           ...(extra.to ? [{ url: 'to', valueReference: { reference: extra.to } }] : []),
           ...(extra.trigger ? [{ url: 'trigger', valueReference: { reference: extra.trigger } }] : []),
           ...(extra.headerVersion ? [{ url: 'header-version', valueId: extra.headerVersion }] : []),
+          { url: 'reason', valueCode: extra.reason ?? 'absent' },
         ],
       },
     ],
@@ -731,6 +751,8 @@ describe('planThread (pure)', () => {
     expect(planThread({ ...thread, tasks: [moved], waitingOnCareTeam: false }, owners).entries).toHaveLength(0);
     expect(planThread({ ...thread, tasks: [{ ...moved, note: [record('Practitioner/a')] }] }, owners).entries).toHaveLength(0);
     expect(planThread({ ...thread, tasks: [{ ...task, owner: { reference: 'Practitioner/c' }, note: [legacyToCover] }] }, owners).repaired).toEqual([]);
+    // A reroute at the end of a shift left the owner on the thread on purpose: nothing to finish.
+    expect(planThread({ ...thread, tasks: [{ ...moved, note: [record('Practitioner/a', { headerVersion: 'h1', reason: 'off-shift' })] }] }, owners).entries).toHaveLength(0);
     // This run's own move (an event's retry after the header conflicted) is finished on the new version.
     const retry = planThread({ ...thread, header: { ...header, meta: { versionId: 'h2' } }, tasks: [moved] }, { ...owners, movedThisRun: new Set(['Task/t']) });
     expect(retry.repaired).toEqual(['Practitioner/a']);
@@ -752,8 +774,9 @@ describe('planThread (pure)', () => {
       to: 'Practitioner/c',
       trigger: 'Communication/m0',
       headerVersion: '7',
+      reason: 'absent',
     });
-    expect(latestReroute({ ...task, note: [record('Practitioner/x'), record('Practitioner/y', { trigger: 'Communication/m2' })] })).toEqual({ from: 'Practitioner/y', to: undefined, trigger: 'Communication/m2', headerVersion: undefined });
+    expect(latestReroute({ ...task, note: [record('Practitioner/x'), record('Practitioner/y', { trigger: 'Communication/m2' })] })).toEqual({ from: 'Practitioner/y', to: undefined, trigger: 'Communication/m2', headerVersion: undefined, reason: 'absent' });
     const withoutFrom = { authorString: 'ooo-reroute', text: 'owner Practitioner/t unavailable', extension: [{ url: 'urn:medplum-messaging-bots:ooo-reroute', extension: [{ url: 'to', valueReference: { reference: 'Practitioner/c' } }] }] };
     expect(latestReroute({ ...task, note: [withoutFrom] })).toBeUndefined();
     const legacyToPool = { authorString: 'ooo-reroute', text: `Out-of-office reroute: owner Practitioner/a unavailable at ${NOW} (x); triggered by Communication/m0; returned to the pool.` };
@@ -976,7 +999,7 @@ describe('availability details', () => {
     await seedTask(w.server, w.thread, { owner: ref(w.owner) });
     await run(w);
     const warnings = vi.mocked(console.log).mock.calls.map((c) => String(c[0])).filter((l) => l.includes('working hours cannot be judged'));
-    expect(warnings).toEqual([`[ooo-reroute] WARN Practitioner/${w.owner.id}: working hours cannot be judged (no-time-zone); available unless blocked. npm run status lists such owners`]);
+    expect(warnings).toEqual([`[ooo-reroute] WARN Practitioner/${w.owner.id}: working hours cannot be judged (no-time-zone); treated as available unless a vacation block covers now. npm run status lists such owners`]);
   });
 });
 

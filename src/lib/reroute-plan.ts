@@ -78,6 +78,8 @@ export interface RerouteRecord {
   trigger?: string;
   /** The header's version the reroute read: the header is as the reroute left it while it still has it. */
   headerVersion?: string;
+  /** Why the owner was unavailable (an AvailabilityReason code); only `absent` takes them off the thread. */
+  reason?: string;
 }
 
 /**
@@ -125,7 +127,8 @@ export function latestReroute(task: Task): RerouteRecord | undefined {
     const ref = (name: string): string | undefined => record.extension?.find((e) => e.url === name)?.valueReference?.reference;
     const from = ref('from');
     const headerVersion = record.extension?.find((e) => e.url === 'header-version')?.valueId;
-    return from ? { from, to: ref('to'), trigger: ref('trigger'), headerVersion } : undefined;
+    const reason = record.extension?.find((e) => e.url === 'reason')?.valueCode;
+    return from ? { from, to: ref('to'), trigger: ref('trigger'), headerVersion, reason } : undefined;
   }
   const from = /owner (\S+) unavailable/.exec(note.text ?? '')?.[1];
   return from
@@ -208,9 +211,13 @@ export function planThread(thread: ThreadToReroute, route: RouteFacts): ThreadPl
     }
     const cover = availableCover(owner, route);
     entries.push(guardedPatchEntry(task, rerouteOps(task, thread, route, { owner, because: verdict.because, when: verdict.when, cover })));
-    remove.add(owner);
-    if (cover) {
-      add.add(cover);
+    if (takesOffThread(verdict.because, verdict.when)) {
+      // An explicit absence: the thread goes to whoever answers it now. The end of a shift, or a
+      // Schedule without hours, moves the work and nothing else: the provider stays on the thread.
+      remove.add(owner);
+      if (cover) {
+        add.add(cover);
+      }
     }
     decisions.push({ task: taskRef, owner, action: cover ? 'to-cover' : 'to-pool', reason: `${verdict.because.reason} ${verdict.when}`, cover });
   }
@@ -221,6 +228,18 @@ export function planThread(thread: ThreadToReroute, route: RouteFacts): ThreadPl
     entries.push(guardedPatchEntry(thread.header, headerPatch));
   }
   return { thread: thread.thread, decisions, repaired, entries };
+}
+
+/**
+ * Whether a hand-off also takes the owner off the thread's recipients: only an explicit absence
+ * (a busy-unavailable Slot) covering now. Continuity of care matters more than a tidy recipient
+ * list: off shift, the provider keeps the thread in their inbox for the next morning.
+ * @param because - Why the Task leaves.
+ * @param when - Whether that holds now or held when the patient wrote.
+ * @returns True for an absence now.
+ */
+export function takesOffThread(because: Availability, when: 'now' | 'written'): boolean {
+  return because.reason === 'absent' && when === 'now';
 }
 
 /**
@@ -292,10 +311,11 @@ function rerouteOps(
 
 /**
  * Finishes earlier reroutes whose header patch did not apply (a 429 or a conflict on that entry):
- * the Task was taken from an owner who is still listed on the header. Only while the patient is
- * still waiting, the header is as the reroute left it (the version its record names, or this run's
- * own move), the owner is still unavailable and owns no other open Task of the thread; the cover,
- * when it holds the Task, is added.
+ * the Task was taken from an absent owner who is still listed on the header. Only for a reroute made
+ * for an absence, while the patient is still waiting, the header is as the reroute left it (the
+ * version its record names, or this run's own move), the owner is still absent and owns no other
+ * open Task of the thread; the cover, when it holds the Task, is added. A reroute at the end of a
+ * shift never touched the header, so there is nothing to finish.
  * @param thread - The thread.
  * @param route - Facts.
  * @param remove - Recipients to remove (added to).
@@ -314,11 +334,12 @@ function planRepairs(thread: ThreadToReroute, route: RouteFacts, remove: Set<str
     const untouched = record && (route.movedThisRun?.has(getReferenceString(task)) || (!!record.headerVersion && record.headerVersion === thread.header.meta?.versionId));
     if (
       !record ||
+      record.reason !== 'absent' ||
       !untouched ||
       remove.has(record.from) ||
       !listed.has(record.from) ||
       stillOwning.has(record.from) ||
-      availabilityAt(route.owner(record.from), route.now, route.serviceTypes).state !== 'unavailable'
+      availabilityAt(route.owner(record.from), route.now, route.serviceTypes).reason !== 'absent'
     ) {
       continue;
     }
@@ -333,7 +354,7 @@ function planRepairs(thread: ThreadToReroute, route: RouteFacts, remove: Set<str
 
 /**
  * Removes absent owners (and only them) from the header's recipients and adds their covers, so
- * the thread shows up for whoever now answers it.
+ * the thread shows up for whoever now answers it. Off-shift owners are never passed here.
  * @param header - The thread header.
  * @param remove - Recipients to remove.
  * @param add - Recipients to add.

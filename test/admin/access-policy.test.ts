@@ -110,7 +110,7 @@ describe('AccessPolicies grant exactly what the bots use', () => {
     for (const rerouted of [false, true]) {
       const thread = await seedThread(server, { subject: patient, recipient: [patient, ref(owner)] });
       await server.seed({ ...message(thread, patient), sent: new Date(NOW - 60_000).toISOString() });
-      const record = { url: 'urn:medplum-messaging-bots:ooo-reroute', extension: [{ url: 'from', valueReference: ref(owner) }, { url: 'header-version', valueId: thread.meta?.versionId }] };
+      const record = { url: 'urn:medplum-messaging-bots:ooo-reroute', extension: [{ url: 'from', valueReference: ref(owner) }, { url: 'header-version', valueId: thread.meta?.versionId }, { url: 'reason', valueCode: 'absent' }] };
       const note = { authorString: 'ooo-reroute', text: 'Returned to the team pool.', extension: [record] };
       await seedTask(server, thread, rerouted ? { note: [note] } : { owner: ref(owner) });
     }
