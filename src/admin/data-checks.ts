@@ -1,8 +1,8 @@
-// Data checks for `npm run status`: the owners of open Tasks whose availability the bots cannot
-// judge (no Schedule, no working hours, no or an invalid time zone, unreadable rules). Their Tasks
-// stay with them when they are away, and only a log line inside one run says so.
+// Data checks for `npm run status`: the owners of open Tasks whose availability rests on a fallback
+// (no Schedule, a Schedule without working hours, no or an invalid time zone, unreadable rules),
+// judged from their Schedules as data, so the answer is the same at any hour.
 import type { MedplumClient } from '@medplum/core';
-import { availabilityAt, fallbackEffect, isJudgedWithoutHours } from '../lib/availability';
+import { fallbackReasons } from '../lib/availability';
 import type { AvailabilityReason } from '../lib/availability';
 import { scanOpenThreadTasks } from '../lib/fhir';
 import { isReroutableOwner } from '../lib/reroute-plan';
@@ -15,6 +15,15 @@ const FIX: Partial<Record<AvailabilityReason, string>> = {
   'no-working-hours': 'add working hours (scheduling-parameters availability) to their Schedule, as in examples/schedule.json',
   'unreadable-rules': 'give each scheduling-parameters set a duration, and each availability days, times of day and a duration',
   'no-schedule': 'give them an active Schedule with working hours, as in examples/schedule.json',
+};
+
+/** What the bots do for each reason, in words for an admin. */
+const EFFECT: Partial<Record<AvailabilityReason, string>> = {
+  'no-schedule': 'their Tasks are always kept',
+  'no-working-hours': 'a Schedule without hours means not working: their Tasks move when a patient writes, unless another Schedule has them on shift',
+  'no-time-zone': 'treated as available unless a vacation block covers now',
+  'invalid-time-zone': 'their Tasks are always kept',
+  'unreadable-rules': 'their Tasks are always kept',
 };
 
 /** Owners whose availability cannot be judged, by reason. */
@@ -48,20 +57,14 @@ export async function unjudgedOwners(medplum: MedplumClient, serviceTypes: strin
   const directory = new OwnerDirectory();
   const now = Date.now();
   await directory.read(medplum, [...tasksPerOwner.keys()], { start: now, end: now + 1 }, { nearDeadline: () => false });
+  // Judged over the owner's week (their Schedules as data), not at the hour status runs.
   const byReason = new Map<AvailabilityReason, UnjudgedOwners>();
   for (const [owner, openTasks] of tasksPerOwner) {
-    const availability = availabilityAt(directory.facts(owner), now, serviceTypes);
-    if (!isJudgedWithoutHours(availability) || availability.reason === 'absent') {
-      continue;
+    for (const reason of fallbackReasons(directory.facts(owner), serviceTypes)) {
+      const entry = byReason.get(reason) ?? { reason, effect: EFFECT[reason] ?? '', fix: FIX[reason] ?? '', owners: [] };
+      entry.owners.push({ owner, openTasks });
+      byReason.set(reason, entry);
     }
-    const entry = byReason.get(availability.reason) ?? {
-      reason: availability.reason,
-      effect: fallbackEffect(availability),
-      fix: FIX[availability.reason] ?? '',
-      owners: [],
-    };
-    entry.owners.push({ owner, openTasks });
-    byReason.set(availability.reason, entry);
   }
   return [...byReason.values()].map((e) => ({ ...e, owners: e.owners.sort((a, b) => b.openTasks - a.openTasks) }));
 }

@@ -132,6 +132,39 @@ export function isJudgedWithoutHours(availability: Availability): boolean {
 }
 
 /**
+ * Why an owner's hours cannot be fully judged, whatever the hour: every fallback any of their
+ * Schedules rests on (no Schedule, a Schedule without hours, unreadable rules, no or an invalid time
+ * zone where hours exist). What `npm run status -- --data` lists; unlike `availabilityAt`, the answer
+ * does not depend on the moment it is asked.
+ * @param facts - The owner's facts (undefined: not read).
+ * @param serviceTypes - `system|code` values (OOO_SERVICE_TYPE): a Schedule whose hours are all for
+ *   other service types has no hours that count.
+ * @returns The reasons, each once, in a fixed order; empty when every Schedule can be judged.
+ */
+export function fallbackReasons(facts: OwnerFacts | undefined, serviceTypes: string[] = []): AvailabilityReason[] {
+  if (!facts) {
+    return [];
+  }
+  if (!facts.schedules.length) {
+    return ['no-schedule'];
+  }
+  const found = new Set<AvailabilityReason>();
+  for (const schedule of facts.schedules) {
+    if ('error' in schedule.rules) {
+      found.add('unreadable-rules');
+    } else if (!selectRuleSets(schedule.rules.sets, serviceTypesToRequest(schedule.rules.sets, serviceTypes)).length) {
+      found.add('no-working-hours');
+    } else if (facts.timeZone === undefined) {
+      found.add('no-time-zone');
+    } else if (!isTimeZone(facts.timeZone)) {
+      found.add('invalid-time-zone');
+    }
+  }
+  const order: AvailabilityReason[] = ['no-schedule', 'no-working-hours', 'no-time-zone', 'invalid-time-zone', 'unreadable-rules'];
+  return order.filter((r) => found.has(r));
+}
+
+/**
  * What the bots do for an owner whose availability rests on a fallback, in words for an admin.
  * @param availability - An availability (see isJudgedWithoutHours).
  * @returns E.g. "treated as not working: their Tasks go to a cover or the pool when a patient writes".

@@ -1,6 +1,6 @@
 // `npm run status` tells what happened and what is wrong with the data, in lines that fit 100 columns.
 import type { Bot, Subscription } from '@medplum/fhirtypes';
-import { describe, expect, test } from 'vitest';
+import { describe, expect, test, vi } from 'vitest';
 import { backlogProblem, describeRun } from '../../src/admin/run-history';
 import { seedPatient, seedPractitioner, seedSchedule, seedTask, seedThread, ref } from '../harness/fixtures';
 import { admin } from './admin-harness';
@@ -90,6 +90,25 @@ describe('data and secrets the bots cannot use', () => {
     expect(data.code).toBe(1);
     expect(data.out).not.toContain('last runs');
     expect(data.out.replace(/\n {2}(?! )/g, ' ')).toContain(`Practitioner/${doctor.id} (2)`);
+  });
+
+  test('the data check gives the same answer at 10:00 and at 21:00: a second Schedule without hours is named at both', async () => {
+    const a = await deployedProject();
+    const doctor = await seedPractitioner(a.server);
+    await seedSchedule(a.server, [ref(doctor)]);
+    await seedSchedule(a.server, [ref(doctor)], { noParameters: true });
+    await seedTask(a.server, await seedThread(a.server, { subject: ref(await seedPatient(a.server)) }), { owner: ref(doctor) });
+    const answers: string[] = [];
+    for (const hour of ['2026-11-27T15:00:00Z', '2026-11-28T02:00:00Z']) {
+      vi.setSystemTime(new Date(hour));
+      const { code, out } = await a.run('status', '--data');
+      expect(code).toBe(1);
+      answers.push(out.replace(/\n {2}(?! )/g, ' ').split('\n').filter((l) => l.includes('cannot be judged')).join('\n'));
+    }
+    expect(answers[0]).toContain(`(no-working-hours): a Schedule without hours means not working`);
+    expect(answers[0]).toContain(`Practitioner/${doctor.id} (1)`);
+    expect(answers[1]).toBe(answers[0]);
+    vi.useRealTimers();
   });
 
   test("a malformed BUSINESS_HOURS: status exits 1 and says what is wrong and the fix; another integration's secret is never shown", async () => {

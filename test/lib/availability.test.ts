@@ -1,7 +1,7 @@
 // The one definition of available, decided from facts alone.
 import type { Schedule } from '@medplum/fhirtypes';
 import { describe, expect, test } from 'vitest';
-import { availabilityAt, describeAvailability, isJudgedWithoutHours } from '../../src/lib/availability';
+import { availabilityAt, describeAvailability, fallbackReasons, isJudgedWithoutHours } from '../../src/lib/availability';
 import type { AvailabilityReason, OwnerFacts, ScheduleFacts } from '../../src/lib/availability';
 import { parseRuleSets } from '../../src/lib/schedule-rules';
 
@@ -99,6 +99,18 @@ describe('several Schedules, service types', () => {
     expect(availabilityAt(clinicAndVideo, at1400, ['http://example.com/st|video']).reason).toBe('on-shift');
     expect(availabilityAt(owner([schedule([set('13:00:00', 4, ALL, [video])])]), at1400).reason).toBe('on-shift');
   });
+});
+
+test('fallbacks an owner rests on, whatever the hour: each Schedule judged as data', () => {
+  expect(fallbackReasons(owner([schedule([set('09:00:00', 8)])]))).toEqual([]);
+  expect(fallbackReasons(owner([schedule([set('09:00:00', 8)]), schedule([])]))).toEqual(['no-working-hours']);
+  expect(fallbackReasons(owner([schedule([set('09:00:00', 8)])], null))).toEqual(['no-time-zone']);
+  expect(fallbackReasons(owner([schedule([set('09:00:00', 8)])], 'Eastern'))).toEqual(['invalid-time-zone']);
+  expect(fallbackReasons(owner([]))).toEqual(['no-schedule']);
+  expect(fallbackReasons(undefined)).toEqual([]);
+  // Hours only for another service type count as none for the configured one.
+  expect(fallbackReasons(owner([schedule([set('09:00:00', 8, ALL, [video])])]), ['http://example.com/st|phone'])).toEqual(['no-working-hours']);
+  expect(fallbackReasons(owner([schedule([set('09:00:00', 8, ALL, [video])])]), ['http://example.com/st|video'])).toEqual([]);
 });
 
 test('reasons in words a clinician reads', () => {
