@@ -29,6 +29,14 @@ const positive = (value: string): SecretCheck => {
   return value.trim() !== '' && Number.isFinite(n) && n > 0 ? { summary: String(n) } : { error: 'not a positive number' };
 };
 
+/** Bot.timeout is an integer on the server; AWS Lambda, where hosted Medplum runs Bots, stops at 900 s. */
+const timeoutSeconds = (value: string): SecretCheck => {
+  const n = Number(value.trim());
+  return value.trim() !== '' && Number.isInteger(n) && n >= 1 && n <= 900
+    ? { summary: String(n) }
+    : { error: 'must be a whole number of seconds from 1 to 900 (the server stores Bot.timeout as an integer; AWS Lambda stops at 900)' };
+};
+
 const json = (parse: (v: unknown) => object): ((value: string) => SecretCheck) => {
   return (value) => {
     let parsed: unknown;
@@ -165,7 +173,7 @@ export const SECRETS: SecretSpec[] = [
     setupDefault: '60',
     whenAbsent: '10',
     meaning: "both Bots' timeout; setup sets it as each Bot's timeout, and the bots plan their work within it",
-    check: positive,
+    check: timeoutSeconds,
   },
   {
     name: 'OOO_WINDOW_MINUTES',

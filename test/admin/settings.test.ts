@@ -18,6 +18,17 @@ describe('npm run settings', () => {
     expect(await a.secrets()).toEqual({ PARTNER_API_TOKEN: 'sk_live_NEVER_PRINT_ME', STALE_AFTER_HOURS: '72' });
   });
 
+  test('set BOT_TIMEOUT_SECONDS=90.5 is refused (the server stores Bot.timeout as an integer, and setup would fail), exit 2, nothing written', async () => {
+    const a = admin();
+    for (const bad of ['90.5', '0', '901', 'ten']) {
+      const run = await a.run('settings', 'set', `BOT_TIMEOUT_SECONDS=${bad}`);
+      expect(run.code).toBe(2);
+      expect(run.err).toContain('- BOT_TIMEOUT_SECONDS: must be a whole number of seconds from 1 to 900');
+    }
+    expect(writes(a)).toEqual([]);
+    expect((await a.run('settings', 'set', 'BOT_TIMEOUT_SECONDS=90')).code).toBe(0);
+  });
+
   test('set STALE_AFTER_HOURS=48 keeps every other secret, shows their names only, and says nothing more is needed', async () => {
     const a = admin();
     await a.setSecrets({ PARTNER_API_TOKEN: 'sk_live_NEVER_PRINT_ME', OTHER_INTEGRATION_KEY: 'secret-2', STALE_AFTER_HOURS: '72' });
