@@ -4,10 +4,28 @@
 // - Open: the patient side wrote last and the thread has no open response Task: one Task, routed to
 //   the care-team person who last wrote if available, else the first available person among the
 //   header's recipients, else an available cover of theirs, else the pool. Created conditionally on
-//   an identifier naming the episode, so redelivery, concurrent messages and the sweep make one.
-// - Complete: the care team wrote last: every open response Task of the thread is completed, its
-//   output the first reply after the patient message that opened it.
+//   an identifier naming the episode, so redelivery, concurrent messages and the sweep make one. Its
+//   input is the first unanswered patient message (the episode's opening).
+// - Complete: the care team wrote last, and a care-team message answers the Task (below): it is
+//   completed, its output that answer. No answer: the Task stays open (never "the last message").
 // - Cancel: the thread is closed (header not in progress) or deleted.
+//
+// What answers a response Task (`answerOf`): the first care-team message after its question.
+// - The bot's Task (it carries the episode identifier or its route note) was opened because its input message was
+//   waiting: the question is that message, and a reply ordered after it answers, even one stamped
+//   before the Task was made and stored after (a late-synced reply).
+// - A Task a person made (any other Task with the response code) asks the question its input names
+//   when that is a patient message still unanswered when the Task was authored. Otherwise (no such
+//   input, or the care team had already written after it by then) it is a hand-off ("I'll ask Dr B"):
+//   the question is the Task itself, and only a care-team message sent after its authoredOn (else
+//   meta.lastUpdated) answers, never the message that handed it off. Since a late-synced reply
+//   stamped before such a Task cannot be told from the hand-off message, it does not count.
+// - The opening message not in the conversation read (entered in error, or older than a bounded
+//   read): the Task's authoring time is the bound, so a reply older than the Task never completes it
+//   unless the opening message proves the reply came after the question. Readers that bound their
+//   read take messages back to `openedAt`. A Task with no time and no opening found is not completed.
+// "After" an opening message is its order in the conversation (time = sent else lastUpdated, then
+// reference, as everywhere); after an instant is a later time.
 //
 // Task shape as in Medplum's message response tracking: focus = the thread header, for = the
 // patient, owner or performerType, requested -> completed (or cancelled), output -> the reply.
@@ -19,7 +37,7 @@ import { guardedPatchEntry } from './fhir';
 import type { PatchOperation } from './fhir';
 import { availableCover, isReroutableOwner, OOO_BOT_NAME } from './reroute-plan';
 import type { RouteFacts } from './reroute-plan';
-import { currentEpisode, firstReplyAfter } from './thread';
+import { currentEpisode } from './thread';
 import type { Conversation, MessagePoint } from './thread';
 
 /** Identifier system of a response Task's episode: value `<thread id>:after:<care-team message id | start>`. */
@@ -216,7 +234,10 @@ export function planLifecycle(thread: LifecycleThread, route: RouteFacts, config
     plan.entries.push(createEntry(thread, episode.opening, value, chosen, config, now));
   } else if (episode.last?.role === 'care-team') {
     for (const task of open) {
-      const reply = firstReplyAfter(thread.conversation, openedAt(task, thread.conversation)) ?? episode.last;
+      const reply = answerOf(task, thread.conversation);
+      if (!reply) {
+        continue; // nobody has answered this Task's question yet: it stays open
+      }
       plan.decisions.push({ action: 'complete', task: getReferenceString(task), target: reply.ref, reason: 'care team replied' });
       plan.entries.push(completeEntry(task, reply, now));
     }
@@ -234,15 +255,84 @@ export function lastCareTeamWriter(c: Conversation): string | undefined {
 }
 
 /**
- * When a response Task's episode opened: its opening patient message, else its creation.
+ * The patient message a response Task names as its input, if any.
+ * @param task - The Task.
+ * @returns The message's reference string.
+ */
+export function openingRef(task: Task): string | undefined {
+  return task.input?.find((i) => i.valueReference?.reference?.startsWith('Communication/'))?.valueReference?.reference;
+}
+
+/**
+ * When a Task was made: authoredOn, else meta.lastUpdated.
+ * @param task - The Task.
+ * @returns Epoch milliseconds, or undefined when neither is a time.
+ */
+export function taskTime(task: Task): number | undefined {
+  const time = Date.parse(task.authoredOn ?? task.meta?.lastUpdated ?? '');
+  return Number.isNaN(time) ? undefined : time;
+}
+
+/**
+ * Whether the lifecycle opened a Task: it carries the episode identifier, or the note recording its
+ * route (the sweep's Task read carries notes but not identifiers).
+ * @param task - A response Task.
+ * @returns True for the lifecycle's own Tasks.
+ */
+export function openedByLifecycle(task: Task): boolean {
+  return !!task.identifier?.some((i) => i.system === RESPONSE_EPISODE_SYSTEM) || !!task.note?.some((n) => n.extension?.some((e) => e.url === RESPONSE_ROUTE_URL));
+}
+
+/** What a response Task waits for an answer to: a patient message, or (a hand-off) the Task itself. */
+export type Question = { kind: 'message'; message: MessagePoint } | { kind: 'hand-off'; since: number };
+
+/**
+ * What a response Task asks (see the module header): the bot's Task, its opening message; a person's,
+ * the patient message its input names if it was unanswered when the Task was authored, else the Task.
  * @param task - The Task.
  * @param c - The thread's conversation.
- * @returns Epoch milliseconds (0 when unknown: any reply counts).
+ * @returns The question, or undefined when neither its message nor its time is known.
+ */
+export function questionOf(task: Task, c: Conversation): Question | undefined {
+  const ref = openingRef(task);
+  const index = ref ? c.points.findIndex((p) => p.ref === ref && p.role === 'patient') : -1;
+  const authored = taskTime(task);
+  if (index >= 0) {
+    const answeredBefore =
+      !openedByLifecycle(task) && authored !== undefined && c.points.slice(index + 1).some((p) => p.role === 'care-team' && p.time <= authored);
+    if (!answeredBefore) {
+      return { kind: 'message', message: c.points[index] };
+    }
+  }
+  return authored === undefined ? undefined : { kind: 'hand-off', since: authored };
+}
+
+/**
+ * The care-team message that answers a response Task: the first after its question.
+ * @param task - The Task.
+ * @param c - The thread's conversation.
+ * @returns The answer, or undefined while nobody has answered.
+ */
+export function answerOf(task: Task, c: Conversation): MessagePoint | undefined {
+  const question = questionOf(task, c);
+  if (!question) {
+    return undefined;
+  }
+  const after = question.kind === 'message' ? c.points.indexOf(question.message) + 1 : c.points.findIndex((p) => p.time > question.since);
+  return after < 0 ? undefined : c.points.slice(after).find((p) => p.role === 'care-team');
+}
+
+/**
+ * How far back a response Task's completion looks: its opening message or its making, whichever is
+ * earlier (a bounded read of the thread must reach back to here).
+ * @param task - The Task.
+ * @param c - The thread's conversation.
+ * @returns Epoch milliseconds (0 when neither is known: read everything).
  */
 export function openedAt(task: Task, c: Conversation): number {
-  const opening = task.input?.find((i) => i.valueReference?.reference?.startsWith('Communication/'))?.valueReference?.reference;
-  const point = opening ? c.points.find((p) => p.ref === opening) : undefined;
-  return point?.time ?? (Date.parse(task.authoredOn ?? '') || 0);
+  const ref = openingRef(task);
+  const times = [ref ? c.points.find((p) => p.ref === ref)?.time : undefined, taskTime(task)].filter((t): t is number => t !== undefined);
+  return times.length ? Math.min(...times) : 0;
 }
 
 function createEntry(thread: LifecycleThread, opening: MessagePoint, value: string, chosen: Route, config: LifecycleConfig, now: string): BundleEntry {
