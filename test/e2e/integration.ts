@@ -12,7 +12,12 @@
 //   owner; a message after the shift whose event was lost is rerouted; a vacation that began after
 //   the patient wrote hands the thread off; a provider between two appointments keeps it;
 // - the stale bot (`$execute`, as the cron would): one reminder for a silent thread after two runs,
-//   none where the care team spoke last, none for an auto-acknowledged one.
+//   none where the care team spoke last, none for an auto-acknowledged one;
+// - the end of a shift and a recipient (#26): a message after an owner's shift ended sends their Task
+//   to the pool and leaves them on the thread; a vacation takes them off it;
+// - the follow-up clock (#26): a patient who writes again does not restart the wait: one reminder,
+//   named after the episode and dated from the first message, from an incremental run and from a full
+//   reconcile, and none from the runs after.
 // The sweep and the stale bot act on every open thread of the Project: with open threads the test
 // did not make, it refuses unless told --yes. Everything it created is deleted in a finally.
 import type { MedplumClient } from '@medplum/core';
@@ -96,6 +101,8 @@ export async function main(argv: string[]): Promise<number> {
     await responseLifecycle(medplum, create, created, check);
     await readmeExample(medplum, create, check);
     await staleBot(medplum, bots['stale-thread-reminders'], create, created, check);
+    await endOfShiftRecipient(medplum, create, created, check);
+    await followUpClock(medplum, bots['stale-thread-reminders'], create, created, check);
   } finally {
     // The bots' own writes to our data are patches; only the reminders are new, and were added to `created`.
     let deleted = 0;
@@ -290,3 +297,131 @@ async function staleBot(medplum: MedplumClient, botId: string, create: Create, c
   check('stale: the second run created nothing', second.created === 0 && second.failed === 0);
 }
 
+
+/** Waits (20 s at most) until the Bot run a message triggered is recorded: its AuditEvent names the message. */
+async function runRecorded(medplum: MedplumClient, message: Resource): Promise<void> {
+  await waitFor(
+    () => medplum.searchResources('AuditEvent', { entity: `${message.resourceType}/${message.id}` }, { cache: 'no-cache' }),
+    (events) => events.length > 0
+  );
+}
+
+/** Adds to `created` the Tasks the bots made on these threads (for the finally to delete), once each. */
+async function tasksOn(medplum: MedplumClient, thread: Communication, created: Resource[]): Promise<Task[]> {
+  const tasks = await medplum.searchResources('Task', { focus: `Communication/${thread.id}` }, { cache: 'no-cache' });
+  const known = new Set(created.map((r) => `${r.resourceType}/${r.id}`));
+  created.push(...tasks.filter((t) => !known.has(`Task/${t.id}`)));
+  return tasks;
+}
+
+/**
+ * The end of a shift and a thread's recipients (#26). A provider whose working hours ended two hours
+ * ago (no absence) owns an open Task on a thread they receive; the patient writes now: the Task goes
+ * to the pool with a note, and the provider stays a recipient (the thread is still in their inbox next
+ * morning). A provider on vacation (a busy-unavailable Slot over now): the Task goes to the pool and
+ * they leave the recipients. Each read waits for the run the message triggered to be recorded, so a
+ * recipient still listed is the run's answer, not a read made before it.
+ */
+async function endOfShiftRecipient(medplum: MedplumClient, create: Create, created: Resource[], check: Check): Promise<void> {
+  const HOUR = 3_600_000;
+  const UTC = [{ url: 'http://hl7.org/fhir/StructureDefinition/timezone', valueCode: 'UTC' }];
+  const patient = await create({ resourceType: 'Patient' });
+  const person = async (hours: Extension[]): Promise<{ practitioner: Resource & { id: string }; schedule: Resource & { id: string } }> => {
+    const practitioner = await create({ resourceType: 'Practitioner', name: [{ given: ['Sam'], family: 'Shift' }], extension: UTC });
+    return { practitioner, schedule: await create({ resourceType: 'Schedule', active: true, actor: [ref(practitioner)], extension: hours }) };
+  };
+  const patientWrites = async (owner: Resource): Promise<{ thread: Communication & { id: string }; task: Task & { id: string } }> => {
+    const thread = await create<Communication>({ resourceType: 'Communication', status: 'in-progress', subject: ref(patient), recipient: [ref(patient), ref(owner)] });
+    const task = await create<Task>({ resourceType: 'Task', status: 'in-progress', intent: 'order', focus: ref(thread), owner: ref(owner) });
+    const message = await create<Communication>({
+      resourceType: 'Communication',
+      status: 'in-progress',
+      partOf: [ref(thread)],
+      sender: ref(patient),
+      payload: [{ contentString: 'e2e' }],
+      sent: new Date().toISOString(),
+    });
+    await runRecorded(medplum, message);
+    await tasksOn(medplum, thread, created);
+    return { thread, task };
+  };
+  const listed = async (thread: Communication, who: Resource): Promise<boolean> =>
+    !!(await medplum.readResource('Communication', thread.id as string)).recipient?.some((r) => r.reference === `Practitioner/${who.id}`);
+
+  // Working hours from 10 h ago for 8 h, every day: the shift ended 2 h ago; nothing on their calendar.
+  const offShift = await person(shift(10 * HOUR, 8));
+  const evening = await patientWrites(offShift.practitioner);
+  const handedOff = await waitFor(() => medplum.readResource('Task', evening.task.id), (t) => !!t.note);
+  check(
+    'end of shift (#26): a message after the shift sends the Task to the pool, with a note',
+    !handedOff.owner && handedOff.status === 'requested' && handedOff.note?.length === 1,
+    handedOff.note?.[0]?.text
+  );
+  check('end of shift (#26): the provider stays a recipient of the thread', await listed(evening.thread, offShift.practitioner));
+
+  const onVacation = await person(ALL_DAY);
+  await create({ resourceType: 'Slot', schedule: ref(onVacation.schedule), status: 'busy-unavailable', start: ago(DAY), end: ago(-DAY) });
+  const away = await patientWrites(onVacation.practitioner);
+  const pooled = await waitFor(() => medplum.readResource('Task', away.task.id), (t) => !!t.note);
+  check('vacation (#26): the Task goes to the pool, with a note', !pooled.owner && pooled.status === 'requested' && pooled.note?.length === 1, pooled.note?.[0]?.text);
+  check('vacation (#26): the provider leaves the recipients of the thread', !(await listed(away.thread, onVacation.practitioner)));
+}
+
+/**
+ * The follow-up clock (#26): a patient waits from their FIRST message after the care team last spoke
+ * (or the thread's start); writing again does not restart the clock. The first message 80 h ago, a
+ * follow-up 10 h ago, STALE_AFTER_HOURS 72 (for the check, then as it was): the thread is due. Its one
+ * reminder names the episode, `<thread id>:after:<the care team's last message id | start>`, and
+ * records the first message's time as where the silence started.
+ * - Thread A, decided by an incremental run (`{"full": false}`): the care team spoke 120 h ago, before
+ *   the window such a run reads by default (72 h + 24 h of lookback), so it has to know the episode
+ *   from more than its window.
+ * - Thread B, made after that run and decided by a full reconcile (`{"full": true}`): the care team
+ *   never spoke (`:after:start`).
+ * Then one more run of each kind: neither thread gets a second reminder.
+ */
+async function followUpClock(medplum: MedplumClient, botId: string, create: Create, created: Resource[], check: Check): Promise<void> {
+  const HOUR = 3_600_000;
+  const run = (full: boolean): Promise<Record<string, unknown>> => medplum.post<Record<string, unknown>>(medplum.fhirUrl('Bot', botId, '$execute'), { full });
+  await withSecret(medplum, 'STALE_AFTER_HOURS', '72', async () => {
+    const nurse = await create({ resourceType: 'Practitioner', extension: TZ });
+    const patient = await create({ resourceType: 'Patient' });
+    const say = (thread: Resource, sender: Resource, sentAgo: number): Promise<Communication & { id: string }> =>
+      create<Communication>({ resourceType: 'Communication', status: 'completed', partOf: [ref(thread)], sender: ref(sender), payload: [{ contentString: 'e2e' }], sent: ago(sentAgo) });
+    const thread = async (careTeamSpokeAgo?: number): Promise<{ thread: Communication & { id: string }; episode: string; first: Communication }> => {
+      const header = await create<Communication>({ resourceType: 'Communication', status: 'in-progress', subject: ref(patient), sent: ago(150 * HOUR) });
+      const careTeam = careTeamSpokeAgo ? await say(header, nurse, careTeamSpokeAgo) : undefined;
+      const first = await say(header, patient, 80 * HOUR);
+      await say(header, patient, 10 * HOUR); // the follow-up
+      return { thread: header, episode: `${header.id}:after:${careTeam ? careTeam.id : 'start'}`, first };
+    };
+    const oneReminder = async (label: string, t: Awaited<ReturnType<typeof thread>>): Promise<void> => {
+      const tasks = await tasksOn(medplum, t.thread, created);
+      const started = tasks[0]?.extension?.find((e) => e.url === 'urn:medplum-messaging-bots:silence-started')?.valueInstant;
+      check(
+        `follow-up clock (#26), ${label}: one reminder, for the episode, its silence started at the first message`,
+        tasks.length === 1 && !!tasks[0].identifier?.some((i) => i.value === t.episode) && Date.parse(started ?? '') === Date.parse(t.first.sent ?? ''),
+        `${tasks.length} Task(s); identifiers ${JSON.stringify(tasks.map((x) => x.identifier?.map((i) => i.value)))}, want ${t.episode}; silence started ${started}, first message ${t.first.sent}`
+      );
+    };
+
+    const a = await thread(120 * HOUR);
+    const incremental = await run(false);
+    console.log('stale run {"full": false}:', JSON.stringify(incremental));
+    await oneReminder('thread A, incremental run', a);
+
+    const b = await thread();
+    const full = await run(true);
+    console.log('stale run {"full": true}:', JSON.stringify(full));
+    await oneReminder('thread B, full reconcile', b);
+
+    const again = [await run(false), await run(true)];
+    console.log('stale runs again:', again.map((s) => JSON.stringify(s)).join(' '));
+    const after = [await tasksOn(medplum, a.thread, created), await tasksOn(medplum, b.thread, created)];
+    check(
+      'follow-up clock (#26): the runs after add no reminder to either thread, and leave each open',
+      after.every((tasks) => tasks.length === 1 && tasks[0].status === 'requested'),
+      `Tasks per thread: ${after.map((tasks) => tasks.map((t) => t.status).join('+') || 'none').join(', ')}`
+    );
+  });
+}
