@@ -51,9 +51,12 @@ ${COMMON}`,
   status: `Usage: npm run status -- [options]
 
 Prints, per bot: deployed, runtime, membership, AccessPolicy (and what it lacks), Subscription and
-cron, timeout, and what its last runs did; then the problems found: wiring, secrets the bots would
-ignore, work left over run after run, and owners of open Tasks whose working hours cannot be judged.
-Exits 1 when there is a problem, with the fix.
+cron, timeout, what its last runs did, and the runs of its cron's last ticks by kind (sweeps; hourly
+runs and full reconciles), found among any number of runs for messages. Then the problems found:
+wiring, secrets the bots would ignore, scheduled runs that failed, stopped early or deferred work
+three times running, or did not happen when the cron says they should, a run of failed runs for
+messages, messages the Subscription did not deliver, and owners of open Tasks whose working hours
+cannot be judged. Exits 1 when there is a problem, with the fix.
 
 Options:
   --data               only the checks of the Project's data and secrets

@@ -4,8 +4,10 @@ import type { AccessPolicy, Bot, ProjectSetting, Subscription } from '@medplum/f
 import { obsoleteSecrets, secretProblems } from '../lib/secret-catalogue';
 import type { BotConfig } from './project-setup';
 import { BOT_WIRING, MANAGED_TAG_SYSTEM, PLACEHOLDER_BOT_ID, SECRET_DEFAULTS } from './project-setup';
-import { backlogProblem, describeRun } from './run-history';
-import type { RunSummary } from './run-history';
+import { parseHourOfDay } from '../lib/business-hours';
+import { parseCron } from './cron';
+import { assignRuns, describeRun, describeTicks, GRACE_MS, judgeRuns, ticksToRead } from './run-history';
+import type { RunSummary, Tick } from './run-history';
 
 /** One bot's state. */
 export interface BotStatus {
@@ -20,6 +22,8 @@ export interface BotStatus {
   triggers: string[];
   timeout?: number;
   lastRuns: RunSummary[];
+  /** The last ticks of its cron, by kind, with the run each started. */
+  ticks: Tick[];
   problems: string[];
 }
 
@@ -39,9 +43,10 @@ export interface StatusResult {
  * @param bots - The bot entries of the config.
  * @param options - `wiring: false` checks only the Project's features and secrets (`status --data`).
  * @param options.wiring - Whether to check the Bots and their wiring.
+ * @param options.now - The instant to judge the cron ticks at (default now).
  * @returns One status per bot, plus Project-level problems.
  */
-export async function readStatus(medplum: MedplumClient, bots: BotConfig[], options: { wiring?: boolean } = {}): Promise<StatusResult> {
+export async function readStatus(medplum: MedplumClient, bots: BotConfig[], options: { wiring?: boolean; now?: number } = {}): Promise<StatusResult> {
   const problems: string[] = [];
   const features = medplum.getProject()?.features;
   for (const feature of ['bots', 'cron']) {
@@ -70,13 +75,19 @@ export async function readStatus(medplum: MedplumClient, bots: BotConfig[], opti
   }
   const statuses: BotStatus[] = [];
   for (const config of bots) {
-    statuses.push(await botStatus(medplum, config, subscriptions, secrets));
+    statuses.push(await botStatus(medplum, config, subscriptions, secrets, options.now ?? Date.now()));
   }
   return { bots: statuses, problems, secrets, notes };
 }
 
-async function botStatus(medplum: MedplumClient, config: BotConfig, subscriptions: Subscription[], secrets: ProjectSetting[] | undefined): Promise<BotStatus> {
-  const status: BotStatus = { name: config.name, id: config.id, exists: false, deployed: false, membership: false, accessPolicy: 'none', triggers: [], lastRuns: [], problems: [] };
+async function botStatus(
+  medplum: MedplumClient,
+  config: BotConfig,
+  subscriptions: Subscription[],
+  secrets: ProjectSetting[] | undefined,
+  now: number
+): Promise<BotStatus> {
+  const status: BotStatus = { name: config.name, id: config.id, exists: false, deployed: false, membership: false, accessPolicy: 'none', triggers: [], lastRuns: [], ticks: [], problems: [] };
   if (config.id === PLACEHOLDER_BOT_ID) {
     status.problems.push('no Bot id in the config (run `npm run setup`)');
     return status;
@@ -133,13 +144,129 @@ async function botStatus(medplum: MedplumClient, config: BotConfig, subscription
   if (secrets && (bot.timeout ?? 10) < believed) {
     status.problems.push(`timeout ${bot.timeout ?? '10 (server default)'} s is below BOT_TIMEOUT_SECONDS ${believed}: the bot plans for time it does not have`);
   }
-  const runs = await medplum.searchResources('AuditEvent', { entity: `Bot/${config.id}`, _sort: '-_lastUpdated', _count: '10' }, { cache: 'no-cache' });
-  status.lastRuns = runs.map(describeRun).sort((a, b) => (b.time ?? '').localeCompare(a.time ?? ''));
-  const backlog = backlogProblem(status.lastRuns);
-  if (backlog) {
-    status.problems.push(backlog);
+  // The newest runs (a busy bot's are nearly all runs for messages), then the runs of its cron's
+  // last ticks, kind by kind, wherever they are among the others.
+  const recent = await medplum.searchResources('AuditEvent', { entity: `Bot/${config.id}`, _sort: '-date', _count: '50' }, { cache: 'no-cache' });
+  status.lastRuns = recent.map(describeRun).sort((a, b) => (b.time ?? '').localeCompare(a.time ?? ''));
+  const cron = parseCron(bot.cronString);
+  if (bot.cronString && !cron) {
+    status.problems.push(
+      `its cronString "${bot.cronString}" is refused by the server's cron check: the Bot never runs on schedule. Fix: npm run settings -- set ${wiring?.cronSecret ?? 'its cron secret'}=<5-field cron>, then npm run setup -- --reset-bot-settings`
+    );
+  }
+  const fullHour = hourSecret(secrets, 'STALE_FULL_RECONCILE_HOUR');
+  const ticks = cron
+    ? ticksToRead(cron, { bot: config.name, timeoutSeconds: bot.timeout ?? 10, now, botWritten: Date.parse(bot.meta?.lastUpdated ?? '') || undefined, fullHour })
+    : [];
+  status.ticks = assignRuns(ticks, await runsInWindows(medplum, config.id, ticks));
+  status.problems.push(...judgeRuns(status.ticks, status.lastRuns, bot.cronString));
+  if (config.name === 'stale-thread-reminders' && cron && !ticks.some((t) => t.kind === 'full')) {
+    status.problems.push(
+      `its cron (${bot.cronString}) never runs in the UTC hour ${fullHour ?? 3} (STALE_FULL_RECONCILE_HOUR): the daily full reconcile never happens. Fix: npm run settings -- set STALE_THREAD_CRON=... or STALE_FULL_RECONCILE_HOUR=..., then npm run setup`
+    );
+  }
+  if (wiring?.subscription) {
+    const silent = await silentSubscription(medplum, config.id, subscriptions, wiring.subscription.criteria, bot.timeout ?? 10, now);
+    if (silent) {
+      status.problems.push(silent);
+    }
   }
   return status;
+}
+
+function hourSecret(secrets: ProjectSetting[] | undefined, name: string): number | undefined {
+  const setting = secrets?.find((s) => s.name === name);
+  const raw = setting?.valueString ?? setting?.valueInteger?.toString();
+  const parsed = raw === undefined ? undefined : parseHourOfDay(raw);
+  return parsed && 'hour' in parsed ? parsed.hour : undefined;
+}
+
+/**
+ * The runs recorded in the windows of a bot's cron ticks: one search per window (windows that
+ * overlap read together), the oldest first, so a run for a tick is found however many runs for
+ * messages came after it.
+ * @param medplum - The client.
+ * @param botId - The Bot.
+ * @param ticks - The ticks.
+ * @returns The runs, each once.
+ */
+async function runsInWindows(medplum: MedplumClient, botId: string, ticks: Tick[]): Promise<RunSummary[]> {
+  const windows: { from: number; to: number }[] = [];
+  for (const t of [...ticks].sort((a, b) => a.from - b.from)) {
+    const last = windows.at(-1);
+    if (last && t.from <= last.to) {
+      last.to = Math.max(last.to, t.to);
+    } else {
+      windows.push({ from: t.from, to: t.to });
+    }
+  }
+  const seen = new Map<string, RunSummary>();
+  for (const w of windows) {
+    const events = await medplum.searchResources(
+      'AuditEvent',
+      new URLSearchParams([
+        ['entity', `Bot/${botId}`],
+        ['date', `ge${new Date(w.from).toISOString()}`],
+        ['date', `le${new Date(w.to).toISOString()}`],
+        ['_sort', 'date'],
+        ['_count', '1000'],
+      ]),
+      { cache: 'no-cache' }
+    );
+    events.forEach((e) => seen.set(e.id, describeRun(e)));
+  }
+  return [...seen.values()];
+}
+
+/**
+ * Whether the Subscription delivers: the last thread messages it should have sent to the bot
+ * (created while it was active, old enough for their run to be recorded) each have a run.
+ * @param medplum - The client.
+ * @param botId - The Bot.
+ * @param subscriptions - The Project's Subscriptions.
+ * @param criteria - The criteria the bot's Subscription has.
+ * @param timeoutSeconds - The Bot's timeout.
+ * @param now - Epoch milliseconds.
+ * @returns A problem line, or undefined.
+ */
+async function silentSubscription(
+  medplum: MedplumClient,
+  botId: string,
+  subscriptions: Subscription[],
+  criteria: string,
+  timeoutSeconds: number,
+  now: number
+): Promise<string | undefined> {
+  const active = subscriptions.filter((s) => s.channel?.endpoint === `Bot/${botId}` && s.status === 'active');
+  const since = Math.min(...active.map((s) => Date.parse(s.meta?.lastUpdated ?? '') || Infinity));
+  if (!active.length || !Number.isFinite(since)) {
+    return undefined;
+  }
+  const until = now - timeoutSeconds * 1000 - GRACE_MS;
+  const [type, query] = criteria.split('?');
+  const messages = await medplum.searchResources(
+    type as 'Communication',
+    new URLSearchParams([...new URLSearchParams(query), ['_sort', '-_lastUpdated'], ['_count', '20']]),
+    { cache: 'no-cache' }
+  );
+  const time = (m: { sent?: string; meta?: { lastUpdated?: string } }): number => Date.parse(m.sent ?? m.meta?.lastUpdated ?? '');
+  const due = messages
+    .filter((m) => time(m) > since && time(m) <= until && Date.parse(m.meta?.lastUpdated ?? '') > since)
+    .sort((a, b) => time(b) - time(a))
+    .slice(0, 3);
+  if (due.length < 2) {
+    return undefined;
+  }
+  const runs = await medplum.searchResources('AuditEvent', { entity: due.map((m) => `Communication/${m.id}`).join(','), _count: '100' }, { cache: 'no-cache' });
+  const ran = runs.some((r) => r.entity?.some((e) => e.what?.reference === `Bot/${botId}`));
+  if (ran) {
+    return undefined;
+  }
+  return (
+    `its last ${due.length} thread messages (${due.map((m) => `Communication/${m.id}`).join(', ')}) did not run it although its Subscription is active: ` +
+    `the server does not deliver them (a Subscription whose criteria or channel were edited, or the server's subscription worker is down); new messages are left to the sweep. ` +
+    `Fix: npm run setup (it puts the Subscription back as the bot needs it), then send a test message and check its run here`
+  );
 }
 
 /**
@@ -196,6 +323,7 @@ export function formatStatus(result: StatusResult, options: { verbose?: boolean;
     if (!shown.length && b.exists) {
       lines.push('  last runs  none yet');
     }
+    describeTicks(b.ticks).forEach((l, i) => lines.push(`  ${i ? '          ' : 'on cron   '} ${l}`));
   }
   const problems = [...result.problems, ...result.bots.flatMap((b) => b.problems.map((p) => `${b.name}: ${p}`)), ...(options.data ?? [])];
   (result.notes ?? []).forEach((n) => lines.push(...wrap(`Note: ${n}`, '  ')));

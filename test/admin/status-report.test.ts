@@ -51,15 +51,19 @@ describe('what the bots did', () => {
   });
 
   test('a sweep that left work in each of its last three runs is flagged; one that caught up is not', async () => {
+    vi.setSystemTime(new Date('2026-11-27T09:50:00.000Z'));
     const a = await deployedProject();
     for (const [minute, deferred] of [[0, 5], [15, 3], [30, 2]]) {
       await run(a, 'ooo-reroute', `2026-11-27T10:${String(minute).padStart(2, '0')}:00.000Z`, SWEEP(deferred));
     }
+    vi.setSystemTime(new Date('2026-11-27T10:40:00.000Z'));
     const flagged = await a.run('status');
     expect(flagged.code).toBe(1);
-    expect(flagged.out.replace(/\n {2}(?! )/g, ' ')).toContain('ooo-reroute: its last 3 scheduled runs each left work for later (2 deferred; 3 deferred; 5 deferred)');
+    expect(flagged.out.replace(/\n {2}(?! )/g, ' ')).toContain('ooo-reroute: its last 3 sweeps each left work for later (2 deferred; 3 deferred; 5 deferred)');
     await run(a, 'ooo-reroute', '2026-11-27T10:45:00.000Z', SWEEP(0));
+    vi.setSystemTime(new Date('2026-11-27T10:55:00.000Z'));
     expect((await a.run('status')).code).toBe(0);
+    vi.useRealTimers();
   });
 
   test('a Subscription the server marked in error is flagged', async () => {
@@ -129,7 +133,7 @@ test('run summaries, read alone', () => {
   const event = (outcomeDesc: string, outcome = '0') => ({ resourceType: 'AuditEvent', recorded: 't', outcome, outcomeDesc }) as never;
   expect(describeRun(event('', '4'))).toMatchObject({ outcome: 'failed', kind: 'unknown', did: '' });
   expect(describeRun(event('[x] sweep stopped early (deadline): 3 thread(s) left\n' + SWEEP(3)))).toMatchObject({ kind: 'sweep', leftWork: 'stopped early (deadline)' });
-  const scheduled = (leftWork?: string) => ({ kind: 'sweep' as const, outcome: 'ok', did: '', log: '', leftWork });
+  const scheduled = (leftWork?: string) => ({ kind: 'sweep' as const, outcome: 'ok', failed: false, trigger: 'schedule' as const, did: '', log: '', leftWork });
   expect(backlogProblem([scheduled('1 deferred'), scheduled('2 deferred')])).toBeUndefined();
   expect(backlogProblem([scheduled('1 deferred'), { ...scheduled(), kind: 'event' }, scheduled('x'), scheduled('y')])).toBeDefined();
 });
