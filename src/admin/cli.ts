@@ -28,7 +28,9 @@ const USAGE: Record<string, string> = {
 Makes the Project ready for the bots: the two Bots (with ProjectMembership), their AccessPolicies,
 the Subscription of the OOO bot, both Bots' cron and timeout, and the missing secrets with defaults.
 Changes only what it created (tagged ${'`urn:medplum-messaging-bots`'}), keeps what an admin set by hand,
-never prints a secret value. Needs a Project admin client.
+never prints a secret value. One exception, said by id: of the Subscriptions that send thread messages
+to the OOO bot (tagged or not, whatever their criteria), it keeps one and turns the others off, since
+each would run the bot once more per message. Needs a Project admin client.
 
 Options:
   --dry-run            print the plan and write nothing (without credentials: the plan for an empty Project)

@@ -6,6 +6,9 @@
 // - A Bot's cronString and timeout set by hand are kept: setup records on the Bot what it applied
 //   last, and changes a value only when it is unset, when its secret changed since, or with
 //   `--reset-bot-settings`. A Subscription turned off by hand stays off (a deliberate pause).
+// - Of the Subscriptions that send thread messages to the OOO Bot (tagged or not, whatever their
+//   criteria), one is kept and the others are turned off, each named: every one would run the bot
+//   once more per message.
 // - Secrets are Project-wide (other integrations keep theirs there): setup adds the missing ones
 //   with defaults, never changes one, and never prints a value.
 //
@@ -352,6 +355,15 @@ function appliedExtension(values: { cronString?: string; timeout?: number }): Ex
   };
 }
 
+/**
+ * Whether a Subscription sends thread messages (Communications) to a bot, whatever its criteria now.
+ * @param subscription - A Subscription whose endpoint is the Bot.
+ * @returns True for a Communication criteria.
+ */
+export function sendsMessages(subscription: Subscription): boolean {
+  return (subscription.criteria ?? '').split('?')[0] === 'Communication';
+}
+
 function planSubscription(
   steps: SetupStep[],
   name: string,
@@ -362,45 +374,49 @@ function planSubscription(
 ): void {
   const endpoint = bot ? `Bot/${bot.id}` : `Bot/<id of ${name}>`;
   const desired = withTag<Subscription>({ ...template, channel: { ...template.channel, endpoint } }, name);
-  // Ours by tag, whatever its criteria now: an upgrade that changes the criteria, or a hand edit,
-  // updates it instead of adding a second one that would run the bot twice per message.
-  const ours = subscriptions.filter((s) => isManaged(s, name));
-  const untagged = subscriptions.filter((s) => !isManaged(s, name) && s.criteria === template.criteria);
-  if (!ours.length && untagged.length && !options.adopt) {
-    steps.push({
-      action: 'keep',
-      bot: name,
-      why: `Subscription/${untagged[0].id} sends new messages to the bot but setup did not create it: left as is (--adopt to manage it)`,
-    });
-    return;
-  }
-  const existing = ours[0] ?? (options.adopt ? untagged[0] : undefined);
-  if (!existing) {
+  // Every Subscription that sends thread messages to the Bot, tagged or not, whatever its criteria
+  // (an older setup's, edited by hand, or a second one of ours): one is kept, the others are turned
+  // off, or each message would run the bot once per Subscription. The one kept: an active one
+  // first, then ours, then one with the bot's criteria.
+  const rank = (s: Subscription): number => (s.status === 'active' ? 0 : 4) + (isManaged(s, name) ? 0 : 2) + (s.criteria === template.criteria ? 0 : 1);
+  const candidates = subscriptions.filter(sendsMessages).sort((a, b) => rank(a) - rank(b));
+  const [kept, ...others] = candidates;
+  if (!kept) {
     steps.push({ action: 'create-subscription', bot: name, why: `no Subscription sends new thread messages to ${name}: one on ${template.criteria} (create only)`, resource: desired, afterBotCreated: !bot });
     return;
   }
-  for (const extra of ours.filter((s) => s !== existing && s.status !== 'off')) {
+  for (const extra of others.filter((s) => s.status !== 'off')) {
     steps.push({
       action: 'update-subscription',
       bot: name,
-      why: `Subscription/${extra.id} is a second one of setup's: turned off (each message would run the bot twice)`,
+      why: isManaged(extra, name)
+        ? `Subscription/${extra.id} is a second one of setup's: turned off (each message would run the bot twice); Subscription/${kept.id} is kept`
+        : `Subscription/${extra.id} (${extra.criteria}, not created by setup) also sends thread messages to the bot: turned off (each message would run the bot twice); Subscription/${kept.id} is kept`,
       resource: { ...extra, status: 'off' },
     });
   }
-  const paused = existing.status === 'off' && !options.resetBotSettings;
-  const target: Subscription = { ...desired, id: existing.id, meta: { ...existing.meta, tag: desired.meta?.tag }, status: paused ? 'off' : desired.status };
-  if (paused) {
-    steps.push({ action: 'keep', bot: name, why: `Subscription/${existing.id} is off (paused by hand?): kept off, the sweep still runs; --reset-bot-settings turns it on` });
+  if (!isManaged(kept, name) && !options.adopt) {
+    steps.push({
+      action: 'keep',
+      bot: name,
+      why: `Subscription/${kept.id} sends new messages to the bot but setup did not create it: left as is (--adopt to manage it)`,
+    });
+    return;
   }
-  if (!sameContent(existing, target)) {
+  const paused = kept.status === 'off' && !options.resetBotSettings;
+  const target: Subscription = { ...desired, id: kept.id, meta: { ...kept.meta, tag: desired.meta?.tag }, status: paused ? 'off' : desired.status };
+  if (paused) {
+    steps.push({ action: 'keep', bot: name, why: `Subscription/${kept.id} is off (paused by hand?): kept off, the sweep still runs; --reset-bot-settings turns it on` });
+  }
+  if (!sameContent(kept, target)) {
     steps.push({
       action: 'update-subscription',
       bot: name,
-      why: `Subscription/${existing.id} ${
-        !isManaged(existing, name)
-          ? 'is taken over (--adopt)'
-          : existing.criteria !== template.criteria
-            ? `criteria ${existing.criteria} becomes ${template.criteria}`
+      why: `Subscription/${kept.id} ${
+        !isManaged(kept, name)
+          ? `is taken over (--adopt)${kept.criteria !== template.criteria ? `: criteria ${kept.criteria} becomes ${template.criteria}` : ''}`
+          : kept.criteria !== template.criteria
+            ? `criteria ${kept.criteria} becomes ${template.criteria}`
             : 'differs (channel or interaction filter)'
       }`,
       resource: target,

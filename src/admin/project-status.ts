@@ -3,7 +3,7 @@ import type { MedplumClient } from '@medplum/core';
 import type { AccessPolicy, Bot, ProjectSetting, Subscription } from '@medplum/fhirtypes';
 import { obsoleteSecrets, secretProblems } from '../lib/secret-catalogue';
 import type { BotConfig } from './project-setup';
-import { BOT_WIRING, MANAGED_TAG_SYSTEM, PLACEHOLDER_BOT_ID, SECRET_DEFAULTS } from './project-setup';
+import { BOT_WIRING, MANAGED_TAG_SYSTEM, PLACEHOLDER_BOT_ID, SECRET_DEFAULTS, sendsMessages } from './project-setup';
 import { parseHourOfDay } from '../lib/business-hours';
 import { parseCron } from './cron';
 import { assignRuns, describeRun, describeTicks, GRACE_MS, judgeRuns, ticksToRead } from './run-history';
@@ -129,10 +129,15 @@ async function botStatus(
         `Subscription/${broken.id} is ${broken.status}${broken.error ? ` (${broken.error})` : ''}: newer Medplum servers turn a Subscription off after repeated failures; fix the cause, then npm run setup -- --reset-bot-settings`
       );
     }
-    if (!mine.some((s) => s.status === 'active')) {
+    const active = mine.filter((s) => s.status === 'active' && sendsMessages(s));
+    if (!active.length) {
       status.problems.push(mine.length ? 'its Subscription is off: new messages are left to the sweep' : 'no Subscription sends messages to it');
-    } else if (mine.filter((s) => s.status === 'active' && s.criteria === criteria).length > 1) {
-      status.problems.push('several active Subscriptions send it the same messages: each message runs it more than once (and spends its quota as often)');
+    } else if (active.length > 1) {
+      status.problems.push(
+        `several active Subscriptions send it the same messages: each message runs it more than once (and spends its quota as often): ${active
+          .map((s) => `Subscription/${s.id} (${s.criteria === criteria ? 'its criteria' : s.criteria})`)
+          .join(', ')}. Fix: npm run setup (it keeps one and turns the others off; --adopt when none is setup's)`
+      );
     }
   }
   status.triggers.push(bot.cronString ? `cron ${bot.cronString}` : 'no cron');
