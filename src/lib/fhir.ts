@@ -1,4 +1,4 @@
-// FHIR plumbing shared by the bots: paged search, batch writes, JSON Patch entries.
+// FHIR plumbing shared by the bots: the one paged read (by cursor), batch writes, JSON Patch entries.
 import { encodeBase64, getReferenceString, normalizeErrorString } from '@medplum/core';
 import type { MedplumClient, WithId } from '@medplum/core';
 import type { Bundle, BundleEntry, OperationOutcome, Reference, Resource, ResourceType, Task } from '@medplum/fhirtypes';
@@ -41,30 +41,179 @@ export function referenceType(ref: Reference | undefined): string | undefined {
 }
 
 /**
- * Runs a search and every page after it, following the server's `next` links (a Medplum server
- * returns 20 results by default and at most 1000 a page).
+ * Deepest `_offset` a Medplum server answers: past it, `400 Search offset exceeds maximum`. The
+ * reader below never asks for more; it pages by cursor, or starts again from an instant.
+ */
+export const MAX_SEARCH_OFFSET = 10_000;
+/** What a read does when it cannot go on by cursor (logged by scans). */
+export interface ReadOptions {
+  /** Told when a page of resources sharing one lastUpdated instant had to be read by offset. */
+  warn?: (message: string) => void;
+}
+
+/**
+ * Reads every page of a search: the one way this code pages. Results come in `meta.lastUpdated`
+ * order (`_sort=_lastUpdated`, added here: a caller may not sort, page by `_offset` or pass a
+ * `_cursor`), which makes the server page by cursor, with no offset limit. Where the server still
+ * gives `_offset` links (a `_count` under 20, an `_include` on some servers), they are followed
+ * only up to MAX_SEARCH_OFFSET; then the search starts again at the last instant read (the
+ * resources of that instant already given are left out). A cursor page that cannot make progress
+ * (more resources share one lastUpdated instant than a page holds: a bulk import) is read as that
+ * one instant by offset, and the search goes on after it. Each page is one request (two or three
+ * in that rare case); a caller stops by leaving the loop.
  * @param medplum - The client.
  * @param resourceType - Resource type to search.
- * @param query - Search parameters; `_count` defaults to the server maximum.
- * @yields Each page's Bundle.
+ * @param query - Search parameters; `_count` defaults to the server maximum (1000).
+ * @param options - Where to say a fallback happened.
+ * @yields Each page's Bundle (match entries already given on an earlier page are removed).
  */
-export async function* searchPages(
+export async function* readPages(
   medplum: MedplumClient,
   resourceType: ResourceType,
-  query: SearchQuery
+  query: SearchQuery,
+  options: ReadOptions = {}
 ): AsyncGenerator<Bundle> {
-  const params = new URLSearchParams(query);
-  if (!params.has('_count')) {
-    params.set('_count', String(MAX_PAGE_SIZE));
+  const base = Array.isArray(query) ? query.map(([k, v]) => [k, v]) : Object.entries(query);
+  const refused = base.find(([name]) => ['_sort', '_offset', '_cursor'].includes(name));
+  if (refused) {
+    throw new Error(`readPages orders and pages by itself (by _lastUpdated, with a cursor); ${refused[0]} is not accepted`);
   }
+  if (!base.some(([name]) => name === '_count')) {
+    base.push(['_count', String(MAX_PAGE_SIZE)]);
+  }
+  /** Where the current attempt starts (inclusive), and which resources of that instant were given. */
+  let from: number | undefined;
+  let givenAtFrom = new Set<string>();
+  for (;;) {
+    const params = new URLSearchParams([...base, ['_sort', '_lastUpdated'], ...(from === undefined ? [] : [['_lastUpdated', `ge${iso(from)}`]])]);
+    const tracker = new InstantTracker(from, givenAtFrom);
+    let resumeAt: number | undefined;
+    try {
+      let bundle: Bundle = await medplum.search(resourceType, params, { cache: 'no-cache' });
+      for (;;) {
+        yield tracker.take(bundle);
+        const next = nextLink(bundle);
+        if (!next) {
+          return;
+        }
+        if (offsetOf(next) > MAX_SEARCH_OFFSET) {
+          resumeAt = tracker.last;
+          break;
+        }
+        bundle = await medplum.get<Bundle>(next, { cache: 'no-cache' });
+      }
+    } catch (err) {
+      if (!/cursor fails to make progress/i.test(normalizeErrorString(err))) {
+        throw err;
+      }
+      const stuck = tracker.last ?? (await firstInstant(medplum, resourceType, base, from));
+      if (stuck === undefined) {
+        return;
+      }
+      options.warn?.(`${resourceType} read: more resources share one lastUpdated instant than a page holds; that instant is read with offset paging`);
+      yield* readInstant(medplum, resourceType, base, stuck, tracker);
+      from = stuck + 1;
+      givenAtFrom = new Set();
+      continue;
+    }
+    if (resumeAt === undefined || resumeAt === from) {
+      // The same instant again: more resources share it than offsets reach.
+      throw new Error(`${resourceType} read: more than ${MAX_SEARCH_OFFSET} resources share one lastUpdated instant`);
+    }
+    from = resumeAt;
+    givenAtFrom = tracker.givenAtLast;
+  }
+}
+
+/** The latest lastUpdated instant a read has given, and the resources of that instant. */
+class InstantTracker {
+  last: number | undefined;
+  givenAtLast: Set<string>;
+
+  constructor(from: number | undefined, givenAtFrom: Set<string>) {
+    this.last = from;
+    this.givenAtLast = new Set(givenAtFrom);
+  }
+
+  /**
+   * Leaves out match entries given before (a restart at an instant repeats it) and records the rest.
+   * @param bundle - A page.
+   * @returns The page, without repeats.
+   */
+  take(bundle: Bundle): Bundle {
+    const entries = (bundle.entry ?? []).filter((entry) => {
+      if (entry.search?.mode === 'include' || !entry.resource?.id) {
+        return true;
+      }
+      const at = Date.parse(entry.resource.meta?.lastUpdated ?? '');
+      const key = getReferenceString(entry.resource as WithId<Resource>);
+      if (Number.isNaN(at)) {
+        return true;
+      }
+      if (this.last !== undefined && at < this.last) {
+        return true; // out of order (an include-less server quirk): given, not tracked
+      }
+      if (at === this.last) {
+        if (this.givenAtLast.has(key)) {
+          return false;
+        }
+      } else {
+        this.last = at;
+        this.givenAtLast = new Set();
+      }
+      this.givenAtLast.add(key);
+      return true;
+    });
+    return { ...bundle, entry: entries.length ? entries : undefined };
+  }
+}
+
+/** The earliest lastUpdated of a search's matches at or after an instant (one small offset page). */
+async function firstInstant(medplum: MedplumClient, resourceType: ResourceType, base: string[][], from: number | undefined): Promise<number | undefined> {
+  const params = new URLSearchParams([
+    ...base.filter(([name]) => name !== '_count'),
+    ['_sort', '_lastUpdated'],
+    ['_count', '1'], // under 20: an offset page, which the server answers whatever the instants
+    ...(from === undefined ? [] : [['_lastUpdated', `ge${iso(from)}`]]),
+  ]);
+  const page = await medplum.search(resourceType, params, { cache: 'no-cache' });
+  const first = page.entry?.find((e) => e.search?.mode !== 'include')?.resource?.meta?.lastUpdated;
+  return first ? Date.parse(first) : undefined;
+}
+
+/** Every match of one lastUpdated instant, by offset pages (never past MAX_SEARCH_OFFSET). */
+async function* readInstant(
+  medplum: MedplumClient,
+  resourceType: ResourceType,
+  base: string[][],
+  instant: number,
+  tracker: InstantTracker
+): AsyncGenerator<Bundle> {
+  const params = new URLSearchParams([
+    ...base,
+    ['_lastUpdated', `ge${iso(instant)}`],
+    ['_lastUpdated', `lt${iso(instant + 1)}`],
+  ]);
   let bundle: Bundle = await medplum.search(resourceType, params, { cache: 'no-cache' });
-  yield bundle;
-  let next = nextLink(bundle);
-  while (next) {
+  for (;;) {
+    yield tracker.take(bundle);
+    const next = nextLink(bundle);
+    if (!next) {
+      return;
+    }
+    if (offsetOf(next) > MAX_SEARCH_OFFSET) {
+      throw new Error(`${resourceType} read: more than ${MAX_SEARCH_OFFSET} resources share one lastUpdated instant`);
+    }
     bundle = await medplum.get<Bundle>(next, { cache: 'no-cache' });
-    yield bundle;
-    next = nextLink(bundle);
   }
+}
+
+function iso(instant: number): string {
+  return new Date(instant).toISOString();
+}
+
+function offsetOf(url: string): number {
+  return Number(new URL(url, 'http://x').searchParams.get('_offset') ?? 0) || 0;
 }
 
 function nextLink(bundle: Bundle): string | undefined {
@@ -72,11 +221,33 @@ function nextLink(bundle: Bundle): string | undefined {
 }
 
 /**
- * Collects every entry (matches and includes) of a paged search, de-duplicated by reference.
+ * One page of a search, newest first (`_sort=-_lastUpdated`, no offset, no next page): the
+ * latest resources of a small set. To read further back, ask again with `_lastUpdated=le` the
+ * oldest instant given (a key, never an offset).
+ * @param medplum - The client.
+ * @param resourceType - Resource type to search.
+ * @param query - Search parameters (no `_sort`, `_offset`, `_cursor`).
+ * @param count - Page size (at most 1000).
+ * @returns The page's match resources, newest first.
+ */
+export async function readLatest(medplum: MedplumClient, resourceType: ResourceType, query: SearchQuery, count: number): Promise<WithId<Resource>[]> {
+  const base = Array.isArray(query) ? query : Object.entries(query);
+  const refused = base.find(([name]) => ['_sort', '_offset', '_cursor', '_count'].includes(name));
+  if (refused) {
+    throw new Error(`readLatest sorts and sizes its page itself; ${refused[0]} is not accepted`);
+  }
+  const params = new URLSearchParams([...base, ['_sort', '-_lastUpdated'], ['_count', String(Math.min(count, MAX_PAGE_SIZE))]]);
+  const page = await medplum.search(resourceType, params, { cache: 'no-cache' });
+  return (page.entry ?? []).filter((e) => e.search?.mode !== 'include' && e.resource?.id).map((e) => e.resource as WithId<Resource>);
+}
+
+/**
+ * Collects every entry (matches and includes) of a search read with readPages, de-duplicated by
+ * reference.
  * @param medplum - The client.
  * @param resourceType - Resource type to search.
  * @param query - Search parameters.
- * @returns The resources, matches first in server order.
+ * @returns The resources, matches in lastUpdated order.
  */
 export async function searchAll(
   medplum: MedplumClient,
@@ -84,7 +255,7 @@ export async function searchAll(
   query: SearchQuery
 ): Promise<WithId<Resource>[]> {
   const byRef = new Map<string, WithId<Resource>>();
-  for await (const page of searchPages(medplum, resourceType, query)) {
+  for await (const page of readPages(medplum, resourceType, query)) {
     for (const entry of page.entry ?? []) {
       const resource = entry.resource;
       if (resource?.id) {
@@ -225,15 +396,13 @@ function entryOutcome(entry: BundleEntry | undefined): WriteOutcome {
 }
 
 /**
- * Reads every page of a search, visiting each resource. `_sort=_lastUpdated` lets the server page
- * with a cursor (no offset limit on large projects); a cursor page whose resources all share one
- * lastUpdated instant (a bulk import) is refused by the server, and then the scan is read again
- * with offset paging, so visits must be idempotent.
+ * Reads every page of a search (readPages), visiting each resource, until done or the deadline.
  * @param medplum - The client.
  * @param resourceType - Type to search.
  * @param query - Search parameters.
- * @param visit - Called for each resource.
- * @param options - `nearDeadline`: checked after each page; `log`: for the cursor fallback.
+ * @param visit - Called for each resource (a resource may be visited twice when the server
+ *   answered an instant twice; visits must be idempotent).
+ * @param options - `nearDeadline`: checked after each page; `log`: told of a fallback.
  * @param options.nearDeadline - Stops the scan when true.
  * @param options.log - Logger.
  * @returns True when every page was read, false when the deadline stopped the scan.
@@ -241,28 +410,17 @@ function entryOutcome(entry: BundleEntry | undefined): WriteOutcome {
 export async function scanAll(
   medplum: MedplumClient,
   resourceType: ResourceType,
-  query: Record<string, string> | string[][],
+  query: SearchQuery,
   visit: (resource: WithId<Resource>) => void,
   options: { nearDeadline: () => boolean; log: { warn(message: string): void } }
 ): Promise<boolean> {
-  for (const sorted of [true, false]) {
-    try {
-      const params = [...(Array.isArray(query) ? query : Object.entries(query)), ...(sorted ? [['_sort', '_lastUpdated']] : [])];
-      for await (const page of searchPages(medplum, resourceType, params)) {
-        page.entry?.forEach((e) => e.resource && visit(e.resource as WithId<Resource>));
-        if (options.nearDeadline()) {
-          return false;
-        }
-      }
-      return true;
-    } catch (err) {
-      if (!sorted || !/cursor fails to make progress/i.test(normalizeErrorString(err))) {
-        throw err;
-      }
-      options.log.warn(`${resourceType} scan: cursor paging cannot progress (shared lastUpdated); reading with offset paging`);
+  for await (const page of readPages(medplum, resourceType, query, { warn: (m) => options.log.warn(m) })) {
+    page.entry?.forEach((e) => e.resource && visit(e.resource as WithId<Resource>));
+    if (options.nearDeadline()) {
+      return false;
     }
   }
-  return false;
+  return true;
 }
 
 /**

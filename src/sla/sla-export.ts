@@ -14,7 +14,7 @@ import { parseArgs } from 'node:util';
 import { connect, connectionEnv, loadDotEnv } from '../admin/connect';
 import { businessClock, parseBusinessHours, WALL_CLOCK } from '../lib/business-hours';
 import type { Clock } from '../lib/business-hours';
-import { searchPages } from '../lib/fhir';
+import { readPages } from '../lib/fhir';
 import { QUOTA_COST } from '../lib/quota';
 import { REMINDER_CODING } from '../stale-thread-reminders';
 import { terminalProgress } from './progress';
@@ -324,15 +324,14 @@ async function exportRows(
   progress: Progress,
   onUnreadable: (refs: string[]) => void
 ): Promise<(clock: Clock) => SlaRow[]> {
-  // Stryker disable next-line ArrayDeclaration,StringLiteral: the server pages _lastUpdated by cursor, which only differs past 10,000 Tasks
-  const query: string[][] = [['code', options.codes.join(',')], ['_sort', '_lastUpdated']];
+  const query: string[][] = [['code', options.codes.join(',')]];
   if (options.since) {
     query.push(['authored-on', `ge${options.since}`]);
   }
   query.push(['authored-on', `lt${options.until ?? now.toISOString()}`]);
   progress.phase('Tasks', 0);
   const tasks: Task[] = [];
-  const pages = searchPages(medplum, 'Task', query);
+  const pages = readPages(medplum, 'Task', query);
   for (;;) {
     const page = await pacer.run(QUOTA_COST.search, () => pages.next());
     if (page.done) {
@@ -373,7 +372,7 @@ async function exportRows(
   const messages = new Map<string, ThreadMessage[]>();
   for (let i = 0; i < threads.length; i += THREADS_PER_SEARCH) {
     const chunk = threads.slice(i, i + THREADS_PER_SEARCH);
-    const threadPages = searchPages(medplum, 'Communication', { 'part-of': chunk.join(','), _elements: 'partOf,sender,sent,status' });
+    const threadPages = readPages(medplum, 'Communication', { 'part-of': chunk.join(','), _elements: 'partOf,sender,sent,status' });
     for (;;) {
       const page = await pacer.run(QUOTA_COST.search, () => threadPages.next());
       if (page.done) {

@@ -2,8 +2,9 @@
 //
 // - All FHIR definitions and search parameters are indexed, so searches resolve as on the server.
 // - Every search is paged like the server: 20 by default, `_count` capped at 1000, a `next` link
-//   while more remain, `_offset` beyond 10,000 refused (as on Medplum's hosted service), `total`
-//   only with `_total=accurate`; `_sort=_lastUpdated` pages with the server's `_cursor` links.
+//   while more remain, `_offset` beyond 10,000 refused with the server's 400 ("Search offset exceeds
+//   maximum (got 10001, max 10000)"), `total` only with `_total=accurate`; `_sort=_lastUpdated`
+//   (ascending, alone, `_count` of 20 or more, no `_include`) pages with the server's `_cursor` links.
 // - `_elements` trims matched resources to the listed elements (plus id and meta).
 // - Writes are applied one at a time (the bare MockClient interleaves concurrent writes).
 // - `GET Schedule/{id}/$find` is answered as the Medplum server answers it; POST is 404.
@@ -540,7 +541,7 @@ async function pagedSearch(
   const count = Math.min(Math.max(Number(query.get('_count') ?? DEFAULT_COUNT) || DEFAULT_COUNT, 1), maxCount);
   const offset = Number(query.get('_offset') ?? 0) || 0;
   if (offset > MAX_OFFSET) {
-    return { status: 400, body: badRequest(`Search offset cannot exceed ${MAX_OFFSET}`) };
+    return { status: 400, body: badRequest(`Search offset exceeds maximum (got ${offset}, max ${MAX_OFFSET})`) };
   }
   if (offset > 0 && query.has('_cursor')) {
     return { status: 400, body: badRequest('Cannot use both offset and cursor') };
