@@ -40,10 +40,13 @@ async function world(options: ServerMockOptions = {}): Promise<World> {
   return { server, patient: ref(await seedPatient(server)), provider: ref(await seedPractitioner(server)) };
 }
 
-/** A thread opened 30 days ago whose patient wrote `silence` ago. */
+/**
+ * A thread opened 30 days ago (a header without sender: no message of its own), whose patient wrote
+ * `silence` ago: waiting since then. (A header the patient wrote would be the first unanswered message.)
+ */
 async function staleThread(w: World, silence = 5 * DAY, fields: Partial<Communication> = {}): Promise<Communication & { id: string }> {
   const opened = ago(30 * DAY + silence); // distinct per thread, as real creation times are
-  const thread = await seedThread(w.server, { subject: w.patient, sender: w.patient, sent: opened, meta: { lastUpdated: opened }, ...fields });
+  const thread = await seedThread(w.server, { subject: w.patient, sent: opened, meta: { lastUpdated: opened }, ...fields });
   await seedMessage(w.server, thread, w.patient, ago(silence));
   return thread;
 }
@@ -231,7 +234,7 @@ describe('one reminder per silence', () => {
     expect(await handler(w.server.medplum, cron())).toMatchObject({ created: 0, alreadyReminded: 1 });
   });
 
-  test('a reminder completed for the same silence is not repeated; a new patient message starts a new one', async () => {
+  test('a reminder completed for the same silence is not repeated; a new patient message after a reply starts a new one', async () => {
     const w = await world();
     const thread = await staleThread(w);
     await handler(w.server.medplum, cron());
@@ -240,6 +243,7 @@ describe('one reminder per silence', () => {
     expect(await handler(w.server.medplum, cron())).toMatchObject({ created: 0, episodeExists: 1 });
     expect(await reminders(w, thread)).toHaveLength(1);
 
+    await seedMessage(w.server, thread, w.provider, ago(4 * DAY));
     await seedMessage(w.server, thread, w.patient, ago(4 * DAY - 1000));
     expect((await handler(w.server.medplum, cron())).created).toBe(1);
     expect(await reminders(w, thread)).toHaveLength(2);
@@ -656,7 +660,15 @@ describe('planStaleRun (pure)', () => {
             subject: 'Patient/p',
             kind: { categories: [], priority: 'routine' },
             header: { ref: 'Communication/t', time: NOW - 30 * DAY, role: 'patient' },
-            timeline: { last: { ref: 'Communication/m', time: NOW - 4 * DAY, role: 'patient' }, ignored: 0 },
+            timeline: {
+              last: { ref: 'Communication/m2', time: NOW - DAY, role: 'patient' },
+              lastCareTeam: { ref: 'Communication/c', time: NOW - 10 * DAY, role: 'care-team' },
+              unanswered: [
+                { ref: 'Communication/m2', time: NOW - DAY, role: 'patient' },
+                { ref: 'Communication/m', time: NOW - 4 * DAY, role: 'patient' },
+              ],
+              ignored: 0,
+            },
           },
         ],
       ]),
@@ -673,7 +685,12 @@ describe('planStaleRun (pure)', () => {
     };
     const { writes, counts } = planStaleRun(facts, config, new Date(NOW).toISOString());
     expect(counts.stale).toBe(1);
-    expect(writes[0].entry.request).toEqual({ method: 'POST', url: 'Task', ifNoneExist: `identifier=${EPISODE_SYSTEM}|t:m` });
+    // Waiting from the first unanswered message (4 days, not 1): the episode after the care team's message, and the legacy names.
+    expect(writes[0].entry.request).toEqual({
+      method: 'POST',
+      url: 'Task',
+      ifNoneExist: `identifier=${EPISODE_SYSTEM}|t:after:c,${EPISODE_SYSTEM}|t:m,${EPISODE_SYSTEM}|t:m2`,
+    });
   });
 });
 

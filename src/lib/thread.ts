@@ -68,18 +68,28 @@ export function isLater(a: MessagePoint, b: MessagePoint): boolean {
   return a.time > b.time || (a.time === b.time && a.ref > b.ref);
 }
 
-/** The people's side of a thread's timeline. */
+/**
+ * The people's side of a thread's timeline, built from its messages in any order without keeping
+ * the thread's history: the latest points, and the patient-side messages the care team has not
+ * answered yet (those later than its last message).
+ */
 export interface Timeline {
   /** The latest message by a person (patient side or care team). */
   last?: MessagePoint;
   lastPatient?: MessagePoint;
   lastCareTeam?: MessagePoint;
+  /**
+   * Patient-side messages later than `lastCareTeam` (all of them while the care team has not
+   * written), in the order they were added: the unanswered run. A later care-team message prunes it.
+   */
+  unanswered?: MessagePoint[];
   /** Messages skipped: automated or without a usable sender. */
   ignored: number;
 }
 
 /**
  * Adds a message to a timeline: people's messages move it, others are counted as ignored.
+ * Messages may come in any order; a person's message added twice changes nothing.
  * Entered-in-error messages must be left out by the caller.
  * @param timeline - The timeline, changed in place.
  * @param point - The message.
@@ -95,7 +105,40 @@ export function addToTimeline(timeline: Timeline, point: MessagePoint): void {
   const key = point.role === 'patient' ? 'lastPatient' : 'lastCareTeam';
   if (!timeline[key] || isLater(point, timeline[key])) {
     timeline[key] = point;
+    if (point.role === 'care-team' && timeline.unanswered) {
+      // A later reply answers every patient message before it.
+      timeline.unanswered = timeline.unanswered.filter((p) => isLater(p, point));
+    }
   }
+  const answered = timeline.lastCareTeam && !isLater(point, timeline.lastCareTeam);
+  if (point.role === 'patient' && !answered && !timeline.unanswered?.some((p) => p.ref === point.ref)) {
+    (timeline.unanswered ??= []).push(point);
+  }
+}
+
+/**
+ * The first patient-side message the care team has not answered: the first after its last message
+ * (or since the thread began). The patient has been waiting since then; follow-ups do not restart it.
+ * @param timeline - The timeline.
+ * @returns The message, or undefined when nobody waits on the care team.
+ */
+export function firstUnanswered(timeline: Timeline): MessagePoint | undefined {
+  let first: MessagePoint | undefined;
+  for (const p of timeline.unanswered ?? []) {
+    if (!first || isLater(first, p)) {
+      first = p;
+    }
+  }
+  return first;
+}
+
+/**
+ * The patient-side messages the care team has not answered, oldest first.
+ * @param timeline - The timeline.
+ * @returns The unanswered run.
+ */
+export function unansweredRun(timeline: Timeline): MessagePoint[] {
+  return [...(timeline.unanswered ?? [])].sort((a, b) => (isLater(a, b) ? 1 : isLater(b, a) ? -1 : 0));
 }
 
 /** What the response lifecycle needs of a thread: who spoke, in order. */

@@ -14,17 +14,21 @@
 // finds what every window missed.
 import type { MedplumClient, WithId } from '@medplum/core';
 import type { Communication, Task } from '@medplum/fhirtypes';
+import type { BotLog } from '../lib/bot-runtime';
 import type { Clock } from '../lib/business-hours';
-import { OPEN_TASK_STATUSES, referenceType, scanAll, searchAll } from '../lib/fhir';
+import { applyWrites, OPEN_TASK_STATUSES, referenceType, scanAll, searchAll } from '../lib/fhir';
+import { isQuotaError } from '../lib/quota';
 import type { ResponseRule } from '../lib/response-rules';
-import { addToTimeline, messagePoint, senderRole } from '../lib/thread';
-import type { Timeline } from '../lib/thread';
+import { senderRole } from '../lib/thread';
+import { planStaleRun, REMINDER_CODING, SILENCE_STARTED_URL } from './plan';
+import type { StaleFacts, StalePlan, ThreadFacts } from './plan';
+import { chunkFacts, ignoredIn, lookBack, readChunk, THREADS_PER_CHUNK } from './reads';
+import type { StaleConfig } from './settings';
+import { addCounts, emptySummary, tally } from './summary';
+import type { StaleSummary } from './summary';
 
 const HOUR_MS = 3_600_000;
-/** Extension on a reminder: when the patient message that started its silence was sent. */
-export const SILENCE_STARTED_URL = 'urn:medplum-messaging-bots:silence-started';
-/** Threads per search: their ids go in the URL. */
-export const THREADS_PER_CHUNK = 100;
+export { readChunk, THREADS_PER_CHUNK, timelineOf } from './reads';
 
 /** What the incremental run reads: messages sent in [from, to]. */
 export interface Window {
@@ -78,18 +82,6 @@ export function silenceWindow(rules: ResponseRule[], clock: Clock, now: number, 
   };
 }
 
-/** One chunk of threads as read: what `planStaleRun` needs. */
-export interface ChunkFacts {
-  /** In-progress headers, by reference. */
-  headers: Map<string, WithId<Communication>>;
-  /** The threads' messages since the window (or the reminder's silence) began. */
-  messages: WithId<Communication>[];
-  /** Open Tasks focused on the threads. */
-  tasks: WithId<Task>[];
-  /** Threads of the chunk whose header is missing or not in progress. */
-  closed: string[];
-}
-
 /**
  * Finds the threads to read: a patient-side message sent in the window, or an open reminder.
  * @param medplum - The client.
@@ -132,57 +124,6 @@ export async function threadsToRead(
 }
 
 /**
- * Reads a chunk of threads: headers, messages since each thread's instant, open Tasks.
- * @param medplum - The client.
- * @param chunk - Thread references with the instant from which their messages matter.
- * @returns The chunk's facts.
- */
-export async function readChunk(medplum: MedplumClient, chunk: [string, number][]): Promise<ChunkFacts> {
-  const refs = chunk.map(([ref]) => ref);
-  const headers = new Map<string, WithId<Communication>>();
-  for (const h of await searchAll(medplum, 'Communication', { _id: refs.map((r) => r.split('/')[1]).join(','), _elements: 'subject,sender,sent,category,priority,status' })) {
-    if ((h as Communication).status === 'in-progress') {
-      headers.set(`Communication/${h.id}`, h as WithId<Communication>);
-    }
-  }
-  const open = refs.filter((r) => headers.has(r));
-  const from = Math.min(...chunk.filter(([r]) => headers.has(r)).map(([, t]) => t));
-  const messages = open.length
-    ? ((await searchAll(medplum, 'Communication', {
-        'part-of': open.join(','),
-        sent: `ge${new Date(Number.isFinite(from) ? from : 0).toISOString()}`,
-        _elements: 'partOf,sender,sent,status',
-      })) as WithId<Communication>[])
-    : [];
-  const tasks = (await searchAll(medplum, 'Task', {
-    focus: refs.join(','),
-    status: OPEN_TASK_STATUSES.join(','),
-    _elements: 'focus,owner,code,status,priority,authoredOn,note,identifier,extension',
-  })) as WithId<Task>[];
-  return { headers, messages, tasks, closed: refs.filter((r) => !headers.has(r)) };
-}
-
-/**
- * A thread's timeline from the messages read (the header counts when someone wrote it and it falls
- * after the instant its messages were read from).
- * @param header - The header.
- * @param messages - Its messages read.
- * @returns The timeline and the patient-side messages' times.
- */
-export function timelineOf(header: WithId<Communication>, messages: WithId<Communication>[]): { timeline: Timeline; patientTimes: Map<string, number> } {
-  const timeline: Timeline = { ignored: 0 };
-  const patientTimes = new Map<string, number>();
-  for (const m of [...(header.sender ? [header] : []), ...messages.filter((x) => x.status !== 'entered-in-error')]) {
-    const point = messagePoint(m);
-    addToTimeline(timeline, point);
-    if (point.role === 'patient') {
-      patientTimes.set(point.ref, point.time);
-    }
-  }
-  return { timeline, patientTimes };
-}
-
-/**
  * Whether a Communication is a patient-side message (or header) of a thread, and which thread.
  * @param c - The Communication.
  * @returns The thread reference, or undefined.
@@ -193,4 +134,95 @@ export function patientThread(c: Communication & { id?: string }): string | unde
   }
   const parent = c.partOf?.find((p) => referenceType(p) === 'Communication')?.reference;
   return parent ?? (c.partOf?.length ? undefined : `Communication/${c.id}`);
+}
+
+/**
+ * The incremental run: the threads that can have changed, a hundred at a time, each chunk read,
+ * decided and written before the next, so a run stopped by its deadline keeps what it decided.
+ * @param medplum - The client.
+ * @param config - Settings.
+ * @param nearDeadline - Deadline check.
+ * @param log - Logger.
+ * @returns The summary.
+ */
+export async function incrementalRun(medplum: MedplumClient, config: StaleConfig, nearDeadline: () => boolean, log: BotLog): Promise<StaleSummary> {
+  const summary: StaleSummary = { ...emptySummary(config), mode: 'incremental' };
+  const now = Date.now();
+  const window = silenceWindow([...config.rules, config.defaultRule], config.clock, now, config.lookbackHours);
+  try {
+    const threads = await threadsToRead(medplum, window, `${REMINDER_CODING.system}|${REMINDER_CODING.code}`, nearDeadline, log);
+    if (!threads) {
+      log.warn('stopped early (deadline): the deadline came while finding the threads to read; nothing written, the next run starts over');
+      return { ...summary, stoppedEarly: true, stoppedBy: 'deadline' };
+    }
+    const all = [...threads];
+    for (let i = 0; i < all.length; i += THREADS_PER_CHUNK) {
+      if (nearDeadline()) {
+        summary.deferred.deadline += all.length - i;
+        break;
+      }
+      const facts = chunkFacts(await readChunk(medplum, all.slice(i, i + THREADS_PER_CHUNK)));
+      const plan = await decide(medplum, facts, config, new Date(now).toISOString(), () => (nearDeadline() ? 'deadline' : undefined), summary, log);
+      addCounts(summary, plan.counts);
+      const outcomes = await applyWrites(
+        medplum,
+        plan.writes.map((w) => [w.entry]),
+        { shouldStop: nearDeadline }
+      );
+      plan.writes.forEach((write, j) => tally(summary, write, outcomes[j][0], log));
+    }
+  } catch (err) {
+    if (!isQuotaError(err)) {
+      throw err;
+    }
+    log.warn('stopped early (quota): the FHIR quota ran out while reading; what was decided is written, the next run goes on');
+    summary.stoppedEarly = true;
+    summary.stoppedBy = 'quota';
+  }
+  return summary;
+}
+
+/**
+ * Decides a chunk: plans, looks back into the threads whose episode the read range cannot name, and
+ * plans again. Threads whose look-back was stopped are left for the next run (counted as deferred).
+ * @param medplum - The client.
+ * @param facts - The chunk's facts (completed in place by look-backs).
+ * @param config - Settings.
+ * @param now - Decision instant, ISO.
+ * @param canRead - Checked before each look-back search.
+ * @param summary - Where deferrals are counted.
+ * @param log - Logger.
+ * @returns The plan.
+ */
+export async function decide(
+  medplum: MedplumClient,
+  facts: StaleFacts,
+  config: StaleConfig,
+  now: string,
+  canRead: () => 'quota' | 'deadline' | undefined,
+  summary: StaleSummary,
+  log: BotLog
+): Promise<StalePlan> {
+  const first = planStaleRun(facts, config, now);
+  if (!first.lookback.length) {
+    return first;
+  }
+  const stuck = new Set<string>();
+  let stoppedBy: 'quota' | 'deadline' | undefined;
+  for (const ref of first.lookback) {
+    const outcome = await lookBack(medplum, facts.threads.get(ref) as ThreadFacts, canRead);
+    if (outcome === 'quota' || outcome === 'deadline') {
+      stoppedBy = outcome;
+      break;
+    }
+    if (outcome === 'stuck') {
+      stuck.add(ref);
+      log.warn(`${ref}: its older messages share one stored instant; the full reconcile decides it`);
+    }
+  }
+  facts.ignoredMessages = ignoredIn(facts.threads);
+  const plan = planStaleRun(facts, config, now);
+  // Still unknown: the look-back was stopped before it found the episode; the next run decides them.
+  summary.deferred[stoppedBy ?? 'deadline'] += plan.lookback.filter((ref) => !stuck.has(ref)).length;
+  return plan;
 }

@@ -232,7 +232,10 @@ export async function seedClinic(
   for (let i = 0; i < threads; i++) {
     const kind = i % 10;
     const created = kind === 3 ? at(2 * 3_600_000, i) : at(30 * DAY_MS, i);
-    const thread = await seedThread(server, { subject: patient, sender: patient, sent: created, meta: { lastUpdated: created } });
+    // A patient waits from the first message the care team has not answered: only the stale (0) and
+    // fresh (3) kinds open with a patient's message; the others' headers have no sender of their own.
+    const opener = kind === 0 || kind === 3 ? { sender: patient } : {};
+    const thread = await seedThread(server, { subject: patient, ...opener, sent: created, meta: { lastUpdated: created } });
     const say = async (sender: Ref, msAgo: number, fields: Partial<Communication> = {}): Promise<void> => {
       await seedMessage(server, thread, sender, at(msAgo, i), fields);
       expected.messages++;

@@ -38,6 +38,8 @@ describe('timeline', () => {
       last: { ref: 'Communication/3', time: Date.parse('2026-11-22T10:00:00Z'), role: 'patient', sender: 'Patient/p' },
       lastPatient: { ref: 'Communication/3', time: Date.parse('2026-11-22T10:00:00Z'), role: 'patient', sender: 'Patient/p' },
       lastCareTeam: { ref: 'Communication/2', time: Date.parse('2026-11-21T10:00:00Z'), role: 'care-team', sender: 'Practitioner/a' },
+      // The patient messages the care team has not answered: message 1 was answered by 2.
+      unanswered: [{ ref: 'Communication/3', time: Date.parse('2026-11-22T10:00:00Z'), role: 'patient', sender: 'Patient/p' }],
     });
   });
 
