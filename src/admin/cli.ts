@@ -6,27 +6,30 @@ import { existsSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import type { ParseArgsConfig } from 'node:util';
 import { parseCommandLine } from './command-line';
 import { QuotaPacer } from '../sla/quota-pacer';
-import { connect, connectionEnv, loadDotEnv } from './connect';
+import { connect, connectionEnv, dotEnvFile, loadDotEnv } from './connect';
 import { deployBot, deployProblems } from './deploy';
 import { applySetup, checkRuleSecrets, describePlan, planSetup, readProjectState, RUNTIMES } from './project-setup';
 import type { BotConfig, ProjectState, SetupOptions } from './project-setup';
 import { describeUnjudged, unjudgedOwners } from './data-checks';
-import { formatStatus, readStatus } from './project-status';
+import { formatStatus, ownerNames, readStatus } from './project-status';
 import { describeSecrets, parseSettingsWords, planSecretsChange } from './settings';
 import { obsoleteSecrets, secretProblems } from '../lib/secret-catalogue';
 import type { ProjectSetting } from '@medplum/fhirtypes';
 
-const COMMON = `  --env NAME           use medplum.NAME.config.json (that environment's Bot ids) instead of medplum.config.json
+const COMMON = `  --env NAME           another environment: medplum.NAME.config.json (its Bot ids) instead of
+                       medplum.config.json, and .env.NAME (its server and credentials) instead of .env
   --help               this text, and nothing else
 
 Server and credentials: MEDPLUM_BASE_URL (default https://api.medplum.com/), MEDPLUM_CLIENT_ID and
-MEDPLUM_CLIENT_SECRET, from the environment or a .env file.`;
+MEDPLUM_CLIENT_SECRET, from the environment or a .env file (.env.NAME with --env NAME; .env is then
+not read). Variables already set in the environment win over the file.`;
 
 const USAGE: Record<string, string> = {
   setup: `Usage: npm run setup -- [options]
 
 Makes the Project ready for the bots: the two Bots (with ProjectMembership), their AccessPolicies,
-the Subscription of the OOO bot, both Bots' cron and timeout, and the missing secrets with defaults.
+the Subscription of the OOO bot, both Bots' cron and timeout, and defaults for the settings that never
+existed (a setting it added before and an admin removed stays removed).
 Changes only what it created (tagged ${'`urn:medplum-messaging-bots`'}), keeps what an admin set by hand,
 never prints a secret value. One exception, said by id: of the Subscriptions that send thread messages
 to the OOO bot (tagged or not, whatever their criteria), it keeps one and turns the others off, since
@@ -105,8 +108,10 @@ export interface CliIo {
   /** Whether a config file exists and its size (tests). */
   fileSize?: (path: string) => number | undefined;
   writeFile?: (path: string, text: string) => void;
-  /** The environment (tests); by default the process's, with .env loaded. */
+  /** The environment (tests); by default the process's, with .env (or .env.NAME) loaded. */
   env?: NodeJS.ProcessEnv;
+  /** Loads a dotenv file into the environment (tests); by default process.loadEnvFile. */
+  loadEnvFile?: (path: string) => void;
   /** Builds the bundles before a deploy (tests); by default `node esbuild.config.mjs`. Returns success. */
   build?: () => boolean;
 }
@@ -157,10 +162,24 @@ export async function main(argv: string[], io: CliIo = defaultIo()): Promise<num
   const configFile = env ? `medplum.${env}.config.json` : 'medplum.config.json';
   const read = io.readFile ?? ((path: string) => readFileSync(path, 'utf8'));
   const size = io.fileSize ?? ((path: string) => (existsSync(path) ? statSync(path).size : undefined));
-  if (request && !('error' in request)) {
-    if (!io.connect && !io.env) {
-      loadDotEnv();
+  const loadEnv = (): void => {
+    if (io.env) {
+      return; // an environment given (tests): no file is read
     }
+    const file = dotEnvFile(env, (path) => size(path) !== undefined);
+    if (file) {
+      (io.loadEnvFile ?? loadDotEnv)(file);
+    }
+    if (env) {
+      io.err(
+        file
+          ? `--env ${env}: server and credentials from ${file} (variables already set in the environment win)`
+          : `--env ${env}: no .env.${env}; server and credentials from the environment only (.env is not read: it holds another environment's)`
+      );
+    }
+  };
+  if (request && !('error' in request)) {
+    loadEnv();
     const server = connectionEnv(io.env);
     try {
       return await settings(io, request, io.connect ?? (() => connect(server)), !!values['dry-run']);
@@ -177,9 +196,7 @@ export async function main(argv: string[], io: CliIo = defaultIo()): Promise<num
     return 1;
   }
   const config = JSON.parse(read(configFile)) as { bots: BotConfig[] };
-  if (!io.connect && !io.env) {
-    loadDotEnv();
-  }
+  loadEnv();
   const server = connectionEnv(io.env);
   const login = io.connect ?? (() => connect(server));
   try {
@@ -304,7 +321,7 @@ async function setup(
     }
   };
   if (!plan.steps.some((s) => s.action !== 'keep')) {
-    plan.steps.forEach((s) => io.out(`kept [${s.bot}]: ${s.why}`));
+    plan.steps.forEach((s) => io.out(`kept${s.bot ? ` [${s.bot}]` : ''}: ${s.why}`));
     writeIds(Object.fromEntries(config.bots.map((b) => [b.name, state.bots[b.name]?.bot?.id])));
     io.out(undeployed.length ? 'Nothing to change.' : 'Nothing to change: the Project is ready.');
     nextDeploy();
@@ -373,7 +390,11 @@ async function status(
   io.out(`Project ${medplum.getProject()?.id ?? '?'} on ${baseUrl}`);
   const result = await readStatus(medplum, bots, { wiring: !options.data });
   const serviceTypes = (result.secrets?.find((s) => s.name === 'OOO_SERVICE_TYPE')?.valueString ?? '').split(',').map((x) => x.trim()).filter(Boolean);
-  const data = describeUnjudged(await unjudgedOwners(medplum, serviceTypes), options.verbose);
+  const unjudged = await unjudgedOwners(medplum, serviceTypes);
+  // Owners by name and id (an admin's terminal; names of providers, never message text).
+  const names = await ownerNames(medplum, unjudged.flatMap((e) => e.owners.map((o) => o.owner)));
+  const named = unjudged.map((e) => ({ ...e, owners: e.owners.map((o) => ({ ...o, owner: names.has(o.owner) ? `${names.get(o.owner)} [${o.owner}]` : o.owner })) }));
+  const data = describeUnjudged(named, options.verbose);
   io.out(formatStatus(result, { verbose: options.verbose, data }));
   return result.problems.length || data.length || result.bots.some((b) => b.problems.length) ? 1 : 0;
 }

@@ -26,6 +26,19 @@ export function loadDotEnv(file = '.env'): void {
 }
 
 /**
+ * The dotenv file an admin command reads: `.env`, or for `--env NAME` `.env.NAME` (never `.env`,
+ * which holds another environment's credentials: without `.env.NAME` only the process's environment
+ * counts).
+ * @param envName - The `--env` name, if any.
+ * @param exists - Whether a file exists.
+ * @returns The file to load, or undefined for none.
+ */
+export function dotEnvFile(envName: string | undefined, exists: (path: string) => boolean = existsSync): string | undefined {
+  const file = envName ? `.env.${envName}` : '.env';
+  return exists(file) ? file : undefined;
+}
+
+/**
  * The connection settings from the environment (an unset CI secret arrives as an empty string).
  * @param env - The environment.
  * @returns The settings, the base URL with a trailing slash.

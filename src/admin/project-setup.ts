@@ -9,14 +9,16 @@
 // - Of the Subscriptions that send thread messages to the OOO Bot (tagged or not, whatever their
 //   criteria), one is kept and the others are turned off, each named: every one would run the bot
 //   once more per message.
-// - Secrets are Project-wide (other integrations keep theirs there): setup adds the missing ones
-//   with defaults, never changes one, and never prints a value.
+// - Secrets are Project-wide (other integrations keep theirs there): setup adds defaults only where a
+//   setting never existed (the Bots' applied-settings extension records the ones it added, so one an
+//   admin unsets stays unset), never changes one, and never prints a value.
 //
 // Reads what the Project has, plans with a pure function (`planSetup`), applies the plan.
 import type { MedplumClient, WithId } from '@medplum/core';
 import type { AccessPolicy, Bot, Coding, Extension, ProjectMembership, ProjectSetting, Resource, Subscription } from '@medplum/fhirtypes';
 import { parseBusinessHours } from '../lib/business-hours';
 import { describeRule, parseResponseRules } from '../lib/response-rules';
+import { secretSpec } from '../lib/secret-catalogue';
 import oooAccessPolicy from './fhir/access-policy-ooo-reroute.json';
 import staleAccessPolicy from './fhir/access-policy-stale-thread-reminders.json';
 import oooSubscription from './fhir/subscription-ooo-reroute.json';
@@ -194,10 +196,24 @@ export function planSetup(state: ProjectState, bots: BotConfig[], options: Setup
   const steps: SetupStep[] = [];
   const blockers: string[] = [];
   const secrets = new Map(state.secrets.map((s) => [s.name, s]));
+  // Defaults are added only where a setting never existed: a setting setup added before and that is
+  // absent now was removed by an admin (`npm run settings -- unset`), and stays removed.
+  const addedBefore = defaultsAddedBefore(state, bots);
   const missing = Object.keys(SECRET_DEFAULTS).filter((name) => !secrets.has(name));
-  if (missing.length) {
-    steps.push({ action: 'set-secrets', why: `secrets the bots read are absent; defaults added: ${missing.join(', ')}`, secretNames: missing });
+  const toAdd = missing.filter((name) => !addedBefore.has(name));
+  const removed = missing.filter((name) => addedBefore.has(name));
+  if (toAdd.length) {
+    steps.push({ action: 'set-secrets', why: `secrets the bots read are absent; defaults added: ${toAdd.join(', ')}`, secretNames: toAdd });
   }
+  if (removed.length) {
+    steps.push({
+      action: 'keep',
+      why: `${removed.join(', ')} ${removed.length > 1 ? 'were' : 'was'} removed after setup added ${removed.length > 1 ? 'them' : 'it'}: kept unset (${removed
+        .map((n) => `${n}: ${secretSpec(n)?.whenAbsent}`)
+        .join('; ')}); npm run settings -- set NAME=VALUE sets one again`,
+    });
+  }
+  const record = [...new Set([...addedBefore, ...toAdd])].sort();
   const secret = (name: string): string => {
     const s = secrets.get(name);
     return String(s?.valueString ?? s?.valueInteger ?? s?.valueDecimal ?? SECRET_DEFAULTS[name]);
@@ -246,7 +262,7 @@ export function planSetup(state: ProjectState, bots: BotConfig[], options: Setup
       });
     }
 
-    const settings = botSettings(bot, secret(wiring.cronSecret), Number(secret('BOT_TIMEOUT_SECONDS')), options, wiring.cronSecret);
+    const settings = botSettings(bot, secret(wiring.cronSecret), Number(secret('BOT_TIMEOUT_SECONDS')), options, wiring.cronSecret, record);
     if (!bot) {
       steps.push({
         action: 'create-bot',
@@ -296,7 +312,24 @@ export function planSetup(state: ProjectState, bots: BotConfig[], options: Setup
 }
 
 /**
- * The cronString and timeout a Bot should have, keeping values set by hand.
+ * The setting defaults setup added to this Project before, as recorded on the Bots it manages. A
+ * Project set up by a version that kept no record had every default added by it.
+ * @param state - What the Project has.
+ * @param bots - The bot entries of the config.
+ * @returns The secret names.
+ */
+function defaultsAddedBefore(state: ProjectState, bots: BotConfig[]): Set<string> {
+  const managed = bots.map((b) => state.bots[b.name]).filter((f) => f?.managed && f.bot);
+  const records = managed.map((f) => appliedSettings(f?.bot).secretDefaults);
+  if (managed.some((f) => f?.bot?.extension?.some((e) => e.url === APPLIED_SETTINGS_URL)) && records.every((r) => r === undefined)) {
+    return new Set(Object.keys(SECRET_DEFAULTS));
+  }
+  return new Set(records.flatMap((r) => r ?? []));
+}
+
+/**
+ * The cronString and timeout a Bot should have, keeping values set by hand; and the record of the
+ * setting defaults setup added.
  * @returns Fields to write, why each changes, and notes on what is kept.
  */
 function botSettings(
@@ -304,7 +337,8 @@ function botSettings(
   cron: string,
   timeout: number,
   options: SetupOptions,
-  cronSecret: string
+  cronSecret: string,
+  record: string[] = []
 ): { fields: Partial<Bot>; changes: Record<string, string>; kept: string[] } {
   const desired = { cronString: cron, timeout };
   const source = { cronString: cronSecret, timeout: 'BOT_TIMEOUT_SECONDS' };
@@ -328,31 +362,87 @@ function botSettings(
       );
     }
   }
-  if (Object.keys(fields).length) {
+  const recordChanged = record.join(',') !== (applied.secretDefaults ?? []).join(',');
+  if (Object.keys(fields).length || recordChanged) {
+    if (!Object.keys(fields).length) {
+      changes.record = 'records the setting defaults setup added, so that one an admin removes stays removed';
+    }
     fields.extension = [
       ...(bot?.extension ?? []).filter((e) => e.url !== APPLIED_SETTINGS_URL),
-      appliedExtension({ cronString: fields.cronString ?? applied.cronString ?? bot?.cronString, timeout: fields.timeout ?? applied.timeout ?? bot?.timeout }),
+      appliedExtension({
+        cronString: fields.cronString ?? applied.cronString ?? (Object.keys(fields).length ? bot?.cronString : undefined),
+        timeout: fields.timeout ?? applied.timeout ?? (Object.keys(fields).length ? bot?.timeout : undefined),
+        secretDefaults: record,
+      }),
     ];
   }
   return { fields, changes, kept };
 }
 
-function appliedSettings(bot: Bot | undefined): { cronString?: string; timeout?: number } {
+function appliedSettings(bot: Bot | undefined): { cronString?: string; timeout?: number; secretDefaults?: string[] } {
   const ext = bot?.extension?.find((e) => e.url === APPLIED_SETTINGS_URL);
+  const defaults = ext?.extension?.find((e) => e.url === 'secretDefaults')?.valueString;
   return {
     cronString: ext?.extension?.find((e) => e.url === 'cronString')?.valueString,
     timeout: ext?.extension?.find((e) => e.url === 'timeout')?.valueInteger,
+    secretDefaults: defaults === undefined ? undefined : defaults.split(',').filter(Boolean),
   };
 }
 
-function appliedExtension(values: { cronString?: string; timeout?: number }): Extension {
+function appliedExtension(values: { cronString?: string; timeout?: number; secretDefaults?: string[] }): Extension {
   return {
     url: APPLIED_SETTINGS_URL,
     extension: [
       ...(values.cronString !== undefined ? [{ url: 'cronString', valueString: values.cronString }] : []),
       ...(values.timeout !== undefined ? [{ url: 'timeout', valueInteger: values.timeout }] : []),
+      ...(values.secretDefaults?.length ? [{ url: 'secretDefaults', valueString: values.secretDefaults.join(',') }] : []),
     ],
   };
+}
+
+/**
+ * Where a Bot's cronString or timeout differs from its setting (what setup would apply), and the fix.
+ * @param bot - The Bot.
+ * @param name - The bot's name in the config.
+ * @param secrets - The Project's secrets.
+ * @returns Problem lines (none for a bot setup does not wire).
+ */
+export function settingsDrift(bot: Bot, name: string, secrets: ProjectSetting[]): string[] {
+  const wiring = BOT_WIRING[name];
+  if (!wiring) {
+    return [];
+  }
+  const value = (n: string): string | undefined => {
+    const s = secrets.find((x) => x.name === n);
+    return s === undefined ? undefined : String(s.valueString ?? s.valueInteger ?? s.valueDecimal ?? '');
+  };
+  const cron = value(wiring.cronSecret) ?? SECRET_DEFAULTS[wiring.cronSecret];
+  const timeout = Number(value('BOT_TIMEOUT_SECONDS') ?? SECRET_DEFAULTS.BOT_TIMEOUT_SECONDS);
+  const plain = botSettings(bot, cron, timeout, {}, wiring.cronSecret, appliedSettings(bot).secretDefaults);
+  const lines: string[] = [];
+  const what = {
+    cronString: { secret: wiring.cronSecret, want: cron, runs: bot.cronString === undefined ? 'no cron' : `cron ${bot.cronString}` },
+    timeout: { secret: 'BOT_TIMEOUT_SECONDS', want: String(timeout), runs: `timeout ${bot.timeout ?? '10 (server default)'} s` },
+  };
+  for (const key of ['cronString', 'timeout'] as const) {
+    const current = bot[key];
+    const want = key === 'cronString' ? cron : timeout;
+    if (current === want || (key === 'timeout' && !Number.isFinite(timeout))) {
+      continue;
+    }
+    const w = what[key];
+    const setBy = value(w.secret) === undefined ? `${w.secret} is unset (setup applies ${w.want})` : `${w.secret} is ${w.want}`;
+    const below = key === 'timeout' && ((current as number | undefined) ?? 10) < timeout;
+    const fix = plain.changes[key]
+      ? 'Fix: npm run setup'
+      : `The Bot's value was set by hand and setup keeps it. Fix: npm run setup -- --reset-bot-settings applies the setting, or npm run settings -- set ${w.secret}=<the Bot's value> keeps the Bot's`;
+    lines.push(
+      below
+        ? `timeout ${current ?? '10 (server default)'} s is below BOT_TIMEOUT_SECONDS ${timeout}: the bot plans for time it does not have (the setting is not applied). ${fix}`
+        : `it runs with ${w.runs} while ${setBy}: the setting is not applied. ${fix}`
+    );
+  }
+  return lines;
 }
 
 /**
@@ -503,7 +593,7 @@ export async function applySetup(
       log(`${step.action}${step.bot ? ` [${step.bot}]` : ''}: ${step.why}`);
     }
     if (pass === 0) {
-      plan.steps.filter((s) => s.action === 'keep').forEach((s) => log(`kept [${s.bot}]: ${s.why}`));
+      plan.steps.filter((s) => s.action === 'keep').forEach((s) => log(`kept${s.bot ? ` [${s.bot}]` : ''}: ${s.why}`));
     }
     for (const config of bots) {
       botIds[config.name] = state.bots[config.name]?.bot?.id ?? config.id;

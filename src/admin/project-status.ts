@@ -1,9 +1,10 @@
 // `npm run status`: is each bot there, deployed, wired, allowed what it needs, and running well?
+import { formatHumanName } from '@medplum/core';
 import type { MedplumClient } from '@medplum/core';
-import type { AccessPolicy, Bot, ProjectSetting, Subscription } from '@medplum/fhirtypes';
+import type { AccessPolicy, Bot, ProjectSetting, Resource, Subscription } from '@medplum/fhirtypes';
 import { obsoleteSecrets, secretProblems } from '../lib/secret-catalogue';
 import type { BotConfig } from './project-setup';
-import { BOT_WIRING, MANAGED_TAG_SYSTEM, PLACEHOLDER_BOT_ID, SECRET_DEFAULTS, sendsMessages } from './project-setup';
+import { BOT_WIRING, MANAGED_TAG_SYSTEM, PLACEHOLDER_BOT_ID, sendsMessages, settingsDrift } from './project-setup';
 import { parseHourOfDay } from '../lib/business-hours';
 import { parseCron } from './cron';
 import { assignRuns, describeRun, describeTicks, GRACE_MS, judgeRuns, ticksToRead } from './run-history';
@@ -144,10 +145,9 @@ async function botStatus(
   if (!bot.cronString) {
     status.problems.push(config.name === 'ooo-reroute' ? 'no cronString: the sweep never runs, and lost events are never repaired' : 'no cronString: it never runs');
   }
-  const timeoutSecret = secrets?.find((s) => s.name === 'BOT_TIMEOUT_SECONDS');
-  const believed = Number(timeoutSecret?.valueString ?? timeoutSecret?.valueInteger ?? (secrets ? SECRET_DEFAULTS.BOT_TIMEOUT_SECONDS : NaN));
-  if (secrets && (bot.timeout ?? 10) < believed) {
-    status.problems.push(`timeout ${bot.timeout ?? '10 (server default)'} s is below BOT_TIMEOUT_SECONDS ${believed}: the bot plans for time it does not have`);
+  if (secrets) {
+    // What is set against what runs: a cron or timeout setting setup has not applied.
+    status.problems.push(...settingsDrift(bot, config.name, secrets));
   }
   // The newest runs (a busy bot's are nearly all runs for messages), then the runs of its cron's
   // last ticks, kind by kind, wherever they are among the others.
@@ -272,6 +272,47 @@ async function silentSubscription(
     `the server does not deliver them (a Subscription whose criteria or channel were edited, or the server's subscription worker is down); new messages are left to the sweep. ` +
     `Fix: npm run setup (it puts the Subscription back as the bot needs it), then send a test message and check its run here`
   );
+}
+
+/**
+ * The names of owners (providers, organizations, care teams), for an admin's terminal: read in
+ * batches of 100. Never message text.
+ * @param medplum - The client.
+ * @param owners - References.
+ * @returns Reference -> name, for those that have one.
+ */
+export async function ownerNames(medplum: MedplumClient, owners: string[]): Promise<Map<string, string>> {
+  const unique = [...new Set(owners)];
+  const names = new Map<string, string>();
+  for (let i = 0; i < unique.length; i += 100) {
+    const chunk = unique.slice(i, i + 100);
+    const result = await medplum.executeBatch({ resourceType: 'Bundle', type: 'batch', entry: chunk.map((url) => ({ request: { method: 'GET', url } })) });
+    result.entry?.forEach((entry, j) => {
+      const name = entry.resource ? nameOf(entry.resource) : undefined;
+      if (name) {
+        names.set(chunk[j], name);
+      }
+    });
+  }
+  return names;
+}
+
+function nameOf(resource: Resource): string | undefined {
+  switch (resource.resourceType) {
+    case 'Practitioner':
+    case 'Patient':
+    case 'RelatedPerson':
+      return resource.name?.[0] ? formatHumanName(resource.name[0]) || undefined : undefined;
+    case 'PractitionerRole':
+      return resource.practitioner?.display ?? resource.code?.[0]?.text ?? resource.code?.[0]?.coding?.[0]?.display;
+    case 'Organization':
+    case 'CareTeam':
+    case 'HealthcareService':
+    case 'Group':
+      return resource.name;
+    default:
+      return undefined;
+  }
 }
 
 /**

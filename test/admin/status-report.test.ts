@@ -88,12 +88,12 @@ describe('data and secrets the bots cannot use', () => {
     const { code, out } = await a.run('status');
     expect(code).toBe(1);
     const text = out.replace(/\n {2}(?! )/g, ' ');
-    expect(text).toContain(`1 owner(s) of 2 open Task(s) whose working hours cannot be judged (no-time-zone): treated as available unless a vacation block covers now. Practitioner/${doctor.id} (2).`);
+    expect(text).toContain(`1 owner(s) of 2 open Task(s) whose working hours cannot be judged (no-time-zone): treated as available unless a vacation block covers now. Pat PHI-PRACTITIONER-NAME [Practitioner/${doctor.id}] (2).`);
     expect(text).toContain('Fix: add the time-zone extension (http://hl7.org/fhir/StructureDefinition/timezone');
     const data = await a.run('status', '--data');
     expect(data.code).toBe(1);
     expect(data.out).not.toContain('last runs');
-    expect(data.out.replace(/\n {2}(?! )/g, ' ')).toContain(`Practitioner/${doctor.id} (2)`);
+    expect(data.out.replace(/\n {2}(?! )/g, ' ')).toContain(`[Practitioner/${doctor.id}] (2)`);
   });
 
   test('the data check gives the same answer at 10:00 and at 21:00: a second Schedule without hours is named at both', async () => {
@@ -110,7 +110,7 @@ describe('data and secrets the bots cannot use', () => {
       answers.push(out.replace(/\n {2}(?! )/g, ' ').split('\n').filter((l) => l.includes('cannot be judged')).join('\n'));
     }
     expect(answers[0]).toContain(`(no-working-hours): a Schedule without hours means not working`);
-    expect(answers[0]).toContain(`Practitioner/${doctor.id} (1)`);
+    expect(answers[0]).toContain(`[Practitioner/${doctor.id}] (1)`);
     expect(answers[1]).toBe(answers[0]);
     vi.useRealTimers();
   });

@@ -1,0 +1,95 @@
+// What a run has to look at, counted by the oracle from the store and its record when the run
+// starts: the quantities invariant 7's published bounds are stated in.
+import type { CostFacts } from '../cost-bounds';
+import type { RunKind } from '../runs';
+import type { ClinicModel } from './model';
+import type { ClinicRecord } from './record';
+import type { Snapshot } from './snapshot';
+
+const DAY = 86_400_000;
+
+/**
+ * Counts for a run about to start.
+ * @param kind - The run's kind.
+ * @param record - The oracle's record.
+ * @param snap - The store now.
+ * @param now - Epoch ms.
+ * @param message - For an event: the message.
+ * @param full - For a stale run: a full reconcile.
+ * @param model - Who is available (for an event: whether it has to read covers).
+ * @returns The facts.
+ */
+export function costFacts(kind: RunKind, record: ClinicRecord, snap: Snapshot, now: number, message: string | undefined, full: boolean, model: ClinicModel): CostFacts {
+  const openTasks = [...snap.tasks.values()].filter((t) => t.open && t.thread);
+  if (kind === 'event') {
+    const m = message ? record.messages.get(message) : undefined;
+    const thread = m ? record.threads.get(m.thread) : undefined;
+    const mine = openTasks.filter((t) => t.thread === m?.thread);
+    const openResponse = mine.some((t) => t.kind === 'response');
+    // Covers are read when an owner whose Task may leave has one, or (opening a Task) when no
+    // candidate is available: the last care-team writer and the header's recipients.
+    const coverOf = (ref: string | undefined): boolean => !!ref && !!model.clinic.providers.find((p) => p.ref === ref)?.cover;
+    const away = (ref: string | undefined): boolean => !!ref && model.isProvider(ref) && !model.available(ref, now, now);
+    const candidates = [
+      ...(thread?.messages.filter((x) => x.role === 'care-team' && x.stored <= now).map((x) => x.sender) ?? []),
+      ...(m ? (snap.headers.get(m.thread)?.recipients ?? []) : []),
+    ].filter((r) => model.isProvider(r));
+    const covers =
+      mine.some((t) => away(t.owner) && coverOf(t.owner)) || (!openResponse && candidates.every((c) => away(c)) && candidates.some((c) => coverOf(c)));
+    return {
+      kind,
+      role: m?.role === 'patient' ? 'patient' : m?.role === 'care-team' ? 'care-team' : 'other',
+      openTasks: mine.length,
+      openResponse,
+      covers,
+      messages: thread?.messages.length ?? 0,
+    };
+  }
+  const openThreads = [...record.threads.values()].filter((t) => t.createdAt <= now && record.isOpen(t.ref, now));
+  if (kind === 'sweep') {
+    const withTask = new Set(openTasks.map((t) => t.thread));
+    let recentMessages = 0;
+    const recent = new Set<string>();
+    for (const t of record.threads.values()) {
+      for (const m of t.messages) {
+        if (m.stored <= now && m.stored >= now - DAY && m.ref !== t.ref) {
+          recentMessages++;
+          recent.add(t.ref);
+        }
+      }
+    }
+    const candidates = new Set([...withTask, ...recent].filter((r): r is string => !!r));
+    const candidateMessages = [...candidates].reduce((n, r) => n + (record.threads.get(r)?.messages.length ?? 0), 0);
+    return { kind, openTasks: openTasks.length, recentMessages, candidates: candidates.size, candidateMessages, waiting: candidates.size };
+  }
+  const since = now - 14 * DAY;
+  const reminded = new Set(openTasks.filter((t) => t.kind === 'reminder').map((t) => t.thread));
+  let windowMessages = 0;
+  let threadMessages = 0;
+  let openThreadMessages = 0;
+  let threads = 0;
+  for (const t of record.threads.values()) {
+    const known = t.messages.filter((m) => m.stored <= now);
+    const recent = known.filter((m) => m.time >= since);
+    windowMessages += recent.length;
+    const involved = reminded.has(t.ref) || (record.isOpen(t.ref, now) && recent.some((m) => m.role === 'patient'));
+    if (involved) {
+      threads++;
+      threadMessages += recent.length;
+    }
+    if (record.isOpen(t.ref, now)) {
+      openThreadMessages += known.length;
+    }
+  }
+  return {
+    kind: 'stale',
+    full,
+    windowMessages,
+    openReminders: reminded.size,
+    threads,
+    threadMessages,
+    openHeaders: openThreads.length,
+    openThreadMessages,
+    openTasks: openTasks.length,
+  };
+}
