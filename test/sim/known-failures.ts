@@ -13,7 +13,35 @@ export interface KnownFailure {
   example: string;
 }
 
-export const KNOWN_FAILURES: KnownFailure[] = [];
+export const KNOWN_FAILURES: KnownFailure[] = [
+  {
+    invariant: 3,
+    code: 'task-moved-after-person',
+    why:
+      'A person assigns a response Task to a colleague who is off shift (or hands it off to them); the next event or sweep ' +
+      'judges that colleague unavailable when the patient wrote and now, and returns the Task to the pool. Only a Task given ' +
+      'back to the owner a reroute took it from is protected (the "given back" rule in src/lib/reroute-plan.ts).',
+    example: 'seed 1, 4 days, 16 providers: thread th15, Task/b12 reassigned to pr9 at 2026-10-29T15:14Z, sent to the pool by the sweep at 15:15Z',
+  },
+  {
+    invariant: 6,
+    code: 'throttled',
+    why:
+      'A run sends a search after the RateLimit header said fewer points are left than a search costs: the sweep\'s ' +
+      'recent-message scan (part-of:missing, _lastUpdated) and the reminders run\'s chunk message read (part-of, _lastUpdated) ' +
+      'and reminder search. The server refuses it (429) and the run stops early; the quota is checked only before owner reads and write batches.',
+    example: 'seed 1, 4 days, 16 providers: step 56 (stale run 49) and step 310 (sweep run 225), each right after a burst left 10 points',
+  },
+  {
+    invariant: 7,
+    code: 'cost-over-bound',
+    why:
+      'A patient\'s follow-up in a thread whose Task was moved at the end of a shift costs 60 points where the README says 40 ' +
+      '"when nothing moves": the provider stays on the header (as the definitions now require), so ownersToCheck reads their ' +
+      'Schedule (20) to consider a repair that an off-shift reroute never needs.',
+    example: 'seed 1, 4 days, 16 providers: thread th31, event for m773 at step 405 (GET Task, GET Schedule, GET Slot)',
+  },
+];
 
 /** Whether a violation is a known one. */
 export function isKnown(v: { invariant: number; code: string }): boolean {
