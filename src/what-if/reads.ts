@@ -1,0 +1,163 @@
+// What a what-if reads, paced by the caller's quota (QuotaPacer) with the export's progress report:
+// the messages stored since the replay's start (who sent them and when, never their text), the
+// Tasks on threads changed since then or still open, the threads' headers, older messages of the
+// threads whose patient was already waiting then (back to the care team's last message), and the
+// owners' Schedules and absences. Only searches: nothing is written.
+import type { MedplumClient, WithId } from '@medplum/core';
+import type { Communication, Resource, ResourceType, Task } from '@medplum/fhirtypes';
+import { OPEN_TASK_STATUSES, readPages, referenceType } from '../lib/fhir';
+import type { SearchQuery } from '../lib/fhir';
+import { QUOTA_COST } from '../lib/quota';
+import { isReroutableOwner } from '../lib/reroute-plan';
+import { messagePoint } from '../lib/thread';
+import type { MessagePoint } from '../lib/thread';
+import { OwnerDirectory } from '../realtime/owners';
+import type { Progress } from '../sla/progress';
+import type { QuotaPacer } from '../sla/quota-pacer';
+import { outsideTasks } from './outside';
+import type { PeriodFacts, PeriodThread } from './replay';
+
+/** What a message read asks for: who sent it and when. */
+const MESSAGE_ELEMENTS = 'partOf,sender,sent,status';
+/** What a header read asks for. */
+const HEADER_ELEMENTS = 'subject,sender,sent,category,priority,status,recipient';
+/** Threads per header search (their ids go in the URL). */
+const PER_SEARCH = 100;
+/** Threads per search of older messages. */
+const LOOKBACK_THREADS = 50;
+
+/** The period to read. */
+export interface Window {
+  from: number;
+  since: number;
+  until: number;
+}
+
+/** What was read: the replay's facts, and the Tasks as they are (what the bots did). */
+export interface PeriodRead {
+  facts: PeriodFacts;
+  /** Every Task on the period's threads, as it is now. */
+  tasks: WithId<Task>[];
+}
+
+/**
+ * Reads a period.
+ * @param medplum - The client (read access is enough).
+ * @param pacer - Paces each search by the quota.
+ * @param progress - Progress report.
+ * @param window - The period, with the replay's warm-up.
+ * @param covers - Owners the settings name (OOO_COVERAGE keys and values, current and proposed).
+ * @returns The facts.
+ */
+export async function readPeriod(medplum: MedplumClient, pacer: QuotaPacer, progress: Progress, window: Window, covers: string[]): Promise<PeriodRead> {
+  const fromIso = new Date(window.from).toISOString();
+  const all = async <T extends Resource>(phase: string, type: ResourceType, query: SearchQuery, into: Map<string, WithId<T>>): Promise<void> => {
+    progress.phase(phase, 0);
+    const pages = readPages(medplum, type, query);
+    for (;;) {
+      const page = await pacer.run(QUOTA_COST.search, () => pages.next());
+      if (page.done) {
+        return;
+      }
+      for (const e of page.value.entry ?? []) {
+        if (e.resource?.id && e.search?.mode !== 'include') {
+          into.set(e.resource.id, e.resource as WithId<T>);
+        }
+      }
+      progress.tick(into.size);
+    }
+  };
+
+  const messages = new Map<string, WithId<Communication>>();
+  await all('messages', 'Communication', { 'part-of:missing': 'false', _lastUpdated: `ge${fromIso}`, _elements: MESSAGE_ELEMENTS }, messages);
+  const tasks = new Map<string, WithId<Task>>();
+  await all('Tasks', 'Task', { 'focus:missing': 'false', _lastUpdated: `ge${fromIso}` }, tasks);
+  await all('open Tasks', 'Task', { 'focus:missing': 'false', status: OPEN_TASK_STATUSES.join(',') }, tasks);
+  const threadTasks = [...tasks.values()].filter((t) => referenceType(t.focus) === 'Communication' && Date.parse(t.authoredOn ?? t.meta?.lastUpdated ?? '') < window.until);
+
+  const pointsOf = new Map<string, Map<string, MessagePoint>>();
+  const addMessage = (m: WithId<Communication>): void => {
+    const thread = m.partOf?.find((p) => referenceType(p) === 'Communication')?.reference;
+    if (thread && m.status !== 'entered-in-error') {
+      const point = messagePoint(m);
+      if (point.time < window.until) {
+        pointsOf.set(thread, (pointsOf.get(thread) ?? new Map()).set(point.ref, point));
+      }
+    }
+  };
+  [...messages.values()].forEach(addMessage);
+  const refs = [...new Set([...pointsOf.keys(), ...threadTasks.map((t) => t.focus?.reference as string)])];
+
+  const headers = new Map<string, WithId<Communication>>();
+  progress.phase('threads', refs.length);
+  for (let i = 0; i < refs.length; i += PER_SEARCH) {
+    const ids = refs.slice(i, i + PER_SEARCH).map((r) => r.split('/')[1]);
+    const found = new Map<string, WithId<Communication>>();
+    const pages = readPages(medplum, 'Communication', { _id: ids.join(','), _elements: HEADER_ELEMENTS });
+    for (;;) {
+      const page = await pacer.run(QUOTA_COST.search, () => pages.next());
+      if (page.done) {
+        break;
+      }
+      page.value.entry?.forEach((e) => e.resource?.id && found.set(e.resource.id, e.resource as WithId<Communication>));
+    }
+    found.forEach((h) => !h.partOf?.length && headers.set(`Communication/${h.id}`, h));
+    progress.tick(Math.min(i + PER_SEARCH, refs.length));
+  }
+
+  // A thread whose first message read is the patient's: its patient may have been waiting before the
+  // replay starts, since the care team's last message. Its older messages are read (who and when only).
+  const threads: PeriodThread[] = [];
+  const needLookBack = [...headers.keys()].filter((ref) => {
+    const points = [...(pointsOf.get(ref)?.values() ?? [])].filter((p) => p.role === 'patient' || p.role === 'care-team').sort((a, b) => a.time - b.time);
+    return !points.length || points[0].role === 'patient';
+  });
+  progress.phase('older messages', needLookBack.length);
+  for (let i = 0; i < needLookBack.length; i += LOOKBACK_THREADS) {
+    const chunk = needLookBack.slice(i, i + LOOKBACK_THREADS);
+    const older = new Map<string, WithId<Communication>>();
+    const pages = readPages(medplum, 'Communication', { 'part-of': chunk.join(','), _lastUpdated: `lt${fromIso}`, _elements: MESSAGE_ELEMENTS });
+    for (;;) {
+      const page = await pacer.run(QUOTA_COST.search, () => pages.next());
+      if (page.done) {
+        break;
+      }
+      page.value.entry?.forEach((e) => e.resource?.id && older.set(e.resource.id, e.resource as WithId<Communication>));
+    }
+    older.forEach(addMessage);
+    progress.tick(Math.min(i + LOOKBACK_THREADS, needLookBack.length));
+  }
+  for (const [ref, header] of headers) {
+    const closedAt = header.status === 'in-progress' ? undefined : Date.parse(header.meta?.lastUpdated ?? '') || window.from;
+    if (closedAt !== undefined && closedAt < window.from) {
+      continue; // closed before the replay starts: no bot works on it
+    }
+    threads.push({ header, points: [...(pointsOf.get(ref)?.values() ?? [])], closedAt });
+  }
+
+  const owners = new OwnerDirectory();
+  const wanted = [
+    ...new Set([
+      ...covers,
+      ...threads.flatMap((t) => [...(t.header.recipient ?? []).map((r) => r.reference), ...t.points.filter((p) => p.role === 'care-team').map((p) => p.sender)]),
+      ...threadTasks.map((t) => t.owner?.reference),
+    ]),
+  ].filter(isReroutableOwner);
+  progress.phase('owners', wanted.length);
+  let pending = wanted;
+  while (pending.length) {
+    const result = await owners.read(medplum, pending, { start: window.from, end: window.until }, { nearDeadline: () => false });
+    if (result.notRead.length === pending.length) {
+      await pacer.wait(pacer.left()?.secondsUntilReset ?? 60);
+    }
+    pending = result.notRead;
+    progress.tick(wanted.length - pending.length);
+  }
+  const facts: PeriodFacts = {
+    ...window,
+    threads,
+    outsideTasks: outsideTasks(threadTasks.filter((t) => headers.has(t.focus?.reference as string)), window.from),
+    owners: new Map(wanted.flatMap((o) => (owners.facts(o) ? [[o, owners.facts(o) as NonNullable<ReturnType<OwnerDirectory['facts']>>]] : []))),
+  };
+  return { facts, tasks: threadTasks };
+}
