@@ -12,7 +12,7 @@ import { applySetup, checkRuleSecrets, describePlan, planSetup, readProjectState
 import type { BotConfig, ProjectState, SetupOptions } from './project-setup';
 import { describeUnjudged, unjudgedOwners } from './data-checks';
 import { formatStatus, ownerNames, readStatus } from './project-status';
-import { describeSecrets, parseSettingsWords, planSecretsChange } from './settings';
+import { cronSecretProblems, describeSecrets, parseSettingsWords, planSecretsChange } from './settings';
 import { obsoleteSecrets, secretProblems } from '../lib/secret-catalogue';
 import type { ProjectSetting } from '@medplum/fhirtypes';
 
@@ -287,7 +287,7 @@ async function setup(
   }
   const plan = planSetup(state, config.bots, options);
   const ruleLines = checkRuleSecrets(state.secrets);
-  const secretLines = secretProblems(state.secrets);
+  const secretLines = [...secretProblems(state.secrets), ...cronSecretProblems(state.secrets)];
   const problems = (): number => {
     obsoleteSecrets(state.secrets).forEach((l) => io.out(`Note: ${l}`));
     secretLines.forEach((l) => io.err(`Problem: ${l}`));

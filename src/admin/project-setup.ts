@@ -19,6 +19,7 @@ import type { AccessPolicy, Bot, Coding, Extension, ProjectMembership, ProjectSe
 import { parseBusinessHours } from '../lib/business-hours';
 import { describeRule, parseResponseRules } from '../lib/response-rules';
 import { secretSpec } from '../lib/secret-catalogue';
+import { checkCron } from './cron';
 import oooAccessPolicy from './fhir/access-policy-ooo-reroute.json';
 import staleAccessPolicy from './fhir/access-policy-stale-thread-reminders.json';
 import oooSubscription from './fhir/subscription-ooo-reroute.json';
@@ -224,6 +225,12 @@ export function planSetup(state: ProjectState, bots: BotConfig[], options: Setup
     if (!wiring) {
       continue;
     }
+    const cron = checkCron(secret(wiring.cronSecret));
+    if ('error' in cron) {
+      // The server would store it and never run the Bot on schedule, saying nothing.
+      blockers.push(`secret ${wiring.cronSecret}: ${cron.error}. Fix: npm run settings -- set ${wiring.cronSecret}=<5-field cron>`);
+      continue;
+    }
     const found = state.bots[config.name] ?? { managed: false, sameName: [], subscriptions: [] };
     let bot = found.bot;
     let managed = found.managed;
@@ -262,7 +269,7 @@ export function planSetup(state: ProjectState, bots: BotConfig[], options: Setup
       });
     }
 
-    const settings = botSettings(bot, secret(wiring.cronSecret), Number(secret('BOT_TIMEOUT_SECONDS')), options, wiring.cronSecret, record);
+    const settings = botSettings(bot, cron.cron, Number(secret('BOT_TIMEOUT_SECONDS')), options, wiring.cronSecret, record);
     if (!bot) {
       steps.push({
         action: 'create-bot',
@@ -416,7 +423,9 @@ export function settingsDrift(bot: Bot, name: string, secrets: ProjectSetting[])
     const s = secrets.find((x) => x.name === n);
     return s === undefined ? undefined : String(s.valueString ?? s.valueInteger ?? s.valueDecimal ?? '');
   };
-  const cron = value(wiring.cronSecret) ?? SECRET_DEFAULTS[wiring.cronSecret];
+  const rawCron = value(wiring.cronSecret) ?? SECRET_DEFAULTS[wiring.cronSecret];
+  const checked = checkCron(rawCron);
+  const cron = 'cron' in checked ? checked.cron : rawCron;
   const timeout = Number(value('BOT_TIMEOUT_SECONDS') ?? SECRET_DEFAULTS.BOT_TIMEOUT_SECONDS);
   const plain = botSettings(bot, cron, timeout, {}, wiring.cronSecret, appliedSettings(bot).secretDefaults);
   const lines: string[] = [];

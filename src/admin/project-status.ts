@@ -7,6 +7,7 @@ import type { BotConfig } from './project-setup';
 import { BOT_WIRING, MANAGED_TAG_SYSTEM, PLACEHOLDER_BOT_ID, sendsMessages, settingsDrift } from './project-setup';
 import { parseHourOfDay } from '../lib/business-hours';
 import { parseCron } from './cron';
+import { cronSecretProblems } from './settings';
 import { assignRuns, describeRun, describeTicks, GRACE_MS, judgeRuns, ticksToRead } from './run-history';
 import type { RunSummary, Tick } from './run-history';
 
@@ -61,7 +62,7 @@ export async function readStatus(medplum: MedplumClient, bots: BotConfig[], opti
         .get<{ project: { secret?: ProjectSetting[] } }>(`admin/projects/${projectId}`, { cache: 'no-cache' })
         .then((r) => r.project.secret ?? [], () => undefined)
     : undefined;
-  problems.push(...secretProblems(secrets ?? []));
+  problems.push(...secretProblems(secrets ?? []), ...cronSecretProblems(secrets ?? []));
   const notes = obsoleteSecrets(secrets ?? []);
   const ourEndpoints = new Set(bots.map((b) => `Bot/${b.id}`));
   const criteria = new Set(Object.values(BOT_WIRING).flatMap((w) => (w.subscription ? [w.subscription.criteria] : [])));

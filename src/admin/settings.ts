@@ -4,6 +4,7 @@
 // bots' own validator before anything is written. Pure planning here; the CLI reads and writes.
 import type { ProjectSetting } from '@medplum/fhirtypes';
 import { checkSecret, SECRETS, secretSpec } from '../lib/secret-catalogue';
+import { checkCron } from './cron';
 
 /** What the admin asked for. */
 export type SettingsRequest = { verb: 'get'; names: string[] } | { verb: 'set'; pairs: [string, string][] } | { verb: 'unset'; names: string[] };
@@ -14,6 +15,42 @@ const APPLIED_BY_SETUP: Record<string, string> = {
   STALE_THREAD_CRON: "the stale-thread-reminders Bot's cronString",
   BOT_TIMEOUT_SECONDS: "both Bots' timeout",
 };
+
+/** Secrets that setup applies as a Bot's cronString: checked as the server checks a cronString. */
+export const CRON_SECRETS = ['OOO_SWEEP_CRON', 'STALE_THREAD_CRON'];
+
+/**
+ * Checks a value as its consumer will: the bots' own validator, and for a cron the server's check
+ * (which would otherwise store the Bot's cronString and never run it).
+ * @param name - Secret name.
+ * @param value - Its value.
+ * @returns The value to write, or why it is refused; undefined for a secret the bots do not read.
+ */
+export function checkSetting(name: string, value: string): { value: string } | { error: string } | undefined {
+  const check = checkSecret(name, value);
+  if (!check || 'error' in check) {
+    return check;
+  }
+  if (CRON_SECRETS.includes(name)) {
+    const cron = checkCron(value);
+    return 'error' in cron ? cron : { value: cron.cron };
+  }
+  return { value };
+}
+
+/**
+ * The cron secrets the bots' catalogue lets through but the server would refuse as a cronString.
+ * @param secrets - The Project's secrets.
+ * @returns One line per such secret, naming it (never another secret's value) and the fix.
+ */
+export function cronSecretProblems(secrets: ProjectSetting[]): string[] {
+  return CRON_SECRETS.flatMap((name) => {
+    const raw = valueOf(secrets.find((s) => s.name === name));
+    const catalogue = raw === undefined ? undefined : checkSecret(name, raw);
+    const cron = raw === undefined || !catalogue || 'error' in catalogue ? undefined : checkCron(raw);
+    return cron && 'error' in cron ? [`secret ${name}: ${cron.error}. Fix: npm run settings -- set ${name}=<5-field cron>, then npm run setup`] : [];
+  });
+}
 
 /**
  * Reads the words after `npm run settings --`.
@@ -66,7 +103,7 @@ export function describeSecrets(secrets: ProjectSetting[], names: string[] = [])
     if (value === undefined) {
       return `${spec.name} (absent): ${spec.whenAbsent}`;
     }
-    const check = spec.check(value);
+    const check = checkSetting(spec.name, value) ?? spec.check(value);
     return 'error' in check ? `${spec.name} = ${value}  PROBLEM: ${check.error}; the bot uses: ${spec.whenAbsent}` : `${spec.name} = ${value}`;
   });
   const others = secrets.filter((s) => !secretSpec(s.name)).map((s) => s.name);
@@ -98,13 +135,14 @@ export function planSecretsChange(current: ProjectSetting[], request: Exclude<Se
   const steps = new Set<string>();
   let next = [...current];
   if (request.verb === 'set') {
-    for (const [name, value] of request.pairs) {
-      const check = checkSecret(name, value);
+    for (const [name, given] of request.pairs) {
+      const check = checkSetting(name, given);
       if (!check) {
         refused.push(`${name} is not a secret these bots read (other integrations' secrets are not changed here)`);
       } else if ('error' in check) {
         refused.push(`${name}: ${check.error}`);
       } else {
+        const value = check.value;
         const was = valueOf(current.find((s) => s.name === name));
         if (was === value) {
           lines.push(`${name} is already ${value}`);
