@@ -837,6 +837,9 @@ describe('planThread (pure)', () => {
     const listed = { ...header, recipient: [{ reference: 'Practitioner/a' }, { reference: 'Practitioner/e' }] };
     expect(ownersToCheck({ ...thread, header: listed, tasks: [task, earlier, gone, byOrg, twice] })).toEqual(['Practitioner/a', 'Practitioner/e']);
     expect(ownersToCheck({ ...thread, header: undefined, tasks: [earlier] })).toEqual([]);
+    // An off-shift reroute left its owner on the header on purpose: a follow-up reads no Schedule for them.
+    const offShift = { ...earlier, note: [record('Practitioner/e', { reason: 'off-shift' })] };
+    expect(ownersToCheck({ ...thread, header: listed, tasks: [offShift] })).toEqual([]);
   });
 
   test('the same message again: "already rerouted for this message"', () => {

@@ -376,7 +376,9 @@ function recipientPatch(header: WithId<Communication>, remove: Set<string>, add:
 
 /**
  * Owners whose facts a thread's decision needs: the current owners this bot reroutes, the owners
- * of earlier reroutes still listed on the header, and their configured covers.
+ * of earlier absence reroutes still listed on the header (a repair may finish them), and the
+ * owners' configured covers. An off-shift reroute leaves its owner on the header on purpose, so a
+ * follow-up after it reads no Schedule for them.
  * @param thread - The thread.
  * @param coverage - Owner → cover.
  * @returns Owner reference strings.
@@ -384,9 +386,10 @@ function recipientPatch(header: WithId<Communication>, remove: Set<string>, add:
 export function ownersToCheck(thread: ThreadToReroute, coverage: Record<string, string> = {}): string[] {
   const listed = new Set((thread.header?.recipient ?? []).map((r) => r.reference));
   const owners = thread.tasks.map((t) => t.owner?.reference).filter(isReroutableOwner);
+  // Only an absence reroute can be left half-done (it is the only one that writes the header).
   const earlier = thread.tasks
     .map((t) => latestReroute(t))
-    .flatMap((r) => (r && listed.has(r.from) && isReroutableOwner(r.from) ? [r.from] : []));
+    .flatMap((r) => (r && r.reason === 'absent' && listed.has(r.from) && isReroutableOwner(r.from) ? [r.from] : []));
   const covers = owners.map((o) => coverage[o]).filter(isReroutableOwner);
   return [...new Set([...owners, ...earlier, ...covers])];
 }
