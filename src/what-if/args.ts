@@ -7,6 +7,8 @@ import { parseChanges } from './settings';
 import type { Changes, Secrets } from './settings';
 
 const DAY_MS = 86_400_000;
+/** Where the page goes by default: reports/ is git-ignored (the page holds the clinic's thread ids). */
+export const DEFAULT_PAGE = 'reports/what-if-report.html';
 
 export const USAGE = `Usage: npm run what-if -- --since DATE --proposed FILE [options]
 
@@ -30,7 +32,7 @@ Options:
   --warmup-days N      days replayed before --since so that reminders already open then exist in the
                        replay (default 14; figures count from --since only)
   --format FORMAT      html (default): one self-contained page; csv or json: the rows
-  --out FILE           where to write (default: what-if-report.html for html, standard output otherwise)
+  --out FILE           where to write (default: reports/what-if-report.html for html, standard output otherwise)
   --env NAME           another environment: .env.NAME (its server and credentials) instead of .env
   --help               this text
 
@@ -138,7 +140,7 @@ export function parseWhatIfArgs(
       changes: proposed.changes,
       current,
       format,
-      out: v.out ?? (format === 'html' ? 'what-if-report.html' : undefined),
+      out: v.out ?? (format === 'html' ? DEFAULT_PAGE : undefined),
       env: v.env,
     },
   };

@@ -4,7 +4,8 @@
 import type { MedplumClient } from '@medplum/core';
 import type { ProjectSetting } from '@medplum/fhirtypes';
 import { stringify } from 'csv-stringify/sync';
-import { writeFileSync } from 'node:fs';
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { dirname, resolve } from 'node:path';
 import { connect, connectionEnv, dotEnvFile, loadDotEnv } from '../admin/connect';
 import { terminalProgress } from '../sla/progress';
 import type { Progress } from '../sla/progress';
@@ -47,7 +48,7 @@ export async function main(argv: string[], io: WhatIfIo = {}): Promise<number> {
     return parsed.exit;
   }
   const options = parsed.options;
-  const progress = io.progress ?? terminalProgress(process.stderr);
+  const progress = io.progress ?? (process.stderr.isTTY ? terminalProgress(process.stderr) : lineProgress(stderr));
   try {
     if (!io.medplum && !io.env) {
       const file = dotEnvFile(options.env);
@@ -70,6 +71,7 @@ export async function main(argv: string[], io: WhatIfIo = {}): Promise<number> {
     const write = io.writeFile ?? writeFileSync;
     if (options.format === 'html') {
       const html = await renderWhatIf(result, now);
+      mkdirSync(dirname(resolve(options.out as string)), { recursive: true });
       write(options.out as string, html);
       stdout(`${summary(result)}\npage written to ${options.out} (${Math.round(html.length / 1024)} kB)\n`);
       return 0;
@@ -137,4 +139,22 @@ export function summary(result: WhatIfResult): string {
     `  ${'first-reply breach rate'.padEnd(34)} ${pct(current.breach_rate).padStart(7)} ${pct(proposed.breach_rate).padStart(9)}`,
     'What the replay cannot know: see the page, or docs/what-if.md.',
   ].join('\n');
+}
+
+/**
+ * Progress as one line per phase and per wait (a log file, CI): the export's bar is for terminals.
+ * @param write - Where lines go.
+ * @returns The reporter.
+ */
+function lineProgress(write: (text: string) => void): Progress {
+  let current = '';
+  return {
+    phase: (name, total) => {
+      current = name;
+      write(`what-if: reading ${name}${total ? ` (${total})` : ''}\n`);
+    },
+    tick: () => undefined,
+    waiting: (seconds) => write(`what-if: waiting ${seconds} s for the FHIR quota to reset (${current})\n`),
+    done: () => undefined,
+  };
 }

@@ -2,7 +2,7 @@
 // integration's Task), as they were when made: the replay puts them in its world at that time,
 // with their first owner, and closes them when they were closed. Pure.
 import type { WithId } from '@medplum/core';
-import type { Task } from '@medplum/fhirtypes';
+import type { Communication, Task } from '@medplum/fhirtypes';
 import { isOpenTask } from '../lib/fhir';
 import { OOO_BOT_NAME } from '../lib/reroute-plan';
 import { BOT_NAME } from '../stale/plan';
@@ -39,4 +39,24 @@ export function outsideTasks(tasks: WithId<Task>[], from: number): OutsideTask[]
     };
     return [{ task: made, at, closed }];
   });
+}
+
+/**
+ * A thread header as it was before the out-of-office bot's absence reroutes changed its recipients
+ * (an absent owner taken off the thread, their cover added), from the reroute records on its Tasks:
+ * the replay makes those changes again when it decides them.
+ * @param header - The header as it is now.
+ * @param tasks - The thread's Tasks, as they are now.
+ * @returns The header with the recipients put back.
+ */
+export function headerBeforeBots(header: WithId<Communication>, tasks: Task[]): WithId<Communication> {
+  const absences = tasks.flatMap((t) => rerouteNotes(t)).filter((r) => r.reason === 'absent');
+  if (!absences.length) {
+    return header;
+  }
+  const listed = (header.recipient ?? []).map((r) => r.reference);
+  const added = new Set(absences.map((r) => r.to).filter((to) => to && !absences.some((a) => a.from === to)));
+  const removed = absences.map((r) => r.from).filter((from) => !listed.includes(from));
+  const kept = (header.recipient ?? []).filter((r) => !added.has(r.reference));
+  return { ...header, recipient: [...kept, ...[...new Set(removed)].map((reference) => ({ reference }))] };
 }

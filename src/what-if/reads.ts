@@ -14,7 +14,7 @@ import type { MessagePoint } from '../lib/thread';
 import { OwnerDirectory } from '../realtime/owners';
 import type { Progress } from '../sla/progress';
 import type { QuotaPacer } from '../sla/quota-pacer';
-import { outsideTasks } from './outside';
+import { headerBeforeBots, outsideTasks } from './outside';
 import type { PeriodFacts, PeriodThread } from './replay';
 
 /** What a message read asks for: who sent it and when. */
@@ -132,7 +132,8 @@ export async function readPeriod(medplum: MedplumClient, pacer: QuotaPacer, prog
     if (closedAt !== undefined && closedAt < window.from) {
       continue; // closed before the replay starts: no bot works on it
     }
-    threads.push({ header, points: [...(pointsOf.get(ref)?.values() ?? [])], closedAt });
+    const own = threadTasks.filter((t) => t.focus?.reference === ref);
+    threads.push({ header: headerBeforeBots(header, own), points: [...(pointsOf.get(ref)?.values() ?? [])], closedAt });
   }
 
   const owners = new OwnerDirectory();

@@ -187,7 +187,9 @@ export function replay(facts: PeriodFacts, settings: BotSettings): ReplayResult 
       const hasTasks = world.hasOpenTasks(state.ref);
       const last = state.points.at(-1);
       const waiting = !state.closed && last?.role === 'patient';
-      if (!hasTasks && !(waiting && lifecycle.enabled)) {
+      // The sweep's other work (completing a Task whose reply event was lost) never arises here:
+      // no event is lost in the replay, so only waiting and closed threads are decided again.
+      if (!(waiting && (hasTasks || lifecycle.enabled)) && !(state.closed && hasTasks)) {
         continue;
       }
       const tasks = world.openTasks(state.ref);

@@ -61,10 +61,11 @@ export class World {
   /**
    * The open Tasks focused on a thread.
    * @param thread - The thread reference.
-   * @returns The Tasks (copies: decisions never change the world by hand).
+   * @returns The Tasks. The world never changes a stored Task in place (each change stores a new
+   *   object), and the decision code never changes its inputs, so they are shared, not copied.
    */
   openTasks(thread: string): WithId<Task>[] {
-    return [...(this.byThread.get(thread) ?? [])].map((id) => this.tasks.get(id) as WithId<Task>).filter(isOpenTask).map((t) => structuredClone(t));
+    return [...(this.byThread.get(thread) ?? [])].map((id) => this.tasks.get(id) as WithId<Task>).filter(isOpenTask);
   }
 
   /**

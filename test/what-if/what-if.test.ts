@@ -38,7 +38,7 @@ const run = (current: Record<string, string>, changes: Record<string, string | n
 const inPeriod = (at: number): boolean => at >= SINCE && at < UNTIL;
 const strip = (rows: WhatIfRow[], side: string) => rows.filter((r) => r.settings === side).map(({ settings: _, ...r }) => r);
 
-describe('what-if on the synthetic clinic', () => {
+describe('what-if on the synthetic clinic', { timeout: 120_000 }, () => {
   test('the clinic has what the checks need: reminders under either threshold, escalations on weekends', () => {
     const reminders = handReminders(script, { after: 72, every: 24, open: wallHours }, UNTIL).filter((r) => inPeriod(r.created));
     expect(reminders.length).toBeGreaterThan(10);
