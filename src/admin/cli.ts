@@ -12,6 +12,7 @@ import { applySetup, checkRuleSecrets, describePlan, planSetup, readProjectState
 import type { BotConfig, ProjectState, SetupOptions } from './project-setup';
 import { describeUnjudged, unjudgedOwners } from './data-checks';
 import { formatStatus, ownerNames, readStatus } from './project-status';
+import { updateSecrets } from './project-secrets';
 import { cronSecretProblems, describeSecrets, parseSettingsWords, planSecretsChange } from './settings';
 import { obsoleteSecrets, secretProblems } from '../lib/secret-catalogue';
 import type { ProjectSetting } from '@medplum/fhirtypes';
@@ -74,7 +75,8 @@ USAGE.settings = `Usage: npm run settings -- get [NAME...] | set NAME=VALUE [NAM
 Reads and changes the Bot secrets these bots read. Every value is checked by the bots' own validator
 before anything is written: a bad value is refused with the reason (exit 2) and nothing changes. A
 change is merged into the Project's secrets: other integrations' secrets are kept, and only their
-names are shown. Needs a Project admin client.
+names are shown. The list is written with the Project's version: when another admin changed it
+meanwhile, it is read again and the change made on top of theirs. Needs a Project admin client.
 
   get                  every secret the bots read, its value or what the bot does without it
   set NAME=VALUE       set one or more (quote values with spaces or JSON: 'STALE_RULES=[...]')
@@ -357,25 +359,34 @@ async function settings(
     described.lines.forEach((l) => io.out(l));
     return 0;
   }
-  const change = planSecretsChange(current, request);
-  if ('refused' in change) {
-    io.err(`Refused, nothing written:\n${change.refused.map((r) => `- ${r}`).join('\n')}`);
+  const first = planSecretsChange(current, request);
+  if ('refused' in first) {
+    io.err(`Refused, nothing written:\n${first.refused.map((r) => `- ${r}`).join('\n')}`);
     return 2;
   }
-  change.lines.forEach((l) => io.out(l));
-  if (JSON.stringify(change.next) === JSON.stringify(current)) {
+  const touched = new Set(request.verb === 'set' ? request.pairs.map(([name]) => name) : request.names);
+  const others = (list: ProjectSetting[]): number => list.filter((s) => !touched.has(s.name)).length;
+  if (dryRun) {
+    first.lines.forEach((l) => io.out(l));
+    io.out(JSON.stringify(first.next) === JSON.stringify(current) ? 'Nothing to change.' : `Dry run: nothing written. ${others(current)} other secret(s) would be kept.`);
+    return 0;
+  }
+  // Written with the Project's version: another admin's change made meanwhile is read again and kept.
+  const plan = (list: ProjectSetting[]): Exclude<ReturnType<typeof planSecretsChange>, { refused: string[] }> =>
+    planSecretsChange(list, request) as Exclude<ReturnType<typeof planSecretsChange>, { refused: string[] }>;
+  const result = await updateSecrets(medplum, projectId, (list) => {
+    const next = plan(list).next;
+    return JSON.stringify(next) === JSON.stringify(list) ? undefined : next;
+  });
+  const done = plan(result.before);
+  done.lines.forEach((l) => io.out(l));
+  if (!result.written) {
     io.out('Nothing to change.');
     return 0;
   }
-  const touched = new Set(request.verb === 'set' ? request.pairs.map(([name]) => name) : request.names);
-  const others = current.filter((s) => !touched.has(s.name));
-  if (dryRun) {
-    io.out(`Dry run: nothing written. ${others.length} other secret(s) would be kept.`);
-    return 0;
-  }
-  await medplum.post(`admin/projects/${projectId}/secrets`, change.next);
-  io.out(`Written to Project ${projectId}; ${others.length} other secret(s) kept as they were.`);
-  change.next_steps.forEach((s) => io.out(`next: ${s}`));
+  const retried = result.attempts > 1 ? ` (the secrets changed meanwhile: read again and written on top of that change, ${result.attempts} tries)` : '';
+  io.out(`Written to Project ${projectId}; ${others(result.after)} other secret(s) kept as they were${retried}.`);
+  done.next_steps.forEach((s) => io.out(`next: ${s}`));
   return 0;
 }
 

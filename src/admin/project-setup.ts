@@ -20,6 +20,7 @@ import { parseBusinessHours } from '../lib/business-hours';
 import { describeRule, parseResponseRules } from '../lib/response-rules';
 import { secretSpec } from '../lib/secret-catalogue';
 import { checkCron } from './cron';
+import { updateSecrets } from './project-secrets';
 import oooAccessPolicy from './fhir/access-policy-ooo-reroute.json';
 import staleAccessPolicy from './fhir/access-policy-stale-thread-reminders.json';
 import oooSubscription from './fhir/subscription-ooo-reroute.json';
@@ -619,10 +620,14 @@ async function applyStep(medplum: MedplumClient, state: ProjectState, step: Setu
   const found = step.bot ? state.bots[step.bot] : undefined;
   switch (step.action) {
     case 'set-secrets': {
-      // The endpoint replaces the list: send every existing secret back unchanged, plus ours.
-      const added = (step.secretNames ?? []).map((name) => ({ name, valueString: SECRET_DEFAULTS[name] }));
-      await medplum.post(`admin/projects/${state.projectId}/secrets`, [...state.secrets, ...added]);
-      state.secrets = [...state.secrets, ...added];
+      // The whole list is written back, with the Project's version: a secret another admin set
+      // meanwhile is read again and kept, and a default is added only where the name is still absent.
+      const names = step.secretNames ?? [];
+      const result = await updateSecrets(medplum, state.projectId, (current) => {
+        const add = names.filter((name) => !current.some((s) => s.name === name));
+        return add.length ? [...current, ...add.map((name) => ({ name, valueString: SECRET_DEFAULTS[name] }))] : undefined;
+      });
+      state.secrets = result.after;
       return;
     }
     case 'create-bot': {

@@ -1,6 +1,7 @@
-// `npm run settings -- get|set|unset`: the bots' Bot secrets, changed safely. The server's secrets
-// endpoint replaces the whole list, so a change is merged into what the Project has: other
-// integrations' secrets are kept as they are and shown by name only. Every value is checked by the
+// `npm run settings -- get|set|unset`: the bots' Bot secrets, changed safely. The server replaces
+// the whole list on each write, so a change is merged into what the Project has: other
+// integrations' secrets are kept as they are and shown by name only; the write carries the Project's
+// version (project-secrets.ts), so a change another admin made meanwhile is kept too. Every value is checked by the
 // bots' own validator before anything is written. Pure planning here; the CLI reads and writes.
 import type { ProjectSetting } from '@medplum/fhirtypes';
 import { checkSecret, SECRETS, secretSpec } from '../lib/secret-catalogue';

@@ -1,7 +1,7 @@
 // Least privilege: the rights each bot uses, derived from the harness's request log over its
 // scenarios, must be exactly what its AccessPolicy (written by `npm run setup`) grants.
 import type { AccessPolicy, Schedule } from '@medplum/fhirtypes';
-import { describe, expect, test } from 'vitest';
+import { beforeAll, describe, expect, test } from 'vitest';
 import { BOT_WIRING } from '../../src/admin/project-setup';
 import { handler as oooHandler } from '../../src/ooo-reroute';
 import { handler as staleHandler } from '../../src/stale-thread-reminders';
@@ -19,8 +19,10 @@ import {
   seedTask,
   seedThread,
 } from '../harness/fixtures';
-import { createServerMock } from '../harness/server-mock';
+import { createServerMock, indexDefinitions } from '../harness/server-mock';
 import type { ServerMock } from '../harness/server-mock';
+
+beforeAll(() => indexDefinitions(), 60_000); // the FHIR definitions, once, outside any test's time
 
 const NOW = Date.parse('2026-11-27T15:17:00.000Z');
 const DAY = 86_400_000;

@@ -1,8 +1,11 @@
 // A cron setting is checked as the Medplum server checks a Bot's cronString (cron-validator): the
 // server stores one it refuses and never runs the Bot on schedule, saying nothing.
 import type { Bot } from '@medplum/fhirtypes';
-import { expect, test } from 'vitest';
+import { beforeAll, expect, test } from 'vitest';
 import { admin } from './admin-harness';
+import { indexDefinitions } from '../harness/server-mock';
+
+beforeAll(() => indexDefinitions(), 60_000); // the FHIR definitions, once, outside any test's time
 
 const writes = (a: ReturnType<typeof admin>): string[] => a.server.requests.filter((r) => r.method !== 'GET').map((r) => r.key);
 const flat = (text: string): string => text.replace(/\n {2}(?! )/g, ' ');

@@ -1,9 +1,11 @@
 import type { Bot } from '@medplum/fhirtypes';
-import { describe, expect, test } from 'vitest';
+import { beforeAll, describe, expect, test } from 'vitest';
 import { deployBot, deployProblems } from '../../src/admin/deploy';
 import { PLACEHOLDER_BOT_ID } from '../../src/admin/project-setup';
 import { QuotaPacer } from '../../src/sla/quota-pacer';
-import { createServerMock } from '../harness/server-mock';
+import { createServerMock, indexDefinitions } from '../harness/server-mock';
+
+beforeAll(() => indexDefinitions(), 60_000); // the FHIR definitions, once, outside any test's time
 
 const bot = { name: 'ooo-reroute', id: '8d3b7c2e-0000-4000-8000-000000000001', source: 'src/ooo-reroute.ts', dist: 'dist/ooo-reroute.js' };
 const env = { MEDPLUM_CLIENT_ID: 'id', MEDPLUM_CLIENT_SECRET: 'secret' };

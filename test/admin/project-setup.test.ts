@@ -1,12 +1,15 @@
 // `npm run setup` on a shared Project: through the command itself (cli.ts main), against the harness.
 import type { AccessPolicy, Bot, ProjectMembership, Subscription } from '@medplum/fhirtypes';
-import { describe, expect, test } from 'vitest';
+import { beforeAll, describe, expect, test } from 'vitest';
 import baseConfig from '../../medplum.config.json';
 import { main } from '../../src/admin/cli';
 import type { CliIo } from '../../src/admin/cli';
 import { PLACEHOLDER_BOT_ID } from '../../src/admin/project-setup';
 import type { ServerMock } from '../harness/server-mock';
 import { admin, PROJECT } from './admin-harness';
+import { indexDefinitions } from '../harness/server-mock';
+
+beforeAll(() => indexDefinitions(), 60_000); // the FHIR definitions, once, outside any test's time
 
 const TAG = 'urn:medplum-messaging-bots';
 

@@ -1,10 +1,12 @@
 import type { AccessPolicy, Bot, ProjectMembership, Subscription } from '@medplum/fhirtypes';
-import { expect, test } from 'vitest';
+import { beforeAll, expect, test } from 'vitest';
 import config from '../../medplum.config.json';
 import { applySetup, readProjectState } from '../../src/admin/project-setup';
 import type { BotConfig } from '../../src/admin/project-setup';
 import { formatStatus, missingRights, readStatus } from '../../src/admin/project-status';
-import { createServerMock } from '../harness/server-mock';
+import { createServerMock, indexDefinitions } from '../harness/server-mock';
+
+beforeAll(() => indexDefinitions(), 60_000); // the FHIR definitions, once, outside any test's time
 
 test('status: a wired Project shows no problems; what breaks a bot is flagged', async () => {
   const server = createServerMock();

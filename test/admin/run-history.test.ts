@@ -1,11 +1,14 @@
 // `npm run status` judges each bot's runs by kind and over time, in a Project as busy as a real one:
 // hundreds of runs for patient messages between two sweeps, an hourly reminders run, a daily full one.
 import type { AuditEvent, Bot, Subscription } from '@medplum/fhirtypes';
-import { afterEach, describe, expect, test, vi } from 'vitest';
+import { afterEach, beforeAll, describe, expect, test, vi } from 'vitest';
 import { checkCron, firesAt, parseCron, previousTicks } from '../../src/admin/cron';
 import { assignRuns, describeRun, judgeRuns, ticksToRead } from '../../src/admin/run-history';
 import { admin } from './admin-harness';
 import type { Admin } from './admin-harness';
+import { indexDefinitions } from '../harness/server-mock';
+
+beforeAll(() => indexDefinitions(), 60_000); // the FHIR definitions, once, outside any test's time
 
 const T = (hhmm: string, day = '27'): number => Date.parse(`2026-11-${day}T${hhmm}:00.000Z`);
 const iso = (ms: number): string => new Date(ms).toISOString();

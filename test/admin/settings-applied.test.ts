@@ -1,7 +1,7 @@
 // What is set against what runs: a cron or timeout setting the Bots do not have is a problem with its
 // fix; a setting an admin unsets stays unset; owners by name and id; --env NAME reads .env.NAME.
 import type { Bot, Extension } from '@medplum/fhirtypes';
-import { describe, expect, test } from 'vitest';
+import { beforeAll, describe, expect, test } from 'vitest';
 import baseConfig from '../../medplum.config.json';
 import { main } from '../../src/admin/cli';
 import type { CliIo } from '../../src/admin/cli';
@@ -10,6 +10,9 @@ import { APPLIED_SETTINGS_URL } from '../../src/admin/project-setup';
 import { ref, seedPatient, seedPractitioner, seedTask, seedThread } from '../harness/fixtures';
 import { admin } from './admin-harness';
 import type { Admin } from './admin-harness';
+import { indexDefinitions } from '../harness/server-mock';
+
+beforeAll(() => indexDefinitions(), 60_000); // the FHIR definitions, once, outside any test's time
 
 const flat = (text: string): string => text.replace(/\n {2}(?! )/g, ' ');
 const problems = (out: string): string[] => flat(out.split('Problems:\n')[1] ?? '').split('\n').filter(Boolean);

@@ -1,8 +1,11 @@
 // `npm run settings`: checked by the bots' own validators, merged into the Project's secrets.
-import { describe, expect, test } from 'vitest';
+import { beforeAll, describe, expect, test } from 'vitest';
 import { parseSettingsWords } from '../../src/admin/settings';
 import { obsoleteSecrets, secretProblems, SECRETS } from '../../src/lib/secret-catalogue';
 import { admin } from './admin-harness';
+import { indexDefinitions } from '../harness/server-mock';
+
+beforeAll(() => indexDefinitions(), 60_000); // the FHIR definitions, once, outside any test's time
 
 const writes = (a: ReturnType<typeof admin>): string[] => a.server.requests.filter((r) => r.method !== 'GET').map((r) => r.key);
 

@@ -1,10 +1,13 @@
 // `npm run status` tells what happened and what is wrong with the data, in lines that fit 100 columns.
 import type { Bot, Subscription } from '@medplum/fhirtypes';
-import { describe, expect, test, vi } from 'vitest';
+import { beforeAll, describe, expect, test, vi } from 'vitest';
 import { backlogProblem, describeRun } from '../../src/admin/run-history';
 import { seedPatient, seedPractitioner, seedSchedule, seedTask, seedThread, ref } from '../harness/fixtures';
 import { admin } from './admin-harness';
 import type { Admin } from './admin-harness';
+import { indexDefinitions } from '../harness/server-mock';
+
+beforeAll(() => indexDefinitions(), 60_000); // the FHIR definitions, once, outside any test's time
 
 async function deployedProject(): Promise<Admin> {
   const a = admin();

@@ -1,9 +1,12 @@
 // One Subscription sends thread messages to the OOO bot, whatever earlier versions or admins left:
 // setup (plain or --adopt) keeps one and turns the others off, saying which; status flags two active.
 import type { Bot, Subscription } from '@medplum/fhirtypes';
-import { describe, expect, test } from 'vitest';
+import { beforeAll, describe, expect, test } from 'vitest';
 import { admin, PROJECT } from './admin-harness';
 import type { Admin } from './admin-harness';
+import { indexDefinitions } from '../harness/server-mock';
+
+beforeAll(() => indexDefinitions(), 60_000); // the FHIR definitions, once, outside any test's time
 
 const CRITERIA = 'Communication?part-of:missing=false&status=in-progress';
 const flat = (text: string): string => text.replace(/\n {2}(?! )/g, ' ');
