@@ -221,16 +221,21 @@ function nextLink(bundle: Bundle): string | undefined {
 }
 
 /**
- * One page of a search, newest first (`_sort=-_lastUpdated`, no offset, no next page): the
- * latest resources of a small set. To read further back, ask again with `_lastUpdated=le` the
- * oldest instant given (a key, never an offset).
+ * One page of a search, newest first (`_sort=-_lastUpdated`, offset 0, its next page never
+ * followed): the latest resources of a set. To read further back, ask again with `_lastUpdated=lt`
+ * an instant (a key, never an offset).
  * @param medplum - The client.
  * @param resourceType - Resource type to search.
- * @param query - Search parameters (no `_sort`, `_offset`, `_cursor`).
- * @param count - Page size (at most 1000).
- * @returns The page's match resources, newest first.
+ * @param query - Search parameters (no `_sort`, `_offset`, `_cursor`, `_count`).
+ * @param count - Page size (the server may give fewer: at most 1000).
+ * @returns The page's match resources, newest first, and whether the server has more.
  */
-export async function readLatest(medplum: MedplumClient, resourceType: ResourceType, query: SearchQuery, count: number): Promise<WithId<Resource>[]> {
+export async function readLatest(
+  medplum: MedplumClient,
+  resourceType: ResourceType,
+  query: SearchQuery,
+  count: number
+): Promise<{ resources: WithId<Resource>[]; more: boolean }> {
   const base = Array.isArray(query) ? query : Object.entries(query);
   const refused = base.find(([name]) => ['_sort', '_offset', '_cursor', '_count'].includes(name));
   if (refused) {
@@ -238,7 +243,10 @@ export async function readLatest(medplum: MedplumClient, resourceType: ResourceT
   }
   const params = new URLSearchParams([...base, ['_sort', '-_lastUpdated'], ['_count', String(Math.min(count, MAX_PAGE_SIZE))]]);
   const page = await medplum.search(resourceType, params, { cache: 'no-cache' });
-  return (page.entry ?? []).filter((e) => e.search?.mode !== 'include' && e.resource?.id).map((e) => e.resource as WithId<Resource>);
+  return {
+    resources: (page.entry ?? []).filter((e) => e.search?.mode !== 'include' && e.resource?.id).map((e) => e.resource as WithId<Resource>),
+    more: !!nextLink(page),
+  };
 }
 
 /**

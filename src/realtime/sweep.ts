@@ -18,9 +18,8 @@ import { isReroutableOwner, latestReroute, OOO_BOT_NAME, ownersToCheck, planThre
 import type { RouteFacts, ThreadPlan, ThreadToReroute } from '../lib/reroute-plan';
 import { isResponseTask, coversToRead, opensTask, planLifecycle, routeCandidates } from '../lib/response-lifecycle';
 import type { LifecycleConfig, LifecyclePlan, LifecycleThread } from '../lib/response-lifecycle';
-import { addToTimeline } from '../lib/thread';
-import type { Timeline } from '../lib/thread';
-import { conversationOf, coversNeeded } from './event';
+import { conversationOf, lifecycleNeeds, readConversations, threadToReroute } from '../lib/conversation-reads';
+import { coversNeeded } from './event';
 import { OwnerDirectory } from './owners';
 import type { ReadLimits } from './owners';
 import type { RerouteConfig } from './settings';
@@ -130,7 +129,7 @@ async function sweepThreads(
       break;
     }
     const chunk = chunks[(first + k) % chunks.length];
-    const threads = await readThreads(medplum, chunk, lifecycle.enabled, log);
+    const threads = await readThreads(medplum, chunk, lifecycle, log);
     summary.threadsRead += chunk.length;
     await sweepChunk(medplum, threads, { owners, route, checked, lifecycle, limits: { nearDeadline, reserve } }, log, summary);
   }
@@ -241,49 +240,46 @@ async function recentThreads(medplum: MedplumClient, since: number, nearDeadline
 type SweptThread = ThreadToReroute & { lifecycle: LifecycleThread };
 
 /**
- * Reads a chunk of threads: their headers by id, and every message of those in progress.
+ * Reads a chunk of threads: their headers by id, and the conversations of those in progress, each
+ * back to the care team's last message (and, with the lifecycle on, to its open response Tasks'
+ * openings), never their whole history.
  * @param medplum - The client.
  * @param chunk - Thread references with their open Tasks.
- * @param lifecycle - Whether closed and deleted threads are returned too (to cancel their response Tasks).
+ * @param lifecycle - The lifecycle settings: when on, closed and deleted threads are returned too (to cancel their response Tasks).
  * @param log - Logger.
  * @returns The threads, each with its last patient message and whether it waits.
  */
-async function readThreads(medplum: MedplumClient, chunk: [string, WithId<Task>[]][], lifecycle: boolean, log: BotLog): Promise<SweptThread[]> {
+async function readThreads(
+  medplum: MedplumClient,
+  chunk: [string, WithId<Task>[]][],
+  lifecycle: LifecycleConfig,
+  log: BotLog
+): Promise<SweptThread[]> {
   const ids = chunk.map(([ref]) => ref.split('/')[1]);
   const headers = new Map(
     (await searchAll(medplum, 'Communication', { _id: ids.join(',') })).map((h) => [getReferenceString(h), h as WithId<Communication>])
   );
-  const open = [...headers].filter(([, h]) => h.status === 'in-progress').map(([ref]) => ref);
-  const messages = new Map<string, WithId<Communication>[]>(open.map((ref) => [ref, []]));
-  if (open.length) {
-    for (const message of await searchAll(medplum, 'Communication', { 'part-of': open.join(','), _elements: 'partOf,sender,sent,status' })) {
-      const m = message as WithId<Communication>;
-      messages.get(m.partOf?.find((p) => messages.has(p.reference ?? ''))?.reference ?? '')?.push(m);
-    }
-  }
+  const open = chunk.filter(([ref]) => headers.get(ref)?.status === 'in-progress');
+  const talks = await readConversations(
+    medplum,
+    open.map(([ref, tasks]) => ({
+      thread: ref,
+      header: headers.get(ref),
+      ...(lifecycle.enabled ? lifecycleNeeds(tasks, (t) => isResponseTask(t, lifecycle.code)) : {}),
+    })),
+    { writer: lifecycle.enabled }
+  );
   const closed = chunk.length - open.length;
-  if (closed && !lifecycle) {
+  if (closed && !lifecycle.enabled) {
     log.info(`sweep: ${closed} thread(s) with open Tasks are not in progress (closed or deleted); left alone`);
   }
   return chunk.flatMap(([ref, tasks]) => {
     const header = headers.get(ref);
     const inProgress = header?.status === 'in-progress';
-    if (!inProgress && !lifecycle) {
+    if (!inProgress && !lifecycle.enabled) {
       return [];
     }
-    const talk = conversationOf(header, inProgress ? (messages.get(ref) ?? []) : []);
-    const timeline: Timeline = { ignored: 0 };
-    talk.points.forEach((p) => addToTimeline(timeline, p));
-    return [
-      {
-        thread: ref,
-        header,
-        tasks,
-        trigger: timeline.lastPatient?.ref,
-        triggerTime: timeline.lastPatient?.time,
-        waitingOnCareTeam: inProgress && timeline.last?.role === 'patient',
-        lifecycle: { thread: ref, header, tasks, conversation: talk },
-      },
-    ];
+    const talk = talks.get(ref)?.conversation ?? conversationOf(header, []);
+    return [{ ...threadToReroute({ thread: ref, header, tasks }, talk, inProgress), lifecycle: { thread: ref, header, tasks, conversation: talk } }];
   });
 }

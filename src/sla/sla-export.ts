@@ -14,6 +14,7 @@ import { parseArgs } from 'node:util';
 import { connect, connectionEnv, loadDotEnv } from '../admin/connect';
 import { businessClock, parseBusinessHours, WALL_CLOCK } from '../lib/business-hours';
 import type { Clock } from '../lib/business-hours';
+import { CLOCK_SKEW_MS } from '../lib/conversation-reads';
 import { readPages } from '../lib/fhir';
 import { QUOTA_COST } from '../lib/quota';
 import { REMINDER_CODING } from '../stale-thread-reminders';
@@ -33,6 +34,8 @@ const HISTORY_BATCH = 100;
 const THREADS_PER_SEARCH = 100;
 /** Versions per history page (the server's default and what it returns without `_count`). */
 const HISTORY_PAGE = 100;
+/** What a row reads of a message: who sent it and when, never its text. */
+const MESSAGE_ELEMENTS = 'partOf,sender,sent,status';
 
 const HELP = `Usage: npm run sla-export -- [options]
 
@@ -367,25 +370,17 @@ async function exportRows(
     progress.tick(i);
   }
 
-  const threads = [...new Set(tasks.map((t) => t.focus?.reference).filter((r): r is string => !!r?.startsWith('Communication/')))];
+  const threads = threadStarts(tasks);
   progress.phase('threads', threads.length);
   const messages = new Map<string, ThreadMessage[]>();
   for (let i = 0; i < threads.length; i += THREADS_PER_SEARCH) {
     const chunk = threads.slice(i, i + THREADS_PER_SEARCH);
-    const threadPages = readPages(medplum, 'Communication', { 'part-of': chunk.join(','), _elements: 'partOf,sender,sent,status' });
-    for (;;) {
-      const page = await pacer.run(QUOTA_COST.search, () => threadPages.next());
-      if (page.done) {
-        break;
+    for (const m of await readChunkMessages(medplum, pacer, chunk)) {
+      const thread = m.partOf?.find((p) => chunk.some((c) => c.thread === p.reference))?.reference;
+      if (!thread) {
+        continue; // an opening message named by a Task of another thread
       }
-      for (const entry of page.value.entry ?? []) {
-        const m = entry.resource as Communication;
-        const thread = m.partOf?.find((p) => chunk.includes(p.reference as string))?.reference as string;
-        messages.set(thread, [
-          ...(messages.get(thread) ?? []),
-          { id: m.id as string, time: m.sent ?? m.meta?.lastUpdated ?? '', sender: m.sender, status: m.status },
-        ]);
-      }
+      messages.set(thread, [...(messages.get(thread) ?? []), { id: m.id as string, time: m.sent ?? m.meta?.lastUpdated ?? '', sender: m.sender, status: m.status }]);
     }
     progress.tick(Math.min(i + THREADS_PER_SEARCH, threads.length));
   }
@@ -398,6 +393,70 @@ async function exportRows(
     tasks
       .map((t) => computeRow(histories.get(t.id as string) as Task[], messages.get(t.focus?.reference ?? '') ?? [], options.targets, now, clock))
       .sort((a, b) => (a.authored_on as string).localeCompare(b.authored_on as string)); // searched by authored-on: always set
+}
+
+/** A thread of exported Tasks: when its earliest Task started, and the messages that opened them. */
+interface ThreadStart {
+  thread: string;
+  /** The earliest authoredOn of its Tasks (epoch ms). */
+  since: number;
+  /** Opening messages the Tasks name (a row's clock may start there). */
+  openings: string[];
+}
+
+/**
+ * The threads of the Tasks, earliest start first (so a chunk of them starts close together).
+ * @param tasks - The exported Tasks.
+ * @returns One entry per thread.
+ */
+function threadStarts(tasks: Task[]): ThreadStart[] {
+  const byThread = new Map<string, ThreadStart>();
+  for (const task of tasks) {
+    const thread = task.focus?.reference;
+    if (!thread?.startsWith('Communication/')) {
+      continue;
+    }
+    const start = byThread.get(thread) ?? { thread, since: Infinity, openings: [] };
+    const authored = Date.parse(task.authoredOn ?? task.meta?.lastUpdated ?? '');
+    start.since = Math.min(start.since, Number.isNaN(authored) ? -Infinity : authored);
+    const opening = task.input?.find((i) => i.valueReference?.reference?.startsWith('Communication/'))?.valueReference?.reference;
+    if (opening) {
+      start.openings.push(opening);
+    }
+    byThread.set(thread, start);
+  }
+  return [...byThread.values()].sort((a, b) => a.since - b.since);
+}
+
+/**
+ * The messages a chunk of threads' rows need: every message whose time is at or after the chunk's
+ * earliest Task start (or its earliest opening message, read first by id when a Task names one),
+ * searched by `_lastUpdated` (a message's time is at most its lastUpdated) and paged by cursor.
+ * @param medplum - The client.
+ * @param pacer - Quota pacing (each page is one search).
+ * @param chunk - Up to a hundred threads.
+ * @returns The messages, who sent them and when.
+ */
+async function readChunkMessages(medplum: MedplumClient, pacer: QuotaPacer, chunk: ThreadStart[]): Promise<Communication[]> {
+  const found = new Map<string, Communication>();
+  const read = async (query: string[][]): Promise<void> => {
+    const pages = readPages(medplum, 'Communication', [...query, ['_elements', MESSAGE_ELEMENTS]]);
+    for (;;) {
+      const page = await pacer.run(QUOTA_COST.search, () => pages.next());
+      if (page.done) {
+        return;
+      }
+      page.value.entry?.forEach((e) => e.resource?.id && found.set(e.resource.id, e.resource as Communication));
+    }
+  };
+  const openings = [...new Set(chunk.flatMap((c) => c.openings))];
+  if (openings.length) {
+    await read([['_id', openings.map((o) => o.split('/')[1]).join(',')]]);
+  }
+  const times = [...chunk.map((c) => c.since), ...[...found.values()].map((m) => Date.parse(m.sent ?? m.meta?.lastUpdated ?? ''))].filter((t) => !Number.isNaN(t));
+  const since = Math.min(...times) - CLOCK_SKEW_MS;
+  await read([['part-of', chunk.map((c) => c.thread).join(',')], ...(Number.isFinite(since) ? [['_lastUpdated', `ge${new Date(since).toISOString()}`]] : [])]);
+  return [...found.values()];
 }
 
 /**

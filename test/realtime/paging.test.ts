@@ -112,7 +112,9 @@ describe('readPages', () => {
     }
     expect(await searchAll(server.medplum, 'Patient', { family: 'Few' })).toHaveLength(5);
     const latest = await readLatest(server.medplum, 'Patient', { family: 'Few' }, 2);
-    expect(latest.map((p) => p.meta?.lastUpdated)).toEqual([at(4), at(3)]);
+    expect(latest.resources.map((p) => p.meta?.lastUpdated)).toEqual([at(4), at(3)]);
+    expect(latest.more).toBe(true);
+    expect((await readLatest(server.medplum, 'Patient', { family: 'Few' }, 5)).more).toBe(false);
     await expect(readLatest(server.medplum, 'Patient', { _offset: '3' }, 2)).rejects.toThrow('_offset is not accepted');
   });
 });
