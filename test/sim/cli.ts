@@ -1,4 +1,4 @@
-// `npm run test:sim -- [--seed N] [--days D] [--providers P] [--trace THREAD] [--until STEP] [--ref COMMIT] [--planted] [--all]`
+// `npm run test:sim -- [--seed N] [--days D] [--providers P] [--trace THREAD] [--until STEP] [--ref COMMIT] [--planted [--invariant N]] [--all]`
 //
 // Runs the simulated clinic (see docs/testing.md, "The simulation"): prints the figures, then each
 // violation with the seed, simulated time, step, invariant and thread, the command that replays it,
@@ -9,7 +9,7 @@ import { simulate } from './driver';
 import type { SimResult } from './driver';
 import { isKnown, KNOWN_FAILURES } from './known-failures';
 import { INVARIANTS } from './invariant-names';
-import { plantedTable } from './planted';
+import { PLANTED_BUGS, plantedTable } from './planted';
 
 interface Args {
   seed: number;
@@ -20,6 +20,7 @@ interface Args {
   planted: boolean;
   all: boolean;
   ref?: string;
+  invariant?: number;
 }
 
 function parse(argv: string[]): Args {
@@ -65,8 +66,11 @@ function parse(argv: string[]): Args {
       case '--ref':
         args.ref = value();
         break;
+      case '--invariant':
+        args.invariant = number();
+        break;
       default:
-        throw new Error(`unknown argument ${flag} (use --seed, --days, --providers, --trace, --until, --ref, --planted, --all)`);
+        throw new Error(`unknown argument ${flag} (use --seed, --days, --providers, --trace, --until, --ref, --planted [--invariant N], --all)`);
     }
   }
   return args;
@@ -81,7 +85,7 @@ export async function main(argv: string[]): Promise<number> {
     return 2;
   }
   if (args.planted) {
-    const rows = await plantedTable({ log: (line) => console.log(line), ref: args.ref });
+    const rows = await plantedTable({ log: (line) => console.log(line), ref: args.ref, bugs: PLANTED_BUGS.filter((b) => args.invariant === undefined || b.invariant === args.invariant) });
     return rows.every((r) => r.caughtAt !== undefined) ? 0 : 1;
   }
   const began = performance.now();
@@ -98,10 +102,16 @@ export async function main(argv: string[]): Promise<number> {
       `\nVIOLATION of invariant ${v.invariant} (${INVARIANTS[v.invariant]}) ${v.code}${tag}${v.occurrences > 1 ? ` (${v.occurrences} times; the first shown)` : ''}\n  seed ${args.seed}, simulated time ${new Date(v.at).toISOString()}, step ${v.step}${v.thread ? `, thread ${v.thread}` : ''}\n  ${v.detail}\n  replay: ${replay(v.thread)}`
     );
   }
-  const traced = args.trace ?? (fresh[0]?.thread);
+  const first = fresh[0];
+  const traced = args.trace ?? first?.thread;
   if (traced) {
-    const lines = result.traces.get(traced) ?? [];
-    console.log(`\nTrace of ${traced} (${lines.length} entries${args.until ? `, up to step ${args.until}` : ''}):`);
+    // The thread's own story, from the bots' first run to the violation (its history before is summed up).
+    const start = new Date(result.clinic.start).toISOString();
+    const upTo = args.trace ? Infinity : (first?.step ?? Infinity);
+    const all = result.traces.get(traced) ?? [];
+    const before = all.filter((l) => l < start).length;
+    const lines = all.filter((l) => l >= start && Number(/\[step (\d+)\]/.exec(l)?.[1] ?? 0) <= upTo);
+    console.log(`\nTrace of ${traced}${upTo < Infinity ? ` up to step ${upTo}` : ''}${before ? ` (${before} messages before the run not shown)` : ''}:`);
     for (const line of lines) {
       console.log(`  ${line}`);
     }

@@ -22,7 +22,7 @@ import { Rng } from './prng';
 import { BotRunner } from './runs';
 import type { RunKind, RunRecord } from './runs';
 import { writeScript } from './script';
-import type { Planned } from './script';
+import type { PersonAction, Planned } from './script';
 import { createSimServer } from './store';
 import type { SimServer } from './store';
 
@@ -305,7 +305,7 @@ class Simulation {
         return;
       case 'drain':
         if (planned.midRun) {
-          this.runner.drainMidRun(planned.bot, 2, () => this.faults.drain(planned.bot, planned.leave));
+          this.runner.drainMidRun(planned.bot, planned.target, 1, () => this.faults.drain(planned.bot, planned.leave));
         } else {
           this.faults.drain(planned.bot, planned.leave);
         }
@@ -336,19 +336,29 @@ class Simulation {
 
   // ---- people acting on the bots' work ----------------------------------------------------------
 
-  private async person(action: 'reassign' | 'readd' | 'dismiss' | 'handoff'): Promise<void> {
+  private async person(planned: PersonAction): Promise<void> {
     const now = this.clock.now();
     const rng = this.people;
     const waitingTasks = [...this.snap.tasks.values()].filter((t) => {
       const thread = t.thread ? this.record.threads.get(t.thread) : undefined;
       return t.kind === 'response' && t.open && thread && this.record.isOpen(thread.ref, now) && episodeAt(thread, now);
     });
+    const rerouted = waitingTasks.filter((t) => t.rerouteFrom && t.rerouteFrom !== t.owner);
+    const reminders = [...this.snap.tasks.values()].filter((t) => t.kind === 'reminder' && t.open && t.thread && this.record.isOpen(t.thread, now));
+    const taken = [...this.snap.headers.values()].flatMap((h) => {
+      const thread = this.record.threads.get(h.ref);
+      return thread && h.status === 'in-progress' ? thread.recipients.filter((r) => !h.recipients.includes(r)).map((r) => [thread, r] as const) : [];
+    });
+    // A person does what the moment offers: the planned act when it has something to act on, else another.
+    const possible: Record<PersonAction, boolean> = { reassign: waitingTasks.length > 0, handoff: waitingTasks.length > 0, dismiss: reminders.length > 0, readd: taken.length > 0 };
+    const action = possible[planned] ? planned : (['dismiss', 'reassign', 'readd', 'handoff'] as const).find((a) => possible[a]);
+    if (!action) {
+      return;
+    }
     const { server } = this.sim;
     if (action === 'reassign' || action === 'handoff') {
-      if (!waitingTasks.length) {
-        return;
-      }
-      const view = rng.pick(waitingTasks);
+      // Most often the Task the bot just rerouted: the README's "Undo a reroute".
+      const view = action === 'reassign' && rerouted.length && rng.chance(0.7) ? rng.pick(rerouted) : rng.pick(waitingTasks);
       const thread = this.record.threads.get(view.thread as string);
       const task = this.sim.task(view.ref.split('/')[1]) as Task;
       if (!thread || !task) {
@@ -359,10 +369,10 @@ class Simulation {
       const others = this.clinic.providers.filter((p) => p.ref !== task.owner?.reference);
       if (action === 'reassign') {
         // Give a rerouted Task back to the owner the bot took it from, or to someone else.
-        const from = task.note?.filter((n) => n.authorString === 'ooo-reroute').at(-1)?.extension?.[0]?.extension?.find((e) => e.url === 'from')?.valueReference?.reference;
-        const who = from && from !== task.owner?.reference && rng.chance(0.5) ? from : rng.pick(others).ref;
+        const from = view.rerouteFrom;
+        const who = from && from !== task.owner?.reference && rng.chance(0.8) ? from : rng.pick(others).ref;
         await server.update<Task>({ ...task, owner: { reference: who } });
-        this.personDid({ kind: 'reassign', thread: thread.ref, at: now, task: view.ref, who, latestPatient: latest?.ref });
+        this.personDid({ kind: 'reassign', thread: thread.ref, at: now, task: view.ref, who, latestPatient: latest?.ref, givenBack: who === from });
         return;
       }
       const at = others.filter((p) => this.model.available(p.ref, now, now));
@@ -387,10 +397,6 @@ class Simulation {
       return;
     }
     if (action === 'dismiss') {
-      const reminders = [...this.snap.tasks.values()].filter((t) => t.kind === 'reminder' && t.open && t.thread && this.record.isOpen(t.thread, now));
-      if (!reminders.length) {
-        return;
-      }
       const view = rng.pick(reminders);
       const task = this.sim.task(view.ref.split('/')[1]) as Task;
       const thread = this.record.threads.get(view.thread as string);
@@ -399,13 +405,6 @@ class Simulation {
       return;
     }
     // Re-add a provider the bot took off a thread.
-    const taken = [...this.snap.headers.values()].flatMap((h) => {
-      const thread = this.record.threads.get(h.ref);
-      return thread && h.status === 'in-progress' ? thread.recipients.filter((r) => !h.recipients.includes(r)).map((r) => [thread, r] as const) : [];
-    });
-    if (!taken.length) {
-      return;
-    }
     const [thread, who] = rng.pick(taken);
     const header = this.sim.communication(thread.ref.split('/')[1]) as Communication;
     await server.update<Communication>({ ...header, recipient: [...(header.recipient ?? []), { reference: who }] });

@@ -24,6 +24,16 @@ export const KNOWN_FAILURES: KnownFailure[] = [
     example: 'seed 1, 4 days, 16 providers: thread th15, Task/b12 reassigned to pr9 at 2026-10-29T15:14Z, sent to the pool by the sweep at 15:15Z',
   },
   {
+    invariant: 3,
+    code: 'given-back-task-moved-again',
+    why:
+      'The README\'s "Undo a reroute": a person gives a rerouted Task back to its owner. The bot keeps it only when the reroute\'s ' +
+      'trigger is the thread\'s latest patient message; when the patient wrote a follow-up after the reroute (the Task already ' +
+      'in the pool, so nothing moved) and the person gave it back after reading that follow-up, the next sweep, whose trigger is ' +
+      'the follow-up, reroutes it again for the very message the person saw.',
+    example: 'seed 1, 4 days, 16 providers: thread th15, Task/h1 rerouted for m706 at step 153, follow-up m707, given back at step 271, rerouted again by the sweep at step 345',
+  },
+  {
     invariant: 6,
     code: 'throttled',
     why:

@@ -89,7 +89,7 @@ export async function plantedTable(options: { log: (line: string) => void; ref?:
   log(`baseline: seed ${PLANTED_RUN.seed}, ${PLANTED_RUN.days} days, ${PLANTED_RUN.providers} providers, src/ ${options.ref ? `at ${options.ref}` : 'as it is'}`);
   const baseline = await simulate({ ...PLANTED_RUN, ref: options.ref });
   const known = new Set(baseline.violations.map(key));
-  log(`baseline: ${baseline.violations.length} violation kinds (${[...new Set(baseline.violations.map((v) => `${v.invariant} ${v.code}`))].join(', ') || 'none'})`);
+  log(`baseline: ${baseline.violations.length} violations, of kinds ${[...new Set(baseline.violations.map((v) => `${v.invariant} ${v.code}`))].join(', ') || 'none'}`);
   const rows: PlantedRow[] = [];
   for (const planted of options.bugs ?? PLANTED_BUGS) {
     const row: PlantedRow = { invariant: planted.invariant, bug: planted.bug };

@@ -42,7 +42,7 @@ export interface RunRecord {
 export class BotRunner {
   private count = 0;
   /** A burst of the Bot's own work that will spend its quota after a run's first requests. */
-  private midRunDrain?: { bot: BotName; afterRequests: number; drain: () => void };
+  private midRunDrain?: { bot: BotName; kind?: RunKind; afterRequests: number; drain: () => void };
 
   constructor(
     private readonly sim: SimServer,
@@ -54,11 +54,12 @@ export class BotRunner {
   /**
    * Spends a Bot's quota in the middle of its next run.
    * @param bot - The Bot.
+   * @param kind - Only a run of this kind (any when undefined).
    * @param afterRequests - After this many of the run's requests.
    * @param drain - Spends it.
    */
-  drainMidRun(bot: BotName, afterRequests: number, drain: () => void): void {
-    this.midRunDrain = { bot, afterRequests, drain };
+  drainMidRun(bot: BotName, kind: RunKind | undefined, afterRequests: number, drain: () => void): void {
+    this.midRunDrain = { bot, kind, afterRequests, drain };
   }
 
   /** Quota points left to a Bot's membership now. */
@@ -118,7 +119,7 @@ export class BotRunner {
         lastSeen = Number(header[1]);
       }
       const burst = this.midRunDrain;
-      if (burst?.bot === bot && record.requests.length >= burst.afterRequests) {
+      if (burst?.bot === bot && (!burst.kind || burst.kind === kind) && record.requests.length >= burst.afterRequests) {
         this.midRunDrain = undefined;
         burst.drain();
       }

@@ -37,7 +37,7 @@ export type Planned =
   | { kind: 'close'; at: number; thread: string }
   | { kind: 'absence'; at: number; provider: string; slot: string; start: number; end: number }
   | { kind: 'person'; at: number; action: PersonAction }
-  | { kind: 'drain'; at: number; bot: BotName; leave: number; midRun: boolean }
+  | { kind: 'drain'; at: number; bot: BotName; leave: number; midRun: boolean; target?: 'event' }
   | { kind: 'switch'; at: number; bot: BotName; on: boolean };
 
 /** The script, in time order, and the history to store before the run starts. */
@@ -91,7 +91,7 @@ export function writeScript(clinic: Clinic, rng: Rng): Script {
       if (rng.chance(0.3)) {
         message(t + rng.int(5, 60) * SECOND, thread, rng.pick(clinic.automated), 'automated');
       }
-      const never = rng.chance(0.12);
+      const never = rng.chance(0.2);
       const kind = rng.weighted({ minutes: 35, hours: 35, days: 30 });
       let reply = t + (kind === 'minutes' ? rng.int(2, 60) * MINUTE : kind === 'hours' ? rng.int(1, 10) * HOUR : rng.int(10, 72) * HOUR);
       const replier = pickReplier(clinic, thread, reply, rng);
@@ -209,7 +209,7 @@ export function writeScript(clinic: Clinic, rng: Rng): Script {
 
   // People at work on the bots' work: reassigning, re-adding, dismissing, handing off.
   for (let t = clinic.start; t < clinic.end; ) {
-    t += Math.round(rng.exp(50 * MINUTE / scale));
+    t += Math.round(rng.exp((40 * MINUTE) / scale));
     if (t < clinic.end && onShift(zone, [{ days: ['mon', 'tue', 'wed', 'thu', 'fri', 'sat'], start: 7 * 60, minutes: 14 * 60 }], t)) {
       add({ kind: 'person', at: t, action: rng.weighted({ reassign: 35, readd: 20, dismiss: 25, handoff: 20 }) });
     }
@@ -217,13 +217,19 @@ export function writeScript(clinic: Clinic, rng: Rng): Script {
 
   // Faults of the platform: a burst of the Bot's own work spends its quota just before one of its
   // runs, or in the middle of it (after its first requests); and each bot switched off for a day.
+  // (A burst in the middle of an event's run: after its first request, while a patient's message is handled.)
   for (let t = clinic.start; t < clinic.end; ) {
-    t += Math.round(rng.exp(7 * HOUR));
+    t += Math.round(rng.exp(4 * HOUR));
     const bot = rng.pick(['ooo-reroute', 'stale-thread-reminders'] as const);
     const period = bot === 'ooo-reroute' ? 15 * MINUTE : HOUR;
     const tick = Math.ceil(t / period) * period;
-    const midRun = rng.chance(0.5);
-    add({ kind: 'drain', at: midRun ? tick - SECOND : tick - rng.int(1, 40) * SECOND, bot, leave: rng.pick([0, 30, 150, 400, 2000]), midRun });
+    const mode = rng.weighted({ before: 40, midRun: 30, midEvent: bot === 'ooo-reroute' ? 30 : 0 });
+    const leave = rng.pick([0, 30, 150, 400, 2000]);
+    if (mode === 'midEvent') {
+      add({ kind: 'drain', at: t, bot, leave, midRun: true, target: 'event' });
+    } else {
+      add({ kind: 'drain', at: mode === 'midRun' ? tick - SECOND : tick - rng.int(1, 40) * SECOND, bot, leave, midRun: mode === 'midRun' });
+    }
   }
   const days = Math.round((clinic.end - clinic.start) / DAY);
   const offDay = (bot: BotName, day: number): void => {

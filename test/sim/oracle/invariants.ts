@@ -140,7 +140,8 @@ export class Oracle {
         (a) => (a.kind === 'reassign' || a.kind === 'handoff') && a.task === now.ref && a.at <= m && latest && (a.latestPatient === latest.ref || (a.kind === 'handoff' && a.at >= latest.stored))
       );
       if (person) {
-        this.report(step, 3, 'task-moved-after-person', thread.ref,
+        // A Task given back to the owner a reroute took it from is the README's "Undo a reroute".
+        this.report(step, 3, person.givenBack ? 'given-back-task-moved-again' : 'task-moved-after-person', thread.ref,
           `${now.ref}: a person gave it to ${person.who} at ${iso(person.at)}; the bot moved it to ${now.owner ?? 'the pool'} at ${iso(m)} for the same patient message ${latest?.ref}`, now.ref);
       }
     }
@@ -169,6 +170,11 @@ export class Oracle {
         if (!reply || !okSender || reply.stored > m || (opening !== undefined && reply.time <= opening)) {
           this.report(step, 5, 'completed-without-reply', thread.ref,
             `${now.ref} completed at ${iso(m)} with output ${output ?? 'none'}${reply ? ` (${reply.role} ${reply.sender}, sent ${iso(reply.time)})` : ''}; the episode opened at ${opening === undefined ? '?' : iso(opening)}`, now.ref);
+        } else if (opening !== undefined) {
+          const first = this.replyAfter(thread, opening, m);
+          if (first && first.ref !== reply.ref && first.time < reply.time) {
+            this.report(step, 5, 'completed-with-a-later-reply', thread.ref, `${now.ref} completed at ${iso(m)} with ${reply.ref} (sent ${iso(reply.time)}); the first reply after its question was ${first.ref} (sent ${iso(first.time)})`, now.ref);
+          }
         }
       } else if (this.record.isOpen(thread.ref, m)) {
         this.report(step, 5, 'cancelled-on-open-thread', thread.ref, `${now.ref} ${now.status} at ${iso(m)} while the thread is open`, now.ref);
@@ -270,7 +276,9 @@ export class Oracle {
     const writes = run.requests.filter((r) => r.method !== 'GET').reduce((s, r) => s + r.points, 0);
     if (reads > bound.reads || writes > bound.writes) {
       this.report(step, 7, 'cost-over-bound', undefined,
-        `${where} spent ${reads} points reading and ${writes} writing; the published bound for what it had to look at is ${bound.reads} and ${bound.writes} (${JSON.stringify(facts)}); requests: ${run.requests.map((r) => `${r.key} ${r.points}`).join(', ')}`, run.kind);
+        `${where} spent ${reads} points reading and ${writes} writing; the published bound for what it had to look at is ${bound.reads} and ${bound.writes} (${JSON.stringify(facts)}); requests: ${run.requests.map((r) => `${r.key} ${r.points}`).join(', ')}`,
+        // One report per kind of run and sequence of reads: each way of going over the bound once.
+        `${run.kind}|${run.requests.filter((r) => r.method === 'GET').map((r) => r.key).join(',')}`);
     }
     if (run.kind === 'sweep' && isClean(run)) {
       this.lastCleanSweep = run;
@@ -332,6 +340,11 @@ export class Oracle {
         }
         continue;
       }
+      if (sweep) {
+        for (const task of responses) {
+          this.answeredCheck(step, thread, task, sweep);
+        }
+      }
       const episode = episodeAt(thread, now);
       if (!episode) {
         continue;
@@ -348,6 +361,21 @@ export class Oracle {
       if (stale) {
         this.reminderChecks(step, thread, reminders, stale);
       }
+    }
+  }
+
+  /** 5: a response Task whose question a care-team person answered is completed by the next clean sweep. */
+  private answeredCheck(step: StepInfo, thread: ThreadRecord, task: TaskView, sweep: RunRecord): void {
+    // The bots' Tasks ask their opening message; a person's hand-off asks from when it was made.
+    const asked = task.input ? this.openingOf(task) : task.authoredOn;
+    if (!asked) {
+      return;
+    }
+    this.checks++;
+    const reply = this.replyAfter(thread, asked, sweep.start - 1);
+    if (reply && task.updated <= sweep.start) {
+      this.report(step, 5, 'open-after-reply', thread.ref,
+        `${task.ref} still open after the sweep of ${iso(sweep.start)}; ${reply.ref} (${reply.sender}, sent ${iso(reply.time)}, stored ${iso(reply.stored)}) answered its question (${iso(asked)})`, task.ref);
     }
   }
 

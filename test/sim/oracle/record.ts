@@ -52,10 +52,20 @@ function later(a: MessageRecord, b: MessageRecord): boolean {
  * @returns The conversation.
  */
 export function conversationAt(thread: ThreadRecord, knownAt: number): MessageRecord[] {
-  return thread.messages
-    .filter((m) => m.stored <= knownAt && m.role !== 'automated')
-    .sort((a, b) => (later(a, b) ? 1 : later(b, a) ? -1 : 0));
+  // Sorted once per message added (a long thread is asked about at every step).
+  const cache = sorted.get(thread);
+  let all: MessageRecord[];
+  if (cache && cache.count === thread.messages.length) {
+    all = cache.people;
+  } else {
+    all = thread.messages.filter((m) => m.role !== 'automated').sort((a, b) => (later(a, b) ? 1 : later(b, a) ? -1 : 0));
+    sorted.set(thread, { count: thread.messages.length, people: all, lastStored: Math.max(0, ...all.map((m) => m.stored)) });
+  }
+  const lastStored = sorted.get(thread)?.lastStored ?? 0;
+  return lastStored <= knownAt ? all : all.filter((m) => m.stored <= knownAt);
 }
+
+const sorted = new WeakMap<ThreadRecord, { count: number; people: MessageRecord[]; lastStored: number }>();
 
 /**
  * The waiting episode at an instant, if the patient side is waiting.
@@ -101,6 +111,8 @@ export interface PersonAct {
   latestPatient?: string;
   /** The waiting episode's first message when they acted (dismiss, handoff). */
   opening?: string;
+  /** A reassignment back to the owner the bot's reroute took the Task from ("Undo a reroute"). */
+  givenBack?: boolean;
 }
 
 /** The whole record. */

@@ -23,6 +23,8 @@ export interface TaskView {
   /** The patient message a response Task answers (its input), when it names one. */
   input?: string;
   outputs: string[];
+  /** Whom the real-time bot's latest reroute note says it took the Task from (what a person reads on the Task). */
+  rerouteFrom?: string;
 }
 
 export interface HeaderView {
@@ -72,6 +74,11 @@ export function snapshot(sim: SimServer, threads: Iterable<string>, previous?: S
       authoredOn: Date.parse(task.authoredOn ?? '') || 0,
       input: task.input?.find((i) => i.valueReference?.reference?.startsWith('Communication/'))?.valueReference?.reference,
       outputs: (task.output ?? []).flatMap((o) => (o.valueReference?.reference ? [o.valueReference.reference] : [])),
+      rerouteFrom: task.note
+        ?.filter((n) => n.authorString === 'ooo-reroute')
+        .at(-1)
+        ?.extension?.flatMap((e) => e.extension ?? [])
+        .find((e) => e.url === 'from')?.valueReference?.reference,
     });
   }
   const headers = new Map<string, HeaderView>();
