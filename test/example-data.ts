@@ -40,7 +40,13 @@ export async function createExamples(
     const text = JSON.stringify(rest)
       .replace(/"reference":"(\w+)\/([\w-]+)"/g, (m, type: string, ref: string) => (ids.has(`${type}/${ref}`) ? `"reference":"${type}/${ids.get(`${type}/${ref}`)}"` : m))
       .replace(/"(\d{4}-\d\d-\d\dT[\d:.]+(?:Z|[+-]\d\d:\d\d))"/g, (_m, iso: string) => `"${new Date(Date.parse(iso) + shiftMs).toISOString()}"`);
-    const resource = await create(JSON.parse(text) as Resource);
+    const parsed = JSON.parse(text) as Resource;
+    if (parsed.resourceType === 'Communication' && parsed.partOf && parsed.sent) {
+      // The message comes last and is sent no earlier than now: a Task changed after the patient
+      // wrote is a person's choice the bot keeps, so the story needs the Task made before the message.
+      parsed.sent = new Date(Math.max(Date.parse(parsed.sent), Date.now())).toISOString();
+    }
+    const resource = await create(parsed);
     ids.set(`${resource.resourceType}/${id}`, resource.id);
     created[name] = resource;
   }

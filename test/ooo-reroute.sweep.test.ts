@@ -30,7 +30,8 @@ async function waitingThread(
 ): Promise<OwnedThread & { message?: Communication }> {
   const seeded = await seedOwnedThread(server, { away: options.away });
   if (options.owner) {
-    await server.update({ ...seeded.task, owner: ref(options.owner) });
+    // Assigned when the Task was made, before the patient wrote (keeping its lastUpdated).
+    await server.seedVersion({ ...seeded.task, owner: ref(options.owner) });
     await server.update({ ...seeded.thread, recipient: [seeded.patient, ref(options.owner)] });
   }
   const message = await seedMessage(server, seeded.thread, seeded.patient, ago(options.wroteAgo ?? 10 * MINUTE));
@@ -562,6 +563,29 @@ test('a person who gives a rerouted Task back to its absent owner is not overrul
   await server.update({ ...(await server.read<Task>('Task', t.task.id)), owner: ref(t.owner) }); // a nurse hands it back
   expect(await sweep(server)).toMatchObject({ rerouted: 0, kept: 1 });
   expect((await server.read<Task>('Task', t.task.id)).owner).toEqual(ref(t.owner));
-  const again = await seedMessage(server, t.thread, t.patient, ago(MINUTE));
+  // The patient writes again after the hand-back (two minutes later).
+  vi.setSystemTime(new Date(NOW + 2 * MINUTE));
+  const again = await seedMessage(server, t.thread, t.patient, ago(-MINUTE));
+  expect(await handler(server.medplum, botEvent(again))).toMatchObject({ rerouted: 1 });
+});
+
+test('a person who assigns a waiting patient\'s Task to a colleague off shift is not overruled for that message, by the event path or the sweep', async () => {
+  const server = createServerMock();
+  // The lifecycle opened the Task for an on-shift nurse; the patient is still waiting.
+  const t = await waitingThread(server);
+  const offShift = await seedPractitioner(server);
+  await seedSchedule(server, [ref(offShift)], { availability: [{ days: ['mon'] }] });
+  const routed = { authorString: 'ooo-reroute', time: new Date(NOW - 9 * MINUTE).toISOString(), text: 'Assigned to the nurse.', extension: [{ url: 'urn:medplum-messaging-bots:response-route', extension: [{ url: 'to', valueReference: ref(t.owner) }, { url: 'reason', valueCode: 'recipient' }] }] };
+  await server.seedVersion({ ...t.task, note: [routed] });
+  // Five minutes after the patient wrote, a person hands it to a colleague who is off shift.
+  await server.update({ ...(await server.read<Task>('Task', t.task.id)), owner: ref(offShift) });
+  const kept = await sweep(server);
+  expect(kept).toMatchObject({ rerouted: 0 });
+  expect((await server.read<Task>('Task', t.task.id)).owner).toEqual(ref(offShift));
+  expect((await handler(server.medplum, botEvent(t.message))) as RerouteSummary).toMatchObject({ rerouted: 0 });
+  expect((await server.read<Task>('Task', t.task.id)).owner).toEqual(ref(offShift));
+  // The patient writes again: decided by availability, the off-shift colleague's Task goes to the pool.
+  vi.setSystemTime(new Date(NOW + 2 * MINUTE));
+  const again = await seedMessage(server, t.thread, t.patient, ago(-MINUTE));
   expect(await handler(server.medplum, botEvent(again))).toMatchObject({ rerouted: 1 });
 });

@@ -137,6 +137,35 @@ export function latestReroute(task: Task): RerouteRecord | undefined {
 }
 
 /**
+ * Whether a person chose the Task's owner after the patient wrote, knowing the message: the bot then
+ * keeps the Task for that message. The server does not tell a Project's bots who wrote a resource,
+ * so it is read from the bot's own notes, which say where the bot last sent the Task:
+ * - the bot moved or routed the Task and its owner is no longer the one it chose: a person changed
+ *   it after the bot's note; after the message when the note is (or, the note being older, when the
+ *   Task's last change is);
+ * - the bot never touched the Task: a person made it after the message (authoredOn).
+ * A Task the bot never touched, made before the message and reassigned after it, is not seen here
+ * (that needs its history); it is decided by availability like any other.
+ * @param task - An open Task with an owner.
+ * @param wroteAt - When the patient wrote (epoch ms); undefined: not known, false.
+ * @returns True when the owner is a person's choice made after the message.
+ */
+export function assignedByPersonSince(task: Task, wroteAt: number | undefined): boolean {
+  if (wroteAt === undefined) {
+    return false;
+  }
+  const last = task.note?.filter((n) => n.authorString === OOO_BOT_NAME && n.extension?.length).at(-1);
+  if (!last) {
+    return Date.parse(task.authoredOn ?? '') > wroteAt;
+  }
+  const botOwner = last.extension?.[0]?.extension?.find((e) => e.url === 'to')?.valueReference?.reference;
+  if (botOwner === task.owner?.reference) {
+    return false;
+  }
+  return Date.parse(last.time ?? '') >= wroteAt || Date.parse(task.meta?.lastUpdated ?? '') > wroteAt;
+}
+
+/**
  * Whether an owner's Task leaves them, replaying what the event path would have decided when the
  * patient wrote: it leaves when the owner was unavailable then and is unavailable now, or when an
  * explicit absence (a busy-unavailable Slot) covers now. The routine end of a shift hands nothing off.
@@ -198,6 +227,12 @@ export function planThread(thread: ThreadToReroute, route: RouteFacts): ThreadPl
     if (thread.trigger && earlier?.from === owner && earlier.trigger === thread.trigger) {
       // Someone gave the Task back after the bot moved it for this very message: their call.
       decisions.push({ task: taskRef, owner, action: 'kept', reason: 'given back to this owner by a person after the reroute for this message' });
+      continue;
+    }
+    if (assignedByPersonSince(task, thread.triggerTime)) {
+      // A person chose this owner after the patient wrote, knowing the message: the bot does not
+      // overrule them for it. A new patient message is decided again.
+      decisions.push({ task: taskRef, owner, action: 'kept', reason: 'assigned by a person after the patient wrote' });
       continue;
     }
     const verdict = handOff(route.owner(owner), thread.triggerTime, route);
