@@ -5,8 +5,10 @@
 import * as vega from 'vega';
 import * as vl from 'vega-lite';
 import type { TopLevelSpec } from 'vega-lite';
-import type { Task } from '@medplum/fhirtypes';
-import { OPEN_TASK_STATUSES } from '../lib/fhir';
+import type { MedplumClient } from '@medplum/core';
+import type { Bundle, ProjectSetting, Task } from '@medplum/fhirtypes';
+import { OPEN_TASK_STATUSES, readPages } from '../lib/fhir';
+import { parseCoding } from '../lib/response-lifecycle';
 import { PRIORITIES as PRIORITY_LADDER } from '../lib/response-rules';
 import { percentile } from './sla-metrics';
 import type { SlaRow } from './sla-metrics';
@@ -26,9 +28,24 @@ export interface ReportInput {
   generatedAt: Date;
   /** Where a thread opens in the Medplum App, e.g. https://app.medplum.com/. */
   appUrl: string;
-  /** `system|code` of response Tasks and of reminders. */
+  /**
+   * `system|code` of the default response Tasks (kept for callers). Every exported row that is not a
+   * reminder counts as a response Task: the export holds only the codes it was asked for (`--codes`,
+   * the clinic's RESPONSE_TASK_CODE), so the report counts what the export counts.
+   */
   responseCode: string;
   reminderCode: string;
+  /**
+   * The reminders open at the end of the period, whenever they were authored (readOpenReminders).
+   * Without it, the reminders among the rows that are open now are shown.
+   */
+  openReminders?: OpenReminder[];
+}
+
+/** A reminder open at the end of the period. */
+export interface OpenReminder {
+  id: string;
+  authored_on: string;
 }
 
 /** One chart: its title, its definition in a sentence, its spec, and its data as a table. */
@@ -45,8 +62,20 @@ interface Chart {
  * @returns The HTML page.
  */
 export async function renderReport(input: ReportInput): Promise<string> {
-  const responses = input.rows.filter((r) => r.code === input.responseCode);
-  const charts = [breachByWeek(responses), replyDistribution(responses, 'wall'), ...(input.businessRows ? [replyDistribution(input.businessRows.filter((r) => r.code === input.responseCode), 'business')] : []), reroutesAndEscalations(input.rows), openReminders(input.rows, input.reminderCode, input.until)];
+  const isResponse = (r: SlaRow): boolean => r.code !== input.reminderCode;
+  const responses = input.rows.filter(isResponse);
+  const open =
+    input.openReminders ??
+    input.rows
+      .filter((x) => x.code === input.reminderCode && OPEN_TASK_STATUSES.includes(x.status as Task['status']) && x.authored_on)
+      .map((x) => ({ id: x.id, authored_on: x.authored_on as string }));
+  const charts = [
+    breachByWeek(responses),
+    replyDistribution(responses, 'wall'),
+    ...(input.businessRows ? [replyDistribution(input.businessRows.filter(isResponse), 'business')] : []),
+    reroutesAndEscalations(input.rows),
+    openReminders(open, input.until),
+  ];
   const figures = await Promise.all(charts.map(figure));
   const period = `${input.since ? day(input.since) : 'the beginning'} to ${day(input.until)}`;
   return `<!doctype html>
@@ -210,19 +239,20 @@ function reroutesAndEscalations(rows: SlaRow[]): Chart {
   };
 }
 
-function openReminders(rows: SlaRow[], reminderCode: string, until: string): Chart {
+function openReminders(open: OpenReminder[], until: string): Chart {
   const end = Date.parse(until);
   const buckets = ['under 1 day', '1 to 3 days', '3 to 7 days', 'over 7 days'];
   const bucket = (ageDays: number): string => buckets[ageDays < 1 ? 0 : ageDays < 3 ? 1 : ageDays < 7 ? 2 : 3];
   const counts = new Map(buckets.map((b) => [b, 0]));
-  for (const r of rows.filter((x) => x.code === reminderCode && OPEN_TASK_STATUSES.includes(x.status as Task['status']) && x.authored_on)) {
-    const b = bucket((end - Date.parse(r.authored_on as string)) / DAY_MS);
+  for (const r of open) {
+    const b = bucket((end - Date.parse(r.authored_on)) / DAY_MS);
     counts.set(b, (counts.get(b) ?? 0) + 1);
   }
   const values = buckets.map((b) => ({ age: b, reminders: counts.get(b) ?? 0 }));
   return {
     title: 'Open reminders by age, at the end of the period',
-    definition: 'Reminders for threads where the patient is still waiting, still open now, by how long before the end of the period they were created.',
+    definition:
+      'Reminders for threads where the patient was still waiting, open at the end of the period whenever they were created (one created before the period counts too), by how long before the end they were created.',
     spec: values.some((v) => v.reminders)
       ? {
           width: 640,
@@ -237,6 +267,83 @@ function openReminders(rows: SlaRow[], reminderCode: string, until: string): Cha
       : undefined,
     table: { head: ['age', 'open reminders'], rows: values.map((v) => [v.age, v.reminders]) },
   };
+}
+
+/** Runs one request within the quota (the export's pacer), given its cost in points. */
+export type Paced = <T>(cost: number, request: () => Promise<T>) => Promise<T>;
+
+const CLOSED_TASK_STATUSES = ['completed', 'cancelled', 'failed', 'rejected', 'entered-in-error'];
+
+/**
+ * The reminders open at the end of a period, whenever they were authored. A reminder open now and
+ * authored before the end was open at the end (reminders are not reopened); one closed now but
+ * changed since the end is read in its history, and counts when its version at the end was open.
+ * @param medplum - The client.
+ * @param reminderCode - `system|code` of the reminders.
+ * @param until - The end of the period (exclusive).
+ * @param paced - Runs each request within the quota (default: at once).
+ * @returns The open reminders.
+ */
+export async function readOpenReminders(medplum: MedplumClient, reminderCode: string, until: string, paced: Paced = (_cost, request) => request()): Promise<OpenReminder[]> {
+  const open: OpenReminder[] = [];
+  const authored = (t: Task): string => t.authoredOn ?? t.meta?.lastUpdated ?? until;
+  const read = async (query: string[][]): Promise<Task[]> => {
+    const tasks: Task[] = [];
+    const pages = readPages(medplum, 'Task', query);
+    for (;;) {
+      const page = await paced(20, () => pages.next());
+      if (page.done) {
+        return tasks;
+      }
+      tasks.push(...(page.value.entry ?? []).map((e) => e.resource as Task));
+    }
+  };
+  const base = [
+    ['code', reminderCode],
+    ['authored-on', `lt${until}`],
+  ];
+  for (const task of await read([...base, ['status', OPEN_TASK_STATUSES.join(',')]])) {
+    open.push({ id: task.id as string, authored_on: authored(task) });
+  }
+  const closedSince = await read([...base, ['status', CLOSED_TASK_STATUSES.join(',')], ['_lastUpdated', `ge${until}`]]);
+  for (let i = 0; i < closedSince.length; i += 100) {
+    const chunk = closedSince.slice(i, i + 100);
+    const result = await paced(10 * chunk.length, () =>
+      medplum.executeBatch({ resourceType: 'Bundle', type: 'batch', entry: chunk.map((t) => ({ request: { method: 'GET', url: `Task/${t.id}/_history` } })) })
+    );
+    chunk.forEach((task, j) => {
+      const versions = ((result.entry?.[j]?.resource as Bundle<Task> | undefined)?.entry ?? []).map((e) => e.resource as Task);
+      const atEnd = versions.filter((v) => (v.meta?.lastUpdated ?? '') < until).sort((a, b) => (b.meta?.lastUpdated ?? '').localeCompare(a.meta?.lastUpdated ?? ''))[0];
+      if (atEnd && OPEN_TASK_STATUSES.includes(atEnd.status)) {
+        open.push({ id: task.id as string, authored_on: authored(task) });
+      }
+    });
+  }
+  return open;
+}
+
+/**
+ * The codes to export when none were given: the defaults, and the clinic's RESPONSE_TASK_CODE when
+ * the client may read the Project's secrets (a Project admin), so the export and the report count
+ * the response Tasks the bot opens.
+ * @param medplum - The client.
+ * @param codes - The default codes.
+ * @returns The codes, and the one added (if any).
+ */
+export async function withResponseTaskCode(medplum: MedplumClient, codes: string[]): Promise<{ codes: string[]; added?: string }> {
+  const projectId = medplum.getProject()?.id;
+  const secrets = projectId
+    ? await medplum
+        .get<{ project: { secret?: ProjectSetting[] } }>(`admin/projects/${projectId}`, { cache: 'no-cache' })
+        .then((r) => r.project.secret ?? [], () => [] as ProjectSetting[])
+    : [];
+  const value = secrets.find((s) => s.name === 'RESPONSE_TASK_CODE')?.valueString;
+  const coding = value === undefined ? undefined : parseCoding(value);
+  if (!coding || 'error' in coding) {
+    return { codes };
+  }
+  const code = `${coding.coding.system}|${coding.coding.code}`;
+  return codes.includes(code) ? { codes } : { codes: [...codes, code], added: code };
 }
 
 function slowest(rows: SlaRow[], appUrl: string): string {
