@@ -22,7 +22,7 @@ import { terminalProgress } from './progress';
 import type { Progress } from './progress';
 import { QuotaPacer } from './quota-pacer';
 import { computeRow, DEFAULT_TARGETS, parseTargets, slaColumns, summarize } from './sla-metrics';
-import { renderReport } from './sla-report';
+import { readOpenReminders, renderReport, withResponseTaskCode } from './sla-report';
 import type { PrioritySummary, SlaRow, Targets, ThreadMessage } from './sla-metrics';
 
 const DEFAULT_CODES = [
@@ -123,6 +123,14 @@ export async function main(argv: string[], io: ExportIo = {}): Promise<number> {
     }
     const medplum = io.medplum ?? (await connect(connectionEnv(io.env)));
     const pacer = new QuotaPacer(medplum, { sleep: io.sleep, onWait: (s) => progress.waiting(s) });
+    // The report's part (sla-report.ts): without --codes, the clinic's RESPONSE_TASK_CODE is exported too.
+    if (!argv.some((a) => a === '--codes' || a.startsWith('--codes='))) {
+      const withClinic = await withResponseTaskCode(medplum, options.codes);
+      options.codes = withClinic.codes;
+      if (withClinic.added) {
+        stderr(`sla-export: RESPONSE_TASK_CODE ${withClinic.added} exported too (the clinic's response Tasks)\n`);
+      }
+    }
     const rowsBy = await exportRows(medplum, pacer, options, now, progress, (refs) =>
       stderr(`sla-export: could not read the history of ${refs.length} Task(s), exported from their current version: ${refs.join(', ')}\n`)
     );
@@ -143,6 +151,7 @@ export async function main(argv: string[], io: ExportIo = {}): Promise<number> {
         appUrl: options.appUrl ?? appUrlOf(medplum.getBaseUrl()),
         responseCode: DEFAULT_CODES[0],
         reminderCode: DEFAULT_CODES[1],
+        openReminders: await readOpenReminders(medplum, DEFAULT_CODES[1], options.until as string, (cost, request) => pacer.run(cost, request)),
       });
       writeFileSync(options.html, html);
       stdout(`${summary}\nreport written to ${options.html} (${Math.round(html.length / 1024)} kB)\n`);
