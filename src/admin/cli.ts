@@ -15,7 +15,9 @@ import { formatStatus, ownerNames, readStatus } from './project-status';
 import { updateSecrets } from './project-secrets';
 import { cronSecretProblems, describeSecrets, parseSettingsWords, planSecretsChange } from './settings';
 import { obsoleteSecrets, secretProblems } from '../lib/secret-catalogue';
-import type { ProjectSetting } from '@medplum/fhirtypes';
+import type { ProjectSetting, Resource } from '@medplum/fhirtypes';
+import { appOf, loadExample, removeExample } from './example';
+import type { ExampleIo } from './example';
 
 const COMMON = `  --env NAME           another environment: medplum.NAME.config.json (its Bot ids) instead of
                        medplum.config.json, and .env.NAME (its server and credentials) instead of .env
@@ -86,6 +88,24 @@ Options:
   --dry-run            check and show the change; write nothing
 ${COMMON}`;
 
+USAGE.example = `Usage: npm run example -- [--yes] [--remove] [options]
+
+Loads the README's example clinic (examples/*.json) into the Project: a patient, Dr Ada with her
+working hours and a vacation that covers now, their thread, her response Task, and last the
+patient's message, which runs the OOO bot: within seconds the Task goes to the team pool with a note.
+Each resource gets a server id, the references between them are rewritten, every date is moved so
+that the patient writes now, and each is tagged urn:medplum-messaging-bots|example. Without --yes
+nothing is written: the plan is printed. Run it after npm run setup and npm run deploy.
+
+Options:
+  --yes                write (default: a dry run)
+  --remove             take the example out instead: what carries its tag, and the Tasks the bots
+                       made on its thread (with --yes; without, the list)
+  --wait SECONDS       after loading, watch the Task this long for the reroute (default 10; 0: do not)
+  --app-url URL        where the Medplum App opens the Task (default: the App of MEDPLUM_BASE_URL,
+                       https://app.medplum.com/ for the hosted service)
+${COMMON}`;
+
 const OPTIONS: Record<string, NonNullable<ParseArgsConfig['options']>> = {
   setup: {
     'dry-run': { type: 'boolean' },
@@ -97,6 +117,7 @@ const OPTIONS: Record<string, NonNullable<ParseArgsConfig['options']>> = {
   deploy: {},
   status: { data: { type: 'boolean' }, verbose: { type: 'boolean' } },
   settings: { 'dry-run': { type: 'boolean' } },
+  example: { yes: { type: 'boolean' }, remove: { type: 'boolean' }, wait: { type: 'string' }, 'app-url': { type: 'string' } },
 };
 
 /** Where output goes (tests). */
@@ -114,6 +135,8 @@ export interface CliIo {
   env?: NodeJS.ProcessEnv;
   /** Loads a dotenv file into the environment (tests); by default process.loadEnvFile. */
   loadEnvFile?: (path: string) => void;
+  /** Waits (tests); by default a timer. */
+  sleep?: (ms: number) => Promise<void>;
   /** Builds the bundles before a deploy (tests); by default `node esbuild.config.mjs`. Returns success. */
   build?: () => boolean;
 }
@@ -132,7 +155,7 @@ const defaultIo = (): CliIo => ({
 export async function main(argv: string[], io: CliIo = defaultIo()): Promise<number> {
   const [command, ...rest] = argv;
   if (!command || !(command in USAGE)) {
-    io.err(`usage: npm run (setup|deploy|status|settings) -- [options]; add --help for each command's options`);
+    io.err(`usage: npm run (setup|deploy|status|settings|example) -- [options]; add --help for each command's options`);
     return 2;
   }
   const parsed = parseCommandLine(
@@ -180,6 +203,37 @@ export async function main(argv: string[], io: CliIo = defaultIo()): Promise<num
       );
     }
   };
+  if (command === 'example') {
+    const wait = values.wait === undefined ? 10 : Number(values.wait);
+    if (!Number.isInteger(wait) || wait < 0 || wait > 120) {
+      io.err('example: --wait takes whole seconds from 0 to 120');
+      return 2;
+    }
+    const appUrl = values['app-url'] as string | undefined;
+    if (appUrl !== undefined && !/^https?:\/\/\S+$/.test(appUrl)) {
+      io.err('example: --app-url must be an http(s) URL');
+      return 2;
+    }
+    loadEnv();
+    const server = connectionEnv(io.env);
+    try {
+      const medplum = await (io.connect ?? (() => connect(server)))();
+      io.out(`Project ${medplum.getProject()?.id ?? '?'} on ${server.MEDPLUM_BASE_URL}`);
+      if (values.remove) {
+        return await removeExample(medplum, io, { yes: !!values.yes });
+      }
+      const exampleIo: ExampleIo = {
+        readExample: (name) => JSON.parse(read(`examples/${name}.json`)) as Resource,
+        now: () => Date.now(),
+        sleep: io.sleep ?? ((ms) => new Promise((resolve) => setTimeout(resolve, ms))),
+        out: io.out,
+      };
+      return await loadExample(medplum, exampleIo, { yes: !!values.yes, waitSeconds: wait, appUrl: appUrl ?? appOf(server.MEDPLUM_BASE_URL) });
+    } catch (err) {
+      io.err(`example failed: ${err instanceof Error ? err.message : String(err)}`);
+      return 1;
+    }
+  }
   if (request && !('error' in request)) {
     loadEnv();
     const server = connectionEnv(io.env);

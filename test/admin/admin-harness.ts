@@ -39,6 +39,7 @@ export function admin(server = createServerMock()): Admin {
     fileSize: (p) => files.get(p)?.length ?? (p.endsWith('.ts') || p.endsWith('.js') ? 100 : undefined),
     writeFile: (p, t) => files.set(p, t),
     env: {}, // hermetic: the developer's environment and .env are not read
+    sleep: async () => undefined, // waits take no time
   });
   return {
     server,
