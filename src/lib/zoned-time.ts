@@ -27,14 +27,22 @@ export function isTimeZone(timeZone: string | undefined): timeZone is string {
   if (!timeZone) {
     return false;
   }
-  try {
-    // Asked of Intl itself: tzOffset falls back to parsing "±HH:MM" out of any string ("Eastern-05").
-    new Intl.DateTimeFormat('en-US', { timeZone });
-    return true;
-  } catch {
-    return false;
+  let known = KNOWN_ZONES.get(timeZone);
+  if (known === undefined) {
+    try {
+      // Asked of Intl itself: tzOffset falls back to parsing "±HH:MM" out of any string ("Eastern-05").
+      new Intl.DateTimeFormat('en-US', { timeZone });
+      known = true;
+    } catch {
+      known = false;
+    }
+    KNOWN_ZONES.set(timeZone, known);
   }
+  return known;
 }
+
+/** Zone codes already asked of Intl (building a DateTimeFormat is the costly part of every availability check). */
+const KNOWN_ZONES = new Map<string, boolean>();
 
 /**
  * The offset of a zone from UTC at an instant.
