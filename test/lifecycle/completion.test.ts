@@ -7,7 +7,7 @@ import type { Communication, Task } from '@medplum/fhirtypes';
 import { describe, expect, test, vi } from 'vitest';
 import { handler } from '../../src/ooo-reroute';
 import type { RerouteSummary, SweepSummary } from '../../src/ooo-reroute';
-import { answerOf, openedAt, planLifecycle, questionOf, RESPONSE_EPISODE_SYSTEM, RESPONSE_ROUTE_URL } from '../../src/lib/response-lifecycle';
+import { answerOf, isResponseTask, openedAt, parseCoding, parseOnOff, planLifecycle, questionOf, RESPONSE_EPISODE_SYSTEM, RESPONSE_ROUTE_URL } from '../../src/lib/response-lifecycle';
 import type { LifecycleConfig, LifecycleThread } from '../../src/lib/response-lifecycle';
 import type { RouteFacts } from '../../src/lib/reroute-plan';
 import { conversation } from '../../src/lib/thread';
@@ -189,9 +189,20 @@ describe('planLifecycle and answerOf (pure)', () => {
     const points = [point('p1', 'Patient/p', 30), point('r1', 'Practitioner/nurse', 20)];
     expect(answerOf(task('x', {}), conversation(points))).toBeUndefined();
     expect(answerOf(task('x', { input: input('gone') }), conversation(points))).toBeUndefined();
+    expect(answerOf({ resourceType: 'Task', status: 'requested', intent: 'order' }, conversation(points))).toBeUndefined();
     expect(openedAt(task('x', {}), conversation(points))).toBe(0);
     expect(openedAt(task('x', { input: input('p1'), authoredOn: ago(10 * MINUTE) }), conversation(points))).toBe(NOW - 30 * MINUTE);
     expect(openedAt(task('x', { input: input('p1'), authoredOn: ago(40 * MINUTE) }), conversation(points))).toBe(NOW - 40 * MINUTE);
     expect(openedAt(task('x', { input: input('gone'), meta: { lastUpdated: ago(5 * MINUTE) } }), conversation(points))).toBe(NOW - 5 * MINUTE);
   });
+});
+
+test('settings and the response code: every part must match (found loose by mutation testing)', () => {
+  expect(parseCoding('  |x')).toMatchObject({ error: expect.any(String) });
+  expect(parseOnOff(' OFF ')).toEqual({ on: false });
+  expect(parseOnOff('no')).toMatchObject({ error: 'must be on or off' });
+  const task: Task = { resourceType: 'Task', status: 'requested', intent: 'order', code: { coding: [{ system: 'http://example.com', code: CODE.code }] } };
+  expect(isResponseTask(task, CODE)).toBe(false);
+  expect(isResponseTask({ ...task, code: { coding: [{ system: CODE.system, code: 'other' }] } }, CODE)).toBe(false);
+  expect(isResponseTask({ ...task, code: { coding: [CODE] } }, CODE)).toBe(true);
 });
