@@ -5,14 +5,14 @@ import type { MedplumClient, WithId } from '@medplum/core';
 import type { Communication, Resource, Task } from '@medplum/fhirtypes';
 import type { BotLog } from '../lib/bot-runtime';
 import { RunFailedError } from '../lib/bot-runtime';
+import { conversationOf, lifecycleNeeds, readConversations, threadToReroute } from '../lib/conversation-reads';
 import { applyWrites, isOpenTask, OPEN_TASK_STATUSES, referenceType, searchAll } from '../lib/fhir';
 import { isQuotaError } from '../lib/quota';
 import { handOff, OOO_BOT_NAME, ownersToCheck, planThread } from '../lib/reroute-plan';
-import type { RouteFacts, ThreadToReroute } from '../lib/reroute-plan';
+import type { RouteFacts, ThreadPlan, ThreadToReroute } from '../lib/reroute-plan';
 import { coversToRead, isResponseTask, planLifecycle, routeCandidates } from '../lib/response-lifecycle';
-import type { LifecycleConfig, LifecycleThread } from '../lib/response-lifecycle';
-import { conversation, messagePoint, senderRole } from '../lib/thread';
-import type { Conversation } from '../lib/thread';
+import type { LifecycleConfig, LifecyclePlan, LifecycleThread } from '../lib/response-lifecycle';
+import { senderRole } from '../lib/thread';
 import { OwnerDirectory } from './owners';
 import type { RerouteConfig } from './settings';
 import { describeDecision, emptyEventSummary, lifecycleCounts, logCoverMisses, mergeDecisions, tallyLifecycle, tallyWrites } from './summary';
@@ -86,25 +86,23 @@ export async function onMessage(
     // read again and decide again, once. The retry sees Tasks the first attempt moved as already
     // rerouted, and finishes the header if its patch was the one refused.
     for (let attempt = 1; attempt <= 2; attempt++) {
-      const thread = await readThread(medplum, trigger, log);
-      owners.addIncluded(thread.included);
-      const lifecycle = lifecycleHasWork(trigger.role, thread, config.lifecycle) ? await readLifecycle(medplum, thread) : undefined;
+      const read = await readThread(medplum, trigger, log);
+      owners.addIncluded(read.included);
       const route: RouteFacts = { now, owner: (ref) => owners.facts(ref), coverage: config.coverage, serviceTypes: config.serviceTypes, movedThisRun };
-      const patient = trigger.role === 'patient';
-      const needed = patient ? [...ownersToCheck(thread), ...(lifecycle ? routeCandidates(lifecycle) : [])] : [];
-      const window = { start: Math.min(thread.triggerTime ?? now, now), end: now + 1 };
-      let unread = await owners.read(medplum, needed, window, { nearDeadline });
-      if (!unread.notRead.length && patient) {
-        const covers = [...coversNeeded(thread, route), ...(lifecycle ? coversToRead(routeCandidates(lifecycle), route) : [])];
-        unread = await owners.read(medplum, covers, window, { nearDeadline });
+      // The lifecycle reads the conversation whenever it has work; the reroute, only when it would
+      // move a Task on a message that may have been stored after a reply (see readsConversation).
+      let talk = lifecycleHasWork(trigger.role, read, config.lifecycle) ? await readTalk(medplum, read, config.lifecycle) : undefined;
+      let decided = await decide(medplum, trigger, talk ? talk.thread : read, talk?.lifecycle, { owners, route, config, nearDeadline, log });
+      if (!('deferred' in decided) && !talk && readsConversation(trigger, decided.plan, now)) {
+        talk = await readTalk(medplum, read, config.lifecycle);
+        decided = await decide(medplum, trigger, talk.thread, undefined, { owners, route, config, nearDeadline, log });
       }
-      if (unread.notRead.length) {
-        summary.deferred[unread.why]++;
+      if ('deferred' in decided) {
+        summary.deferred[decided.deferred]++;
         break;
       }
-      owners.warnUnjudged(needed, now, config.serviceTypes, log);
-      const plan = patient ? planThread(thread, route) : { thread: thread.thread, decisions: [], repaired: [], entries: [] };
-      const lifecyclePlan = lifecycle ? planLifecycle(lifecycle, route, config.lifecycle) : undefined;
+      const { plan, lifecyclePlan } = decided;
+      const thread = talk?.thread ?? read;
       logCoverMisses(plan, route, log);
       summary.tasksExamined = thread.tasks.length;
       mergeDecisions(summary, plan);
@@ -141,6 +139,71 @@ export async function onMessage(
   return finishEvent(summary, log);
 }
 
+/** A patient message whose run starts this long after it was sent may have been stored after a reply. */
+export const LATE_AFTER_MS = 2 * 60_000;
+
+/**
+ * Whether the reroute must read the conversation before it writes: it would move a Task, and the
+ * message is not fresh. A message reaches the bot within a second of being stored; one sent
+ * minutes before its run was delivered late (an SMS gateway, an app that was offline) and may have
+ * been stored after the care team's reply, so it is not taken for the newest: the conversation
+ * says whether the patient still waits, and which patient message is the trigger, as the sweep
+ * reads it. A fresh message that moves a Task, and any message that moves nothing, costs no read
+ * (a message without sent or lastUpdated is taken as fresh: the server stamps every stored one).
+ * @param trigger - The message.
+ * @param plan - The reroute decided as if the message were the newest.
+ * @param now - The run's instant.
+ * @returns True when the conversation must be read and the thread decided again.
+ */
+export function readsConversation(trigger: Exclude<Trigger, { ignore: string }>, plan: ThreadPlan, now: number): boolean {
+  return trigger.role === 'patient' && plan.entries.length > 0 && trigger.sentAt !== undefined && now - trigger.sentAt > LATE_AFTER_MS;
+}
+
+/** What one decision of the event path shares with the next. */
+interface Deciding {
+  owners: OwnerDirectory;
+  route: RouteFacts;
+  config: RerouteConfig;
+  nearDeadline: () => boolean;
+  log: BotLog;
+}
+
+/**
+ * Reads the owners a thread's decision needs, then decides it (the reroute for a patient message,
+ * the lifecycle when it has work).
+ * @param medplum - The client.
+ * @param trigger - The message.
+ * @param thread - The thread as read.
+ * @param lifecycle - The lifecycle's view, when it has work.
+ * @param d - Owners, facts, settings.
+ * @returns The plans, or why the decision is deferred.
+ */
+async function decide(
+  medplum: MedplumClient,
+  trigger: Exclude<Trigger, { ignore: string }>,
+  thread: ThreadToReroute,
+  lifecycle: LifecycleThread | undefined,
+  d: Deciding
+): Promise<{ plan: ThreadPlan; lifecyclePlan?: LifecyclePlan } | { deferred: 'quota' | 'deadline' }> {
+  const { owners, route, config, nearDeadline, log } = d;
+  const patient = trigger.role === 'patient';
+  const needed = patient ? [...ownersToCheck(thread), ...(lifecycle ? routeCandidates(lifecycle) : [])] : [];
+  const window = { start: Math.min(thread.triggerTime ?? route.now, route.now), end: route.now + 1 };
+  let unread = await owners.read(medplum, needed, window, { nearDeadline });
+  if (!unread.notRead.length && patient) {
+    const covers = [...coversNeeded(thread, route), ...(lifecycle ? coversToRead(routeCandidates(lifecycle), route) : [])];
+    unread = await owners.read(medplum, covers, window, { nearDeadline });
+  }
+  if (unread.notRead.length) {
+    return { deferred: unread.why };
+  }
+  owners.warnUnjudged(needed, route.now, config.serviceTypes, log);
+  return {
+    plan: patient ? planThread(thread, route) : { thread: thread.thread, decisions: [], repaired: [], entries: [] },
+    lifecyclePlan: lifecycle ? planLifecycle(lifecycle, route, config.lifecycle) : undefined,
+  };
+}
+
 /**
  * Whether the lifecycle may have something to do for this message: a patient's message in a thread
  * without an open response Task (to open one), a care-team message in a thread with one (to complete
@@ -156,16 +219,21 @@ export function lifecycleHasWork(role: 'patient' | 'care-team', thread: ThreadTo
 }
 
 /**
- * What the lifecycle needs beyond the thread's Tasks: the header (one read, when no Task brought
- * it) and who spoke when (the messages, without their text).
+ * Reads the thread's conversation (back to the care team's last message, and to the open response
+ * Tasks' openings; see readConversations) and decides from it who waits, as the sweep does. The
+ * header is read when no Task brought it.
  * @param medplum - The client.
- * @param thread - The thread as read.
- * @returns The lifecycle's view of the thread.
+ * @param read - The thread as the Task search read it.
+ * @param config - The lifecycle settings.
+ * @returns The thread for the reroute and for the lifecycle.
  */
-async function readLifecycle(medplum: MedplumClient, thread: ThreadToReroute): Promise<LifecycleThread> {
-  const header = thread.header ?? (await readHeader(medplum, thread.thread));
-  const messages = await searchAll(medplum, 'Communication', { 'part-of': thread.thread, _elements: 'partOf,sender,sent,status' });
-  return { thread: thread.thread, header, tasks: thread.tasks, conversation: conversationOf(header, messages as WithId<Communication>[]) };
+async function readTalk(medplum: MedplumClient, read: ThreadToReroute, config: LifecycleConfig): Promise<{ thread: ThreadToReroute; lifecycle: LifecycleThread }> {
+  const header = read.header ?? (await readHeader(medplum, read.thread));
+  const needs = config.enabled ? lifecycleNeeds(read.tasks, (t) => isResponseTask(t, config.code)) : {};
+  const talk = (await readConversations(medplum, [{ thread: read.thread, header, ...needs }], { writer: config.enabled })).get(read.thread)?.conversation ?? conversationOf(header, []);
+  // A header the bot cannot read is decided as open, as before the conversation was read.
+  const thread = threadToReroute({ thread: read.thread, header, tasks: read.tasks }, talk, header ? header.status === 'in-progress' : true);
+  return { thread, lifecycle: { thread: read.thread, header, tasks: read.tasks, conversation: talk } };
 }
 
 async function readHeader(medplum: MedplumClient, ref: string): Promise<WithId<Communication> | undefined> {
@@ -177,18 +245,6 @@ async function readHeader(medplum: MedplumClient, ref: string): Promise<WithId<C
     }
     throw err;
   }
-}
-
-/**
- * A thread's conversation: the header when someone wrote it, then its messages (entered-in-error
- * left out).
- * @param header - The header, when it exists.
- * @param messages - The thread's messages.
- * @returns The conversation.
- */
-export function conversationOf(header: WithId<Communication> | undefined, messages: WithId<Communication>[]): Conversation {
-  const points = messages.filter((m) => m.status !== 'entered-in-error').map(messagePoint);
-  return conversation(header?.sender ? [messagePoint(header), ...points] : points);
 }
 
 /**

@@ -3,7 +3,7 @@
 // messages than that; and a read of whole histories costs more every month. The sweep and the SLA
 // export must work on a clinic past that wall, and a long thread must cost what a short one costs.
 import type { Communication, Task } from '@medplum/fhirtypes';
-import { describe, expect, test } from 'vitest';
+import { describe, expect, test, vi } from 'vitest';
 import { handler } from '../../src/ooo-reroute';
 import type { SweepSummary } from '../../src/ooo-reroute';
 import { main } from '../../src/sla/sla-export';
@@ -93,8 +93,12 @@ describe('past the offset wall: 100 threads of 120 messages (12,000 messages in 
 });
 
 describe('a long thread costs what a short one costs', () => {
-  /** The requests (and points) of one sweep and one SLA export over a single thread of `count` messages. */
-  async function costs(count: number): Promise<{ sweep: string[]; sweepPoints: number; sla: string[] }> {
+  /**
+   * The requests (and points) over a single thread of `count` messages: a sweep, an SLA export, and
+   * the events of a late patient message and of the care team's reply (completing the response Task).
+   */
+  async function costs(count: number): Promise<{ sweep: string[]; sweepPoints: number; sla: string[]; late: string[]; reply: string[] }> {
+    vi.setSystemTime(new Date(NOW));
     const server = createServerMock();
     const colleague = ref(await seedPractitioner(server));
     const seeded = await longThread(server, count, { away: true, colleague });
@@ -105,15 +109,32 @@ describe('a long thread costs what a short one costs', () => {
     const sweepPoints = server.points();
     server.resetCounts();
     expect((await slaExport(server)).code).toBe(0);
-    return { sweep: sweepRequests, sweepPoints, sla: server.requests.map((r) => r.key) };
+    const sla = server.requests.map((r) => r.key);
+    // An hour later someone hands the Task back to its absent owner; then a late SMS, and a reply.
+    vi.setSystemTime(new Date(NOW + 60 * MINUTE));
+    await server.update({ ...(await server.read<Task>('Task', seeded.task.id)), owner: ref(seeded.owner) });
+    const late = await seedMessage(server, seeded.thread, seeded.patient, new Date(NOW + 70 * MINUTE).toISOString(), { meta: { lastUpdated: new Date(NOW + 80 * MINUTE).toISOString() } });
+    vi.setSystemTime(new Date(NOW + 80 * MINUTE));
+    server.resetCounts();
+    expect(await handler(server.medplum, botEvent(late, { RESPONSE_TASKS: 'on' }))).toMatchObject({ rerouted: 1 });
+    const lateRequests = server.requests.map((r) => r.key);
+    const reply = await seedMessage(server, seeded.thread, colleague, new Date(NOW + 81 * MINUTE).toISOString());
+    vi.setSystemTime(new Date(NOW + 81 * MINUTE));
+    server.resetCounts();
+    expect(await handler(server.medplum, botEvent(reply, { RESPONSE_TASKS: 'on' }))).toMatchObject({ completed: 1 });
+    return { sweep: sweepRequests, sweepPoints, sla, late: lateRequests, reply: server.requests.map((r) => r.key) };
   }
 
-  test('5,000 messages against 50: the same requests and points, for the sweep and for the SLA export', { timeout: 600_000 }, async () => {
+  test('5,000 messages against 50: the same requests and points, for the sweep, the SLA export and the event path', { timeout: 600_000 }, async () => {
     const short = await costs(50);
     const long = await costs(5_000);
     expect(long.sweep).toEqual(short.sweep);
     expect(long.sweepPoints).toBe(short.sweepPoints);
     expect(long.sla).toEqual(short.sla);
+    expect(long.late).toEqual(short.late);
+    expect(short.late).toEqual(['GET Task', 'GET Slot', 'GET Communication', 'POST batch']); // read before it moved the Task
+    expect(long.reply).toEqual(short.reply);
+    expect(short.reply).toEqual(['GET Task', 'GET Communication', 'POST batch']); // the Tasks, one page of messages, the completion
     // The header, the threads with a message today (the lifecycle's look-back), one page of messages.
     expect(short.sweep.filter((k) => k === 'GET Communication')).toHaveLength(3);
   });
