@@ -509,18 +509,14 @@ function planSubscription(
     steps.push({ action: 'keep', bot: name, why: `Subscription/${kept.id} is off (paused by hand?): kept off, the sweep still runs; --reset-bot-settings turns it on` });
   }
   if (!sameContent(kept, target)) {
-    steps.push({
-      action: 'update-subscription',
-      bot: name,
-      why: `Subscription/${kept.id} ${
-        !isManaged(kept, name)
-          ? `is taken over (--adopt)${kept.criteria !== template.criteria ? `: criteria ${kept.criteria} becomes ${template.criteria}` : ''}`
-          : kept.criteria !== template.criteria
-            ? `criteria ${kept.criteria} becomes ${template.criteria}`
-            : 'differs (channel or interaction filter)'
-      }`,
-      resource: target,
-    });
+    // Each difference in words: a paused Subscription turned back on is not a changed channel.
+    const what = [
+      ...(!isManaged(kept, name) ? ['is taken over (--adopt)'] : []),
+      ...(kept.criteria !== target.criteria ? [`criteria ${kept.criteria} becomes ${template.criteria}`] : []),
+      ...(kept.status !== target.status ? [`was ${kept.status}${kept.status === 'off' ? ' (paused by hand?)' : ''}: turned ${target.status === 'active' ? 'back on' : target.status} (--reset-bot-settings)`] : []),
+      ...(!sameContent({ ...kept, criteria: target.criteria, status: target.status, meta: target.meta }, target) ? ['differs (channel or interaction filter)'] : []),
+    ];
+    steps.push({ action: 'update-subscription', bot: name, why: `Subscription/${kept.id} ${what.join('; ')}`, resource: target });
   }
 }
 

@@ -325,7 +325,7 @@ describe('strict arguments: exit 2 before any request', () => {
     [['setup', '--runtime', 'lambda'], 2, '--runtime must be vmcontext or awslambda'],
     [['deploy', '--dry-run'], 2, "Unknown option '--dry-run'"],
     [['status', 'now'], 2, "Unexpected argument 'now'"],
-    [['launch'], 2, 'usage: npm run (setup|deploy|status|settings)'],
+    [['launch'], 2, 'usage: npm run (setup|deploy|status|settings|example)'],
     [['setup', '--env', 'staging'], 1, 'medplum.staging.config.json not found: --env staging reads medplum.staging.config.json. Make it with: cp medplum.config.json medplum.staging.config.json'],
   ])('%j', async (argv, code, message) => {
     const a = admin();

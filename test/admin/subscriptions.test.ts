@@ -27,7 +27,7 @@ describe('one Subscription to the bot', () => {
     });
     const { code, out } = await a.run('setup', '--adopt');
     expect(code).toBe(0);
-    expect(out).toContain(`update-subscription [ooo-reroute]: Subscription/${old.id} is taken over (--adopt): criteria Communication?status=in-progress becomes ${CRITERIA}`);
+    expect(out).toContain(`update-subscription [ooo-reroute]: Subscription/${old.id} is taken over (--adopt); criteria Communication?status=in-progress becomes ${CRITERIA}`);
     const active = await activeTo(a, ooo.id as string);
     expect(active.map((s) => s.id)).toEqual([old.id]);
     expect(active[0].criteria).toBe(CRITERIA);
