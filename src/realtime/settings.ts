@@ -1,5 +1,6 @@
 // The real-time bot's settings, from Bot secrets, each validated with a safe default.
 import type { BotEvent } from '@medplum/core';
+import { checkCron } from '../admin/cron';
 import type { BotLog } from '../lib/bot-runtime';
 import { readJsonSecret, readListSecret, readStringSecret, runTimeoutMs } from '../lib/bot-runtime';
 import { DEFAULT_RESPONSE_CODE, parseCoding, parseOnOff } from '../lib/response-lifecycle';
@@ -13,6 +14,8 @@ export interface RerouteConfig {
   timeoutMs: number;
   /** The response-Task lifecycle (RESPONSE_TASKS, RESPONSE_TASK_CODE, RESPONSE_POOL). */
   lifecycle: LifecycleConfig;
+  /** The sweep's schedule (the cronString a cron run passes, else OOO_SWEEP_CRON): the sweep numbers its runs by it. */
+  sweepCron?: string;
 }
 
 
@@ -32,5 +35,8 @@ export function readRerouteConfig(event: BotEvent, log: BotLog): RerouteConfig {
       code: readStringSecret(event, 'RESPONSE_TASK_CODE', parseCoding, log)?.coding ?? DEFAULT_RESPONSE_CODE,
       pool: readStringSecret(event, 'RESPONSE_POOL', parseCoding, log)?.coding,
     },
+    sweepCron: [(event.input as { cronString?: unknown } | undefined)?.cronString, event.secrets?.OOO_SWEEP_CRON?.valueString].find(
+      (c): c is string => typeof c === 'string' && !('error' in checkCron(c))
+    ),
   };
 }

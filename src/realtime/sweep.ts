@@ -3,12 +3,16 @@
 // and replays the event's decision at the time of the patient's message (`planThread`).
 //
 // Reach does not depend on scan order: the sweep works a hundred threads at a time (read, decide,
-// write), starting at a chunk the clock picks, so a sweep stopped by its deadline keeps what it did
-// and the next one starts elsewhere; within a chunk, oldest waiting message first. A rerouted
+// write), starting at the chunk its run number picks (runs are numbered by the ticks of the sweep's
+// cron, so each run starts one chunk further than the one before, whatever the cron's spacing), so
+// a sweep stopped by its deadline keeps what it did, the next one starts at the next chunk, and
+// every chunk is first within as many runs as there are chunks; within a chunk, oldest waiting
+// message first. A rerouted
 // thread has no owner left to read. No state is stored.
 import { getReferenceString } from '@medplum/core';
 import type { MedplumClient, WithId } from '@medplum/core';
 import type { Communication, Task } from '@medplum/fhirtypes';
+import { parseCron } from '../admin/cron';
 import { availabilityAt } from '../lib/availability';
 import type { BotLog } from '../lib/bot-runtime';
 import { RunFailedError } from '../lib/bot-runtime';
@@ -113,12 +117,12 @@ async function sweepThreads(
       }
     }
   }
-  // Each chunk is read, decided and written before the next, starting at a chunk the clock picks.
+  // Each chunk is read, decided and written before the next, starting at the chunk the run number picks.
   const chunks: [string, WithId<Task>[]][][] = [];
   for (let i = 0; i < candidates.length; i += THREADS_PER_SEARCH) {
     chunks.push(candidates.slice(i, i + THREADS_PER_SEARCH));
   }
-  const first = chunks.length ? Math.floor(now / 60_000) % chunks.length : 0;
+  const first = chunks.length ? sweepNumber(config.sweepCron, now) % chunks.length : 0;
   const owners = new OwnerDirectory();
   const route: RouteFacts = { now, owner: (ref) => owners.facts(ref), coverage: config.coverage, serviceTypes: config.serviceTypes };
   const checked = new Set<string>();
@@ -136,6 +140,34 @@ async function sweepThreads(
   summary.ownersChecked = checked.size;
   summary.ownersUnavailable = [...checked].filter((o) => availabilityAt(owners.facts(o), now, config.serviceTypes).state === 'unavailable').length;
   return undefined;
+}
+
+/**
+ * The number of this sweep: how many ticks of its cron came since the epoch, up to now. It grows by
+ * one from a run to the next whatever the cron's spacing (every 5 or 15 minutes, hourly, a few
+ * hours a day), where the minute number grows by the spacing and, modulo a chunk count that divides
+ * it (3, 5 or 15 chunks every 15 minutes), never moves. Ticks are counted per UTC day (the server's
+ * cron clock) from the minute and hour fields; day restrictions only skip numbers. Without a cron
+ * (an `$execute` by hand, with no OOO_SWEEP_CRON), the minute number.
+ * @param cron - The sweep's cron expression, when known.
+ * @param now - Epoch milliseconds.
+ * @returns A non-negative integer.
+ */
+export function sweepNumber(cron: string | undefined, now: number): number {
+  const minute = Math.floor(now / 60_000);
+  const schedule = parseCron(cron);
+  if (!schedule) {
+    return minute;
+  }
+  const minuteOfDay = minute % 1440;
+  const perDay = schedule.hours.size * schedule.minutes.size;
+  let today = 0;
+  for (const h of schedule.hours) {
+    for (const m of schedule.minutes) {
+      today += h * 60 + m <= minuteOfDay ? 1 : 0;
+    }
+  }
+  return Math.floor(minute / 1440) * perDay + today;
 }
 
 /** What the chunks of one sweep share. */
