@@ -1,10 +1,11 @@
 // The stale bot's incremental run (the cron's): reads follow what can have changed, not history.
 import type { Communication, Task } from '@medplum/fhirtypes';
 import { describe, expect, test, vi } from 'vitest';
-import { handler, runMode } from '../src/stale-thread-reminders';
+import { handler, reconcileDue, reconcilePolicy } from '../src/stale-thread-reminders';
 import type { StaleSummary } from '../src/stale-thread-reminders';
 import { businessClock, parseBusinessHours, WALL_CLOCK } from '../src/lib/business-hours';
 import { clockHoursBefore, patientThread, readChunk, silenceWindow, threadsToRead, timelineOf } from '../src/stale/incremental';
+import type { ChunkFacts } from '../src/stale/reads';
 import { useFixedTimeAndQuietConsole } from './harness/bot-test-setup';
 import { botEvent, ref, REMINDER_CODE, REMINDER_SEARCH, seedMessage, seedPatient, seedPractitioner, seedTask, seedThread } from './harness/fixtures';
 import type { Ref } from './harness/fixtures';
@@ -37,8 +38,18 @@ interface Clinic {
   provider: Ref;
 }
 
+/**
+ * A clinic whose last full reconcile finished an hour ago (the bot's marker says so): its cron runs
+ * are hourly ones until the reconcile is due again.
+ */
 async function clinic(): Promise<Clinic> {
   const server = createServerMock();
+  await server.seed({
+    resourceType: 'Basic',
+    code: { text: 'Stale-thread reminders: progress of the full reconcile' },
+    identifier: [{ system: 'urn:medplum-messaging-bots:stale-thread-reminders', value: 'full-reconcile' }],
+    extension: [{ url: 'urn:medplum-messaging-bots:stale-reconcile-finished', valueInstant: ago(HOUR) }],
+  });
   return { server, patient: ref(await seedPatient(server)), provider: ref(await seedPractitioner(server)) };
 }
 
@@ -89,8 +100,9 @@ describe('cost follows what changed', () => {
     c.server.resetCounts();
     const summary = await run(c.server);
     expect(summary).toMatchObject({ mode: 'incremental', created: 0, threadsRead: 100, alreadyReminded: 100 });
-    // The window search, the reminders, and three searches per hundred reminded threads.
-    expect(c.server.count()).toBeLessThanOrEqual(2 + 3 * 1 + 2);
+    // The marker, the window's two searches (messages with sent, without), the reminders, and three
+    // searches per hundred reminded threads.
+    expect(c.server.count()).toBeLessThanOrEqual(4 + 3 * 1);
   });
 });
 
@@ -130,7 +142,7 @@ describe('what an incremental run decides, as the full scan would', () => {
     expect((await c.server.read<Task>('Task', byHand.id)).status).toBe('completed');
   });
 
-  test('the bot off for a week: the incremental window misses a thread that went stale meanwhile, the full reconcile finds it', async () => {
+  test('a thread that went stale outside the window: the hourly part misses it, the full reconcile finds it', async () => {
     const c = await clinic();
     const forgotten = await thread(c, 3, 8 * DAY, 0);
     expect(await run(c.server)).toMatchObject({ mode: 'incremental', created: 0 });
@@ -171,14 +183,18 @@ describe('what an incremental run decides, as the full scan would', () => {
 });
 
 describe('which run is which', () => {
-  test('the cron (the Bot, or a Cron resource) is incremental but in the full hour; {"full": true} and a run by hand are full', () => {
-    expect(runMode(CRON, NOW, 3)).toBe('incremental');
-    expect(runMode({ resourceType: 'Cron' }, NOW, 3)).toBe('incremental');
-    expect(runMode(CRON, Date.parse('2026-11-27T03:30:00Z'), 3)).toBe('full');
-    expect(runMode({ full: true }, NOW, 3)).toBe('full');
-    expect(runMode({ full: false }, Date.parse('2026-11-27T03:30:00Z'), 3)).toBe('incremental');
-    expect(runMode({}, NOW, 3)).toBe('full');
-    expect(runMode(undefined, NOW, 3)).toBe('full');
+  test('the cron (the Bot, or a Cron resource) reconciles when due; {"full": true} and a run by hand always; {"full": false} never', () => {
+    expect(reconcilePolicy(CRON)).toBe('if-due');
+    expect(reconcilePolicy({ resourceType: 'Cron' })).toBe('if-due');
+    expect(reconcilePolicy({ full: true })).toBe('always');
+    expect(reconcilePolicy({ full: false })).toBe('never');
+    expect(reconcilePolicy({})).toBe('always');
+    expect(reconcilePolicy(undefined)).toBe('always');
+    // Due: in the full hour unless a pass finished within the hour; at any hour a day after the last.
+    const at3 = Date.parse('2026-11-27T03:30:00Z');
+    expect(reconcileDue({ finished: NOW - HOUR }, NOW, 3)).toBe(false);
+    expect(reconcileDue({ finished: at3 - 2 * HOUR }, at3, 3)).toBe(true);
+    expect(reconcileDue({ finished: at3 - 10 * 60_000 }, at3, 3)).toBe(false);
   });
 
   test('the window: between the longest threshold plus the lookback and the shortest, in business hours when set', () => {
@@ -231,13 +247,13 @@ describe('the incremental pieces, alone', () => {
     const byHand = await thread(c, 0, 9 * DAY, 3);
     await seedTask(c.server, byHand, { code: { coding: [REMINDER_CODE] }, status: 'requested', authoredOn: ago(HOUR) });
     await c.server.seed<Task>({ resourceType: 'Task', status: 'requested', intent: 'order', code: { coding: [REMINDER_CODE] }, focus: { reference: 'Patient/x' } });
-    const found = await threadsToRead(c.server.medplum, window, `${REMINDER_CODE.system}|${REMINDER_CODE.code}`, () => false, { warn: () => undefined });
-    expect(found && Object.fromEntries(found)).toEqual({
+    const found = await threadsToRead(c.server.medplum, window, `${REMINDER_CODE.system}|${REMINDER_CODE.code}`, { check: () => undefined }, { warn: () => undefined });
+    expect(typeof found !== 'string' && Object.fromEntries(found)).toEqual({
       [`Communication/${due.id}`]: window.from,
       [`Communication/${reminded.id}`]: NOW - 10 * DAY - 2,
       [`Communication/${byHand.id}`]: 0,
     });
-    expect(await threadsToRead(c.server.medplum, window, `${REMINDER_CODE.system}|${REMINDER_CODE.code}`, () => true, { warn: () => undefined })).toBeUndefined();
+    expect(await threadsToRead(c.server.medplum, window, `${REMINDER_CODE.system}|${REMINDER_CODE.code}`, { check: () => 'deadline' }, { warn: () => undefined })).toBe('deadline');
   });
 
   test('a chunk: closed threads are listed and their messages not read; messages from the earliest instant of the open ones', async () => {
@@ -247,7 +263,7 @@ describe('the incremental pieces, alone', () => {
     const closed = await thread(c, 0, HOUR, 1);
     await c.server.update({ ...closed, status: 'completed' });
     c.server.resetCounts();
-    const chunk = await readChunk(c.server.medplum, [[`Communication/${open.id}`, NOW - 6 * DAY], [`Communication/${closed.id}`, NOW - 100 * DAY]]);
+    const chunk = (await readChunk(c.server.medplum, [[`Communication/${open.id}`, NOW - 6 * DAY], [`Communication/${closed.id}`, NOW - 100 * DAY]])) as ChunkFacts;
     expect([...chunk.headers.keys()]).toEqual([`Communication/${open.id}`]);
     expect(chunk.closed).toEqual([`Communication/${closed.id}`]);
     expect(chunk.messages.map((m) => m.sent)).toEqual([ago(5 * DAY)]);

@@ -2,35 +2,34 @@
 // it, not the whole history of every open thread (Medplum's inbox keeps threads in progress until
 // someone closes them, so open threads accumulate messages).
 //
-// - Threads where a patient-side message was sent inside the window in which a silence can cross a
-//   threshold now: between the longest threshold (widened by a lookback that covers missed runs) and
-//   the shortest, counted by the clinic's clock.
+// - Threads where a patient-side message's time (`sent`, else `meta.lastUpdated`) falls inside the
+//   window in which a silence can cross a threshold now: between the longest threshold (widened by a
+//   lookback that covers missed runs) and the shortest, counted by the clinic's clock.
 // - Threads with an open reminder: to escalate, close or cancel it.
-// - For those threads only: the header, the messages since the window opened (or since the reminder's
-//   silence began), and the open Tasks; a hundred threads a search.
+// - For those threads only: the header, the messages stored since the window opened (or since the
+//   reminder's silence began), and the open Tasks; a hundred threads a search. A thread about to be
+//   reminded whose unanswered run began before that is read back to the care team's last message.
 //
-// The decision is `planStaleRun`, the full scan's. Nothing is stored between runs: the reminders'
-// episode identifiers make a repeated decision harmless, and a full reconcile (daily, or on request)
-// finds what every window missed.
-import type { MedplumClient, WithId } from '@medplum/core';
+// The decision is `planStaleRun`, the full reconcile's. Nothing is stored between runs: the reminders'
+// episode identifiers make a repeated decision harmless, and the full reconcile (daily, and after any
+// gap) finds what every window missed.
+import type { MedplumClient } from '@medplum/core';
 import type { Communication, Task } from '@medplum/fhirtypes';
-import type { BotLog } from '../lib/bot-runtime';
 import type { Clock } from '../lib/business-hours';
-import { applyWrites, OPEN_TASK_STATUSES, referenceType, scanAll, searchAll } from '../lib/fhir';
-import { isQuotaError } from '../lib/quota';
+import { OPEN_TASK_STATUSES, referenceType } from '../lib/fhir';
 import type { ResponseRule } from '../lib/response-rules';
-import { senderRole } from '../lib/thread';
-import { planStaleRun, REMINDER_CODING, SILENCE_STARTED_URL } from './plan';
-import type { StaleFacts, StalePlan, ThreadFacts } from './plan';
-import { chunkFacts, ignoredIn, lookBack, readChunk, THREADS_PER_CHUNK } from './reads';
+import { messagePoint, senderRole } from '../lib/thread';
+import { decideAndWrite } from './chunk';
+import type { RunContext } from './chunk';
+import { REMINDER_CODING, SILENCE_STARTED_URL } from './plan';
+import { chunkFacts, MESSAGE_ELEMENTS, readAll, readChunk, THREADS_PER_CHUNK } from './reads';
+import type { ReadGuard, Stop } from './reads';
 import type { StaleConfig } from './settings';
-import { addCounts, emptySummary, tally } from './summary';
-import type { StaleSummary } from './summary';
 
 const HOUR_MS = 3_600_000;
 export { readChunk, THREADS_PER_CHUNK, timelineOf } from './reads';
 
-/** What the incremental run reads: messages sent in [from, to]. */
+/** What the incremental run reads: patient messages whose time is in [from, to]. */
 export interface Window {
   from: number;
   to: number;
@@ -71,7 +70,7 @@ export function clockHoursBefore(clock: Clock, now: number, hours: number): numb
  * @param clock - The clinic's clock.
  * @param now - Epoch milliseconds.
  * @param lookbackHours - Wall hours added before the window for runs that were missed.
- * @returns The window of `sent` instants.
+ * @returns The window of message times (sent, else lastUpdated).
  */
 export function silenceWindow(rules: ResponseRule[], clock: Clock, now: number, lookbackHours: number): Window {
   const thresholds = rules.map((r) => r.afterHours);
@@ -83,36 +82,52 @@ export function silenceWindow(rules: ResponseRule[], clock: Clock, now: number, 
 }
 
 /**
- * Finds the threads to read: a patient-side message sent in the window, or an open reminder.
+ * Finds the threads to read: a patient-side message whose time is in the window, or an open reminder.
+ * Time is `sent`, else `meta.lastUpdated`: messages with `sent` are found by it, those stored
+ * without it by `_lastUpdated`.
  * @param medplum - The client.
  * @param window - The silence window.
  * @param reminderCode - `system|code` of reminders.
- * @param nearDeadline - Deadline check.
- * @param log - Where a fallback to offset paging is said.
- * @returns Thread references with, per thread, the earliest instant whose messages matter; or undefined when the deadline stopped the search.
+ * @param guard - Checked before each search.
+ * @param log - Where a paging fallback is said.
+ * @param log.warn - Warning logger.
+ * @returns Thread references with, per thread, the earliest instant whose messages matter; or why reading stopped.
  */
 export async function threadsToRead(
   medplum: MedplumClient,
   window: Window,
   reminderCode: string,
-  nearDeadline: () => boolean,
+  guard: Pick<ReadGuard, 'check'>,
   log: { warn(message: string): void }
-): Promise<Map<string, number> | undefined> {
+): Promise<Map<string, number> | Stop> {
   const since = new Map<string, number>();
   const note = (thread: string | undefined, from: number): void => {
     if (thread) {
       since.set(thread, Math.min(since.get(thread) ?? Infinity, from));
     }
   };
-  const sent = (instant: number): string => new Date(instant).toISOString();
-  // Cursor paging (scanAll): a busy clinic's window can hold more messages than offset paging reaches.
-  const query = [['sent', `ge${sent(window.from)}`], ['sent', `le${sent(window.to)}`], ['_elements', 'partOf,sender,sent,status']];
-  const complete = await scanAll(medplum, 'Communication', query, (r) => note(patientThread(r as WithId<Communication>), window.from), { nearDeadline, log });
-  if (!complete) {
-    return undefined;
+  const iso = (instant: number): string => new Date(instant).toISOString();
+  const windows = [
+    [['sent', `ge${iso(window.from)}`], ['sent', `le${iso(window.to)}`]],
+    [['sent:missing', 'true'], ['_lastUpdated', `ge${iso(window.from)}`], ['_lastUpdated', `le${iso(window.to)}`]],
+  ];
+  for (const range of windows) {
+    const messages = await readAll<Communication>(medplum, 'Communication', [...range, ['_elements', MESSAGE_ELEMENTS]], guard, log);
+    if (typeof messages === 'string') {
+      return messages;
+    }
+    for (const m of messages) {
+      const time = messagePoint(m).time;
+      if (time >= window.from && time <= window.to) {
+        note(patientThread(m), window.from);
+      }
+    }
   }
-  const reminders = await searchAll(medplum, 'Task', { code: reminderCode, status: OPEN_TASK_STATUSES.join(','), _elements: 'focus,authoredOn,extension' });
-  for (const task of reminders as WithId<Task>[]) {
+  const reminders = await readAll<Task>(medplum, 'Task', { code: reminderCode, status: OPEN_TASK_STATUSES.join(','), _elements: 'focus,authoredOn,extension' }, guard, log);
+  if (typeof reminders === 'string') {
+    return reminders;
+  }
+  for (const task of reminders) {
     if (referenceType(task.focus) === 'Communication') {
       // Messages since the silence began, which the bot's reminders record; a reminder made by hand
       // (or by an older version) does not say, so its whole thread is read.
@@ -137,92 +152,31 @@ export function patientThread(c: Communication & { id?: string }): string | unde
 }
 
 /**
- * The incremental run: the threads that can have changed, a hundred at a time, each chunk read,
+ * The hourly part of a run: the threads that can have changed, a hundred at a time, each chunk read,
  * decided and written before the next, so a run stopped by its deadline keeps what it decided.
  * @param medplum - The client.
  * @param config - Settings.
- * @param nearDeadline - Deadline check.
- * @param log - Logger.
- * @returns The summary.
+ * @param run - The run (guard, summary, threads decided).
+ * @returns Why it stopped before the end, if it did.
  */
-export async function incrementalRun(medplum: MedplumClient, config: StaleConfig, nearDeadline: () => boolean, log: BotLog): Promise<StaleSummary> {
-  const summary: StaleSummary = { ...emptySummary(config), mode: 'incremental' };
-  const now = Date.now();
-  const window = silenceWindow([...config.rules, config.defaultRule], config.clock, now, config.lookbackHours);
-  try {
-    const threads = await threadsToRead(medplum, window, `${REMINDER_CODING.system}|${REMINDER_CODING.code}`, nearDeadline, log);
-    if (!threads) {
-      log.warn('stopped early (deadline): the deadline came while finding the threads to read; nothing written, the next run starts over');
-      return { ...summary, stoppedEarly: true, stoppedBy: 'deadline' };
-    }
-    const all = [...threads];
-    for (let i = 0; i < all.length; i += THREADS_PER_CHUNK) {
-      if (nearDeadline()) {
-        summary.deferred.deadline += all.length - i;
-        break;
-      }
-      const facts = chunkFacts(await readChunk(medplum, all.slice(i, i + THREADS_PER_CHUNK)));
-      const plan = await decide(medplum, facts, config, new Date(now).toISOString(), () => (nearDeadline() ? 'deadline' : undefined), summary, log);
-      addCounts(summary, plan.counts);
-      const outcomes = await applyWrites(
-        medplum,
-        plan.writes.map((w) => [w.entry]),
-        { shouldStop: nearDeadline }
-      );
-      plan.writes.forEach((write, j) => tally(summary, write, outcomes[j][0], log));
-    }
-  } catch (err) {
-    if (!isQuotaError(err)) {
-      throw err;
-    }
-    log.warn('stopped early (quota): the FHIR quota ran out while reading; what was decided is written, the next run goes on');
-    summary.stoppedEarly = true;
-    summary.stoppedBy = 'quota';
+export async function incrementalStep(medplum: MedplumClient, config: StaleConfig, run: RunContext): Promise<Stop | undefined> {
+  const window = silenceWindow([...config.rules, config.defaultRule], config.clock, run.now, config.lookbackHours);
+  const threads = await threadsToRead(medplum, window, `${REMINDER_CODING.system}|${REMINDER_CODING.code}`, run.guard, run.log);
+  if (typeof threads === 'string') {
+    return threads;
   }
-  return summary;
-}
-
-/**
- * Decides a chunk: plans, looks back into the threads whose episode the read range cannot name, and
- * plans again. Threads whose look-back was stopped are left for the next run (counted as deferred).
- * @param medplum - The client.
- * @param facts - The chunk's facts (completed in place by look-backs).
- * @param config - Settings.
- * @param now - Decision instant, ISO.
- * @param canRead - Checked before each look-back search.
- * @param summary - Where deferrals are counted.
- * @param log - Logger.
- * @returns The plan.
- */
-export async function decide(
-  medplum: MedplumClient,
-  facts: StaleFacts,
-  config: StaleConfig,
-  now: string,
-  canRead: () => 'quota' | 'deadline' | undefined,
-  summary: StaleSummary,
-  log: BotLog
-): Promise<StalePlan> {
-  const first = planStaleRun(facts, config, now);
-  if (!first.lookback.length) {
-    return first;
-  }
-  const stuck = new Set<string>();
-  let stoppedBy: 'quota' | 'deadline' | undefined;
-  for (const ref of first.lookback) {
-    const outcome = await lookBack(medplum, facts.threads.get(ref) as ThreadFacts, canRead);
-    if (outcome === 'quota' || outcome === 'deadline') {
-      stoppedBy = outcome;
-      break;
+  const all = [...threads];
+  for (let i = 0; i < all.length; i += THREADS_PER_CHUNK) {
+    const chunk = await readChunk(medplum, all.slice(i, i + THREADS_PER_CHUNK), run.guard, run.log);
+    if (typeof chunk === 'string') {
+      run.summary.deferred[chunk] += all.length - i;
+      return chunk;
     }
-    if (outcome === 'stuck') {
-      stuck.add(ref);
-      log.warn(`${ref}: its older messages share one stored instant; the full reconcile decides it`);
+    const { stop } = await decideAndWrite(medplum, chunkFacts(chunk), config, run);
+    if (stop) {
+      run.summary.deferred[stop] += Math.max(0, all.length - i - THREADS_PER_CHUNK);
+      return stop;
     }
   }
-  facts.ignoredMessages = ignoredIn(facts.threads);
-  const plan = planStaleRun(facts, config, now);
-  // Still unknown: the look-back was stopped before it found the episode; the next run decides them.
-  summary.deferred[stoppedBy ?? 'deadline'] += plan.lookback.filter((ref) => !stuck.has(ref)).length;
-  return plan;
+  return undefined;
 }

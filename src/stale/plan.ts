@@ -48,6 +48,8 @@ export interface ThreadFacts {
   readFrom?: number;
   /** The header's `sent`, when set: no message of the thread is older. */
   startedAt?: number;
+  /** Its open Tasks were not read (a full reconcile reads them only for threads it would remind). */
+  tasksUnread?: boolean;
 }
 
 /** An open Task on a thread (or on a thread no longer open), reduced to what decisions need. */
@@ -84,6 +86,8 @@ export interface StalePlan {
    * message nor the thread's start: their episode cannot be named yet (see `knowsEpisode`).
    */
   lookback: string[];
+  /** Threads that are stale, whose open Tasks were not read: a reminder may exist, and its owner is theirs. */
+  tasks: string[];
 }
 
 /** Counts of what the decision found. */
@@ -126,6 +130,7 @@ export function planStaleRun(facts: StaleFacts, config: StaleConfig, now: string
   };
   const creates: (PlannedWrite & { silentSince: number })[] = [];
   const lookback: string[] = [];
+  const toRead: string[] = [];
   const closes: PlannedWrite[] = [];
   const escalations: PlannedWrite[] = [];
   const tasksByThread = new Map<string, OpenTaskFacts[]>();
@@ -181,6 +186,10 @@ export function planStaleRun(facts: StaleFacts, config: StaleConfig, now: string
       lookback.push(thread.ref);
       continue;
     }
+    if (thread.tasksUnread) {
+      toRead.push(thread.ref);
+      continue;
+    }
     const owner = tasks
       .filter((t) => !t.isReminder && t.task.owner?.reference)
       .sort((a, b) => (b.task.authoredOn ?? '').localeCompare(a.task.authoredOn ?? ''))[0]?.task.owner;
@@ -193,7 +202,7 @@ export function planStaleRun(facts: StaleFacts, config: StaleConfig, now: string
   }
   const cancels = facts.orphanReminders.map((r): PlannedWrite => ({ kind: 'cancel', thread: r.thread, entry: cancelEntry(r.task, r.thread, now) }));
   creates.sort((a, b) => a.silentSince - b.silentSince);
-  return { writes: [...creates.map(({ silentSince: _, ...w }) => w), ...escalations, ...closes, ...cancels], counts, lookback };
+  return { writes: [...creates.map(({ silentSince: _, ...w }) => w), ...escalations, ...closes, ...cancels], counts, lookback, tasks: toRead };
 }
 
 /**

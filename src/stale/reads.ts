@@ -8,8 +8,10 @@
 //   that message (or the start) is found, so the episode and its first unanswered message are named
 //   right. Its cost follows the reminders created: one search each, more for a long unanswered run.
 import type { MedplumClient, WithId } from '@medplum/core';
-import type { Bundle, Communication, Task } from '@medplum/fhirtypes';
-import { OPEN_TASK_STATUSES, referenceType, searchAll } from '../lib/fhir';
+import type { Bundle, Communication, Resource, ResourceType, Task } from '@medplum/fhirtypes';
+import { OPEN_TASK_STATUSES, readPages, referenceType } from '../lib/fhir';
+import type { SearchQuery } from '../lib/fhir';
+import { QUOTA_COST, quotaLeft } from '../lib/quota';
 import { threadKind } from '../lib/response-rules';
 import { addToTimeline, messagePoint } from '../lib/thread';
 import type { Timeline } from '../lib/thread';
@@ -26,6 +28,96 @@ export const MESSAGE_ELEMENTS = 'partOf,sender,sent,status';
 export const HEADER_ELEMENTS = 'subject,sender,sent,category,priority,status';
 /** The fields of a Task the decision reads. */
 export const TASK_ELEMENTS = 'focus,owner,code,status,priority,authoredOn,note,identifier,extension';
+
+/** Why reading stopped: the quota left this minute could not cover the next search, or the deadline is near. */
+export type Stop = 'quota' | 'deadline';
+
+/**
+ * Decides, before each read, whether a run may make it: not near its deadline, and the quota the
+ * server last announced covers it with `reserve` points to spare (for writes the run must still
+ * make). A run never sends a request only to have it refused (429).
+ */
+export class ReadGuard {
+  /** Quota points kept for the run's own bookkeeping write (the reconcile marker). */
+  reserve = 0;
+  private answered = false;
+
+  /**
+   * @param medplum - The client (its last response's RateLimit header says what is left).
+   * @param nearDeadline - The run's deadline check.
+   */
+  constructor(
+    private readonly medplum: MedplumClient,
+    readonly nearDeadline: () => boolean
+  ) {}
+
+  /**
+   * Whether the next read may go.
+   * @param cost - Its points (a search: 20).
+   * @returns undefined to read, else why not.
+   */
+  check(cost: number = QUOTA_COST.search): Stop | undefined {
+    if (this.nearDeadline()) {
+      return 'deadline';
+    }
+    if (!this.answered) {
+      // The run's first request: what the client knows of the quota may be an earlier run's.
+      this.answered = true;
+      return undefined;
+    }
+    const left = quotaLeft(this.medplum)?.points;
+    return left !== undefined && left < cost + this.reserve ? 'quota' : undefined;
+  }
+}
+
+/** A guard that never stops (a read outside a run). */
+export const UNGUARDED = { check: (): Stop | undefined => undefined } as Pick<ReadGuard, 'check'>;
+
+/**
+ * Every match of a search, by cursor pages (readPages: no offset limit), each page read only when
+ * the guard allows it.
+ * @param medplum - The client.
+ * @param resourceType - Type to search.
+ * @param query - Search parameters (no `_sort`: pages come in lastUpdated order).
+ * @param guard - Checked before each page.
+ * @param log - Where a paging fallback is said.
+ * @param log.warn - Warning logger.
+ * @returns The resources (de-duplicated), or why reading stopped.
+ */
+export async function readAll<T extends Resource>(
+  medplum: MedplumClient,
+  resourceType: ResourceType,
+  query: SearchQuery,
+  guard: Pick<ReadGuard, 'check'>,
+  log: { warn(message: string): void }
+): Promise<WithId<T>[] | Stop> {
+  const stop = guard.check();
+  if (stop) {
+    return stop;
+  }
+  const found = new Map<string, WithId<T>>();
+  const pages = readPages(medplum, resourceType, query, { warn: (m) => log.warn(m) });
+  try {
+    for (;;) {
+      const next = await pages.next();
+      if (next.done) {
+        break;
+      }
+      for (const entry of next.value.entry ?? []) {
+        if (entry.resource?.id && entry.search?.mode !== 'include') {
+          found.set(entry.resource.id, entry.resource as WithId<T>);
+        }
+      }
+      const more = next.value.link?.some((l) => l.relation === 'next') ? guard.check() : undefined;
+      if (more) {
+        return more;
+      }
+    }
+  } finally {
+    await pages.return(undefined);
+  }
+  return [...found.values()];
+}
 
 /** One chunk of threads as read: what `planStaleRun` needs. */
 export interface ChunkFacts {
@@ -45,14 +137,26 @@ export interface ChunkFacts {
  * Reads a chunk of threads: headers, messages stored since the earliest of the threads' instants, open Tasks.
  * @param medplum - The client.
  * @param chunk - Thread references with the instant from which their messages matter.
- * @returns The chunk's facts.
+ * @param guard - Checked before each search.
+ * @param log - Where a paging fallback is said.
+ * @param log.warn - Warning logger.
+ * @returns The chunk's facts, or why reading stopped.
  */
-export async function readChunk(medplum: MedplumClient, chunk: [string, number][]): Promise<ChunkFacts> {
+export async function readChunk(
+  medplum: MedplumClient,
+  chunk: [string, number][],
+  guard: Pick<ReadGuard, 'check'> = UNGUARDED,
+  log: { warn(message: string): void } = { warn: () => undefined }
+): Promise<ChunkFacts | Stop> {
   const refs = chunk.map(([ref]) => ref);
   const headers = new Map<string, WithId<Communication>>();
-  for (const h of await searchAll(medplum, 'Communication', { _id: refs.map((r) => r.split('/')[1]).join(','), _elements: HEADER_ELEMENTS })) {
-    if ((h as Communication).status === 'in-progress') {
-      headers.set(`Communication/${h.id}`, h as WithId<Communication>);
+  const read = await readAll<Communication>(medplum, 'Communication', { _id: refs.map((r) => r.split('/')[1]).join(','), _elements: HEADER_ELEMENTS }, guard, log);
+  if (typeof read === 'string') {
+    return read;
+  }
+  for (const h of read) {
+    if (h.status === 'in-progress') {
+      headers.set(`Communication/${h.id}`, h);
     }
   }
   const open = refs.filter((r) => headers.has(r));
@@ -61,13 +165,15 @@ export async function readChunk(medplum: MedplumClient, chunk: [string, number][
   // By `_lastUpdated`: a message is stored after it is sent, so every message whose time (sent, else
   // lastUpdated) is at or after `from` is found, those stored without `sent` included.
   const messages = open.length
-    ? ((await searchAll(medplum, 'Communication', {
-        'part-of': open.join(','),
-        _lastUpdated: `ge${new Date(from).toISOString()}`,
-        _elements: MESSAGE_ELEMENTS,
-      })) as WithId<Communication>[])
+    ? await readAll<Communication>(medplum, 'Communication', { 'part-of': open.join(','), _lastUpdated: `ge${new Date(from).toISOString()}`, _elements: MESSAGE_ELEMENTS }, guard, log)
     : [];
-  const tasks = (await searchAll(medplum, 'Task', { focus: refs.join(','), status: OPEN_TASK_STATUSES.join(','), _elements: TASK_ELEMENTS })) as WithId<Task>[];
+  if (typeof messages === 'string') {
+    return messages;
+  }
+  const tasks = await readAll<Task>(medplum, 'Task', { focus: refs.join(','), status: OPEN_TASK_STATUSES.join(','), _elements: TASK_ELEMENTS }, guard, log);
+  if (typeof tasks === 'string') {
+    return tasks;
+  }
   return { headers, messages, tasks, closed: refs.filter((r) => !headers.has(r)), readFrom: from };
 }
 
@@ -172,14 +278,14 @@ export type LookBackOutcome = 'known' | 'quota' | 'deadline' | 'stuck';
  * after it is sent). No offset paging: each page asks for what was stored before the last one.
  * @param medplum - The client.
  * @param thread - The thread's facts, completed in place.
- * @param canRead - Checked before each search: undefined to go on, else why to stop.
+ * @param guard - Checked before each search.
  * @returns known; quota or deadline (stopped before it was known); stuck (a page of messages all stored
  *   at one instant it cannot page past: the full reconcile, which reads the whole thread, decides it).
  */
-export async function lookBack(medplum: MedplumClient, thread: ThreadFacts, canRead: () => 'quota' | 'deadline' | undefined): Promise<LookBackOutcome> {
+export async function lookBack(medplum: MedplumClient, thread: ThreadFacts, guard: Pick<ReadGuard, 'check'>): Promise<LookBackOutcome> {
   const seen = new Set<string>();
   while (!knowsEpisode(thread)) {
-    const stop = canRead();
+    const stop = guard.check();
     if (stop) {
       return stop;
     }

@@ -5,6 +5,7 @@ import type { BotLog } from '../lib/bot-runtime';
 import type { WriteOutcome } from '../lib/fhir';
 import { BOT_NAME } from './plan';
 import type { PlanCounts, PlannedWrite } from './plan';
+import type { ReconcileReport } from './reconcile';
 import type { StaleConfig } from './settings';
 
 /** What a run did. */
@@ -25,8 +26,10 @@ export interface StaleSummary extends PlanCounts {
   /** Why the run stopped before writing anything, when it did. */
   stoppedBy?: 'quota' | 'deadline';
   clock: 'wall' | 'business';
-  /** incremental (the cron's runs) or full (a reconcile). */
+  /** incremental (the hourly part only) or full (the run reconciled too). */
   mode: 'incremental' | 'full';
+  /** What the full reconcile did, when the run did one. */
+  reconcile?: ReconcileReport;
 }
 
 /**
