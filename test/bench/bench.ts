@@ -233,7 +233,9 @@ async function staleGrowth(threads: number, perThread: number): Promise<GrowthRo
       }
     }
     progress(`seeded ${mode}: ${threads} threads × ${perThread} messages\n`);
-    const input = mode === 'full' ? { full: true } : { resourceType: 'Bot', id: 'stale' };
+    // The hourly part alone ({"full": false}): a cron run without the bot's reconcile marker (a fresh
+    // server) would reconcile too, to catch up.
+    const input = { full: mode === 'full' };
     let created = 0;
     const measured = await measure(server, async () => {
       created = (await staleHandler(server.medplum, botEvent(input, { BOT_TIMEOUT_SECONDS: '100000', STALE_FULL_RECONCILE_HOUR: String((new Date().getUTCHours() + 12) % 24) }))).created;
