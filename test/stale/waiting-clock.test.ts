@@ -3,7 +3,7 @@
 // episode, named like the response lifecycle's (`<thread>:after:<care-team message | start>`), in
 // full and incremental runs alike; the SLA export times the same episode from the same message.
 import type { Communication, Task } from '@medplum/fhirtypes';
-import { describe, expect, test } from 'vitest';
+import { describe, expect, test, vi } from 'vitest';
 import { handler as oooHandler } from '../../src/ooo-reroute';
 import { handler } from '../../src/stale-thread-reminders';
 import type { StaleSummary } from '../../src/stale-thread-reminders';
@@ -27,6 +27,8 @@ const SILENCE_STARTED = 'urn:medplum-messaging-bots:silence-started';
 const RUNS = { full: { full: true }, incremental: { full: false } } as const;
 
 useFixedTimeAndQuietConsole(NOW);
+// Whole runs against the in-memory server (the first also indexes FHIR's definitions): not timed.
+vi.setConfig({ testTimeout: 60_000 });
 
 interface Clinic {
   server: ServerMock;
