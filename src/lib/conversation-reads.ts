@@ -15,6 +15,7 @@
 import type { MedplumClient, WithId } from '@medplum/core';
 import type { Communication, Task } from '@medplum/fhirtypes';
 import { MAX_PAGE_SIZE, readLatest, readPages } from './fhir';
+import { openingRef, taskTime } from './response-lifecycle';
 import type { ThreadToReroute } from './reroute-plan';
 import { conversation, isLater, messagePoint } from './thread';
 import type { Conversation, MessagePoint } from './thread';
@@ -227,16 +228,16 @@ export function conversationOf(header: WithId<Communication> | undefined, messag
 
 /**
  * What the lifecycle needs beyond the current episode: every message since the earliest of its open
- * response Tasks' opening messages and authoredOn (a reply counts only after both).
+ * response Tasks' opening messages and making (openedAt: a reply counts only after its question).
  * @param tasks - The thread's open Tasks.
  * @param isResponse - Which of them are response Tasks.
- * @returns `since` and `include` for the read.
+ * @returns `since` and `include` for the read (since -Infinity: a Task with neither, read it all).
  */
 export function lifecycleNeeds(tasks: Task[], isResponse: (task: Task) => boolean): Pick<ConversationToRead, 'since' | 'include'> {
   const open = tasks.filter(isResponse);
-  const authored = open.map((t) => Date.parse(t.authoredOn ?? '')).filter((t) => !Number.isNaN(t));
-  const include = open.flatMap((t) => (t.input ?? []).map((i) => i.valueReference?.reference).filter((r): r is string => !!r?.startsWith('Communication/')));
-  return { since: authored.length ? Math.min(...authored) : undefined, include: include.length ? [...new Set(include)] : undefined };
+  const times = open.map((t) => taskTime(t) ?? (openingRef(t) ? undefined : -Infinity)).filter((t): t is number => t !== undefined);
+  const include = [...new Set(open.map(openingRef).filter((r): r is string => !!r))];
+  return { since: times.length ? Math.min(...times) : undefined, include: include.length ? include : undefined };
 }
 
 /**

@@ -4,7 +4,7 @@ import type { WithId } from '@medplum/core';
 import type { Communication, Task } from '@medplum/fhirtypes';
 import { describe, expect, test } from 'vitest';
 import { conversationOf, lifecycleNeeds, readConversations, threadToReroute } from '../../src/lib/conversation-reads';
-import { DEFAULT_RESPONSE_CODE, isResponseTask, lastCareTeamWriter, openedAt } from '../../src/lib/response-lifecycle';
+import { answerOf, DEFAULT_RESPONSE_CODE, isResponseTask, lastCareTeamWriter, openedAt } from '../../src/lib/response-lifecycle';
 import { currentEpisode, firstReplyAfter } from '../../src/lib/thread';
 import type { Conversation } from '../../src/lib/thread';
 import { useFixedTimeAndQuietConsole } from '../harness/bot-test-setup';
@@ -43,6 +43,7 @@ function decisions(talk: Conversation, tasks: Task[]): unknown {
     waiting: reroute.waitingOnCareTeam,
     writer: lastCareTeamWriter(talk),
     replies: tasks.map((t) => firstReplyAfter(talk, openedAt(t, talk))?.ref ?? null),
+    answers: tasks.map((t) => answerOf(t, talk)?.ref ?? null),
   };
 }
 
@@ -82,6 +83,10 @@ describe('a partial read decides what the whole history decides', () => {
       }
       if (next() < 0.2) {
         tasks.push({ resourceType: 'Task', status: 'requested', intent: 'order', code: { coding: [DEFAULT_RESPONSE_CODE] }, authoredOn: iso(NOW - Math.floor(next() * 20 * DAY)) });
+      }
+      if (next() < 0.1) {
+        // A hand-off a person made, known only by when it was stored.
+        tasks.push({ resourceType: 'Task', status: 'requested', intent: 'order', code: { coding: [DEFAULT_RESPONSE_CODE] }, meta: { lastUpdated: iso(NOW - Math.floor(next() * 5 * DAY)) } });
       }
       threads.push({ header, tasks });
     }
