@@ -153,7 +153,7 @@ export const SECRETS: SecretSpec[] = [
     name: 'STALE_FULL_RECONCILE_HOUR',
     bots: ['stale-thread-reminders'],
     whenAbsent: '3',
-    meaning: 'the UTC hour whose run reads every open thread (a full reconcile); the other runs read what changed',
+    meaning: 'the UTC hour in which a run starts a full reconcile (every open thread, continued across runs); a run also starts one when none finished in 24 h',
     check: (v) => {
       const r = parseHourOfDay(v);
       return 'error' in r ? r : { summary: String(r.hour) };
