@@ -166,11 +166,6 @@ async function botStatus(
     : [];
   status.ticks = assignRuns(ticks, await runsInWindows(medplum, config.id, ticks));
   status.problems.push(...judgeRuns(status.ticks, status.lastRuns, bot.cronString));
-  if (config.name === 'stale-thread-reminders' && cron && !ticks.some((t) => t.kind === 'full')) {
-    status.problems.push(
-      `its cron (${bot.cronString}) never runs in the UTC hour ${fullHour ?? 3} (STALE_FULL_RECONCILE_HOUR): the daily full reconcile never happens. Fix: npm run settings -- set STALE_THREAD_CRON=... or STALE_FULL_RECONCILE_HOUR=..., then npm run setup`
-    );
-  }
   if (wiring?.subscription) {
     const silent = await silentSubscription(medplum, config.id, subscriptions, wiring.subscription.criteria, bot.timeout ?? 10, now);
     if (silent) {
