@@ -8,8 +8,8 @@
 //   that message (or the start) is found, so the episode and its first unanswered message are named
 //   right. Its cost follows the reminders created: one search each, more for a long unanswered run.
 import type { MedplumClient, WithId } from '@medplum/core';
-import type { Bundle, Communication, Resource, ResourceType, Task } from '@medplum/fhirtypes';
-import { OPEN_TASK_STATUSES, readPages, referenceType } from '../lib/fhir';
+import type { Communication, Resource, ResourceType, Task } from '@medplum/fhirtypes';
+import { OPEN_TASK_STATUSES, readLatest, readPages, referenceType } from '../lib/fhir';
 import type { SearchQuery } from '../lib/fhir';
 import { QUOTA_COST, quotaLeft } from '../lib/quota';
 import { threadKind } from '../lib/response-rules';
@@ -290,16 +290,17 @@ export async function lookBack(medplum: MedplumClient, thread: ThreadFacts, guar
       return stop;
     }
     const before = thread.readFrom as number;
-    const bundle: Bundle = await medplum.search(
+    const page = await readLatest(
+      medplum,
       'Communication',
-      { 'part-of': thread.ref, _lastUpdated: `lt${new Date(before).toISOString()}`, _sort: '-_lastUpdated', _count: String(LOOKBACK_PAGE), _elements: MESSAGE_ELEMENTS },
-      { cache: 'no-cache' }
+      { 'part-of': thread.ref, _lastUpdated: `lt${new Date(before).toISOString()}`, _elements: MESSAGE_ELEMENTS },
+      LOOKBACK_PAGE
     );
     let oldest = before;
     let fresh = 0;
-    for (const entry of bundle.entry ?? []) {
-      const message = entry.resource as WithId<Communication> | undefined;
-      if (!message?.id || seen.has(message.id)) {
+    for (const resource of page.resources) {
+      const message = resource as WithId<Communication>;
+      if (seen.has(message.id)) {
         continue;
       }
       seen.add(message.id);
@@ -309,7 +310,7 @@ export async function lookBack(medplum: MedplumClient, thread: ThreadFacts, guar
         addMessage(thread, message);
       }
     }
-    if (!bundle.link?.some((l) => l.relation === 'next')) {
+    if (!page.more) {
       thread.readFrom = undefined; // the thread's first message was read
       return 'known';
     }
