@@ -19,7 +19,7 @@ import type { AccessPolicy, Bot, Coding, Extension, ProjectMembership, ProjectSe
 import { parseBusinessHours } from '../lib/business-hours';
 import { describeRule, parseResponseRules } from '../lib/response-rules';
 import { secretSpec } from '../lib/secret-catalogue';
-import { checkCron } from './cron';
+import { checkCron } from '../lib/cron';
 import { updateSecrets } from './project-secrets';
 import oooAccessPolicy from './fhir/access-policy-ooo-reroute.json';
 import staleAccessPolicy from './fhir/access-policy-stale-thread-reminders.json';

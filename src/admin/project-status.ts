@@ -6,7 +6,7 @@ import { obsoleteSecrets, secretProblems } from '../lib/secret-catalogue';
 import type { BotConfig } from './project-setup';
 import { BOT_WIRING, MANAGED_TAG_SYSTEM, PLACEHOLDER_BOT_ID, sendsMessages, settingsDrift } from './project-setup';
 import { parseHourOfDay } from '../lib/business-hours';
-import { parseCron } from './cron';
+import { parseCron } from '../lib/cron';
 import { cronSecretProblems } from './settings';
 import { assignRuns, describeRun, describeTicks, GRACE_MS, judgeRuns, ticksToRead } from './run-history';
 import type { RunSummary, Tick } from './run-history';

@@ -9,8 +9,8 @@
 // the Bot's cron: for each tick, did a run start, did it fail, did it leave work. Pure functions
 // here; project-status.ts reads the AuditEvents of each tick's window.
 import type { AuditEvent } from '@medplum/fhirtypes';
-import type { CronSchedule } from './cron';
-import { previousTicks } from './cron';
+import type { CronSchedule } from '../lib/cron';
+import { previousTicks } from '../lib/cron';
 
 /** The kinds of run: event (a message), sweep (the OOO bot's cron), hourly and full (the reminders). */
 export type RunKind = 'event' | 'sweep' | 'hourly' | 'full' | 'stale' | 'ignored' | 'unknown';

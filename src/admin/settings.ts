@@ -5,7 +5,7 @@
 // bots' own validator before anything is written. Pure planning here; the CLI reads and writes.
 import type { ProjectSetting } from '@medplum/fhirtypes';
 import { checkSecret, SECRETS, secretSpec } from '../lib/secret-catalogue';
-import { checkCron } from './cron';
+import { checkCron } from '../lib/cron';
 
 /** What the admin asked for. */
 export type SettingsRequest = { verb: 'get'; names: string[] } | { verb: 'set'; pairs: [string, string][] } | { verb: 'unset'; names: string[] };

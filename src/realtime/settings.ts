@@ -1,6 +1,6 @@
 // The real-time bot's settings, from Bot secrets, each validated with a safe default.
 import type { BotEvent } from '@medplum/core';
-import { checkCron } from '../admin/cron';
+import { checkCron } from '../lib/cron';
 import type { BotLog } from '../lib/bot-runtime';
 import { readJsonSecret, readListSecret, readStringSecret, runTimeoutMs } from '../lib/bot-runtime';
 import { DEFAULT_RESPONSE_CODE, parseCoding, parseOnOff } from '../lib/response-lifecycle';

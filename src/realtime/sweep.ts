@@ -12,7 +12,7 @@
 import { getReferenceString } from '@medplum/core';
 import type { MedplumClient, WithId } from '@medplum/core';
 import type { Communication, Task } from '@medplum/fhirtypes';
-import { parseCron } from '../admin/cron';
+import { parseCron } from '../lib/cron';
 import { availabilityAt } from '../lib/availability';
 import type { BotLog } from '../lib/bot-runtime';
 import { RunFailedError } from '../lib/bot-runtime';

@@ -2,7 +2,7 @@
 // hundreds of runs for patient messages between two sweeps, an hourly reminders run, a daily full one.
 import type { AuditEvent, Bot, Subscription } from '@medplum/fhirtypes';
 import { afterEach, beforeAll, describe, expect, test, vi } from 'vitest';
-import { checkCron, firesAt, parseCron, previousTicks } from '../../src/admin/cron';
+import { checkCron, firesAt, parseCron, previousTicks } from '../../src/lib/cron';
 import { assignRuns, describeRun, judgeRuns, ticksToRead } from '../../src/admin/run-history';
 import { admin } from './admin-harness';
 import type { Admin } from './admin-harness';
