@@ -15,10 +15,11 @@ import type { MedplumClient } from '@medplum/core';
 import type { AuditEvent, Bundle, BundleEntry, Communication, Extension, Resource, Task } from '@medplum/fhirtypes';
 import { readFileSync } from 'node:fs';
 import { parseCommandLine } from '../../src/admin/command-line';
-import { connect, connectionEnv, loadDotEnv } from '../../src/admin/connect';
+import { connect, connectionEnv, dotEnvFile, loadDotEnv } from '../../src/admin/connect';
 import { percentile } from '../../src/sla/sla-metrics';
 import { QuotaPacer } from '../../src/sla/quota-pacer';
 import { withSecret } from './project-secret';
+import { scaleRun } from './scale';
 
 const HELP = `Usage: npm run test:load -- [options]
 
@@ -33,6 +34,17 @@ const HELP = `Usage: npm run test:load -- [options]
                  messages each (default 20; 1% of threads just due, 10% already reminded) and times an
                  incremental run against a full reconcile. Seeding writes many resources: on a test
                  server, raise the Project's userFhirQuota first
+  --scale        both bots over a long-lived clinic (test/e2e/scale.ts): seeds --threads open threads
+                 (default 20000), --long of them (default one in 200) with --long-messages messages
+                 (default 500), the others with their few messages plus --history old ones (default 0);
+                 away owners with waiting patients, due and long-silent threads, open reminders. Then
+                 the sweep until it defers nothing, an hourly stale run ({"full": false}), the full
+                 reconcile run after run until its pass completes, and the SLA report; times, counts
+                 and checks each, writes the results to --out DIR (default .). The Bots' crons are
+                 paused for the run. Seeding 20,000 threads writes about 120,000 resources: raise the
+                 loading client's quota (not the Bots') on a test server first
+  --count-redis  with --scale on a test server: count each run's requests and points on the
+                 server's Redis (redis-cli MONITOR on 127.0.0.1, REDIS_PORT, password in REDISCLI_AUTH)
 
 Needs MEDPLUM_BASE_URL, MEDPLUM_CLIENT_ID and MEDPLUM_CLIENT_SECRET (a Project admin client), and the
 bots set up and deployed (npm run setup, npm run deploy).`;
@@ -76,6 +88,11 @@ export async function main(argv: string[]): Promise<number> {
       stale: { type: 'boolean' },
       threads: { type: 'string' },
       history: { type: 'string' },
+      scale: { type: 'boolean' },
+      long: { type: 'string' },
+      'long-messages': { type: 'string' },
+      'count-redis': { type: 'boolean' },
+      out: { type: 'string' },
     },
     HELP
   );
@@ -89,12 +106,16 @@ export async function main(argv: string[]): Promise<number> {
     console.error('--messages and --away are whole numbers, --away at most --messages');
     return 2;
   }
-  loadDotEnv();
+  loadDotEnv(dotEnvFile(values.env as string | undefined));
   const configFile = values.env ? `medplum.${values.env}.config.json` : 'medplum.config.json';
   const botId = (JSON.parse(readFileSync(configFile, 'utf8')).bots as { name: string; id: string }[]).find((b) => b.name === 'ooo-reroute')?.id;
   const server = connectionEnv();
   const medplum = await connect(server);
-  const what = values.stale ? `the stale bot over ${values.threads ?? 1000} threads × ${values.history ?? 20} messages` : `${total} messages, ${away} to away owners${values.lifecycle ? ', response lifecycle' : ''}`;
+  const what = values.scale
+    ? `both bots over ${values.threads ?? 20000} open threads at scale`
+    : values.stale
+      ? `the stale bot over ${values.threads ?? 1000} threads × ${values.history ?? 20} messages`
+      : `${total} messages, ${away} to away owners${values.lifecycle ? ', response lifecycle' : ''}`;
   console.log(`Load test on ${server.MEDPLUM_BASE_URL}, Project ${medplum.getProject()?.id}: ${what}`);
   const pacer = new QuotaPacer(medplum, { onWait: (s) => console.log(`  (the load generator waits ${s} s for its own FHIR quota)`) });
   const created: Resource[] = [];
@@ -103,6 +124,27 @@ export async function main(argv: string[]): Promise<number> {
     if (foreign && !values.yes) {
       console.error(`The Project has ${foreign} open thread(s) this run did not make, and the sweep acts on every open thread. Run again with --yes where that is fine.`);
       return 1;
+    }
+    if (values.scale) {
+      const bots = JSON.parse(readFileSync(configFile, 'utf8')).bots as { name: string; id: string }[];
+      const threads = Number(values.threads ?? 20000);
+      const options = {
+        threads,
+        long: Number(values.long ?? Math.floor(threads / 200)),
+        longMessages: Number(values['long-messages'] ?? 500),
+        history: Number(values.history ?? 0),
+        keep: !!values.keep,
+        countRedis: !!values['count-redis'],
+        outDir: (values.out as string | undefined) ?? '.',
+        bots: { ooo: botId as string, stale: bots.find((b) => b.name === 'stale-thread-reminders')?.id as string },
+        maxSweeps: 10,
+        maxReconcileRuns: 60,
+      };
+      if (![options.threads, options.long, options.longMessages, options.history].every((n) => Number.isInteger(n) && n >= 0) || options.long > options.threads) {
+        console.error('--threads, --long, --long-messages and --history are whole numbers, --long at most --threads');
+        return 2;
+      }
+      return await scaleRun(medplum, pacer, options);
     }
     if (values.stale) {
       const staleBot = (JSON.parse(readFileSync(configFile, 'utf8')).bots as { name: string; id: string }[]).find((b) => b.name === 'stale-thread-reminders')?.id as string;
@@ -153,7 +195,7 @@ export async function main(argv: string[]): Promise<number> {
     report('after the sweep', afterSweep);
     return afterSweep.wrong || afterSweep.halfDone || afterSweep.twice || afterSweep.pending ? 1 : 0;
   } finally {
-    if (!values.keep) {
+    if (!values.keep && !values.scale) {
       let deleted = 0;
       for (const resource of created.reverse()) {
         await pacer.run(100, () => medplum.deleteResource(resource.resourceType, resource.id as string)).then(() => deleted++, () => undefined);
