@@ -6,6 +6,7 @@
 // not listed in test/sim/known-failures.ts (`--all` counts those too). `--planted` runs the planted
 // bugs instead and prints the table of which invariant caught each, at which step.
 import { simulate } from './driver';
+import type { StepInfo } from './oracle/invariants';
 import type { SimResult } from './driver';
 import { isKnown, KNOWN_FAILURES } from './known-failures';
 import { INVARIANTS } from './invariant-names';
@@ -52,7 +53,10 @@ function parse(argv: string[]): Args {
         args.providers = Math.min(40, Math.max(10, number()));
         break;
       case '--trace':
-        args.trace = value().replace(/^(?!Communication\/)/, 'Communication/');
+        args.trace = value()
+          .split(',')
+          .map((t) => t.replace(/^(?!Communication\/)/, 'Communication/'))
+          .join(',');
         break;
       case '--until':
         args.until = number();
@@ -89,7 +93,24 @@ export async function main(argv: string[]): Promise<number> {
     return rows.every((r) => r.caughtAt !== undefined) ? 0 : 1;
   }
   const began = performance.now();
-  const result = await simulate({ seed: args.seed, days: args.days, providers: args.providers, until: args.until, ref: args.ref });
+  // One line a simulated day on stderr, for the month's ten minutes.
+  let day = -1;
+  let found = 0;
+  const debugRuns = new Set((process.env.SIM_DEBUG_RUNS ?? '').split(',').filter(Boolean).map(Number));
+  const onStep = (step: StepInfo, violations: unknown[]): void => {
+    found += violations.length;
+    for (const { run } of step.runs) {
+      if (debugRuns.has(run.id)) {
+        console.error(`run ${run.id} ${run.kind} ${run.trigger} at step ${step.n}, quota at start ${run.quotaAtStart}: ${JSON.stringify(run.summary)}\n    ${run.lines.join('\n    ')}\n    ${run.requests.map((r) => `${r.key} ${r.points} ${r.status ?? 'fault'}`).join(', ')}`);
+      }
+    }
+    const d = Math.floor(step.at / 86_400_000);
+    if (args.days > 3 && d !== day) {
+      day = d;
+      console.error(`  ${new Date(step.at).toISOString().slice(0, 10)}: step ${step.n}, ${found} violations, ${((performance.now() - began) / 1000).toFixed(0)} s`);
+    }
+  };
+  const result = await simulate({ seed: args.seed, days: args.days, providers: args.providers, until: args.until, ref: args.ref, onStep });
   const seconds = (performance.now() - began) / 1000;
   printFigures(result, seconds);
   const replay = (thread?: string): string =>
@@ -103,8 +124,7 @@ export async function main(argv: string[]): Promise<number> {
     );
   }
   const first = fresh[0];
-  const traced = args.trace ?? first?.thread;
-  if (traced) {
+  for (const traced of args.trace ? args.trace.split(',') : first?.thread ? [first.thread] : []) {
     // The thread's own story, from the bots' first run to the violation (its history before is summed up).
     const start = new Date(result.clinic.start).toISOString();
     const upTo = args.trace ? Infinity : (first?.step ?? Infinity);

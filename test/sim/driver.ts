@@ -226,8 +226,7 @@ class Simulation {
 
   private async botRun(bot: BotName, kind: RunKind, input: unknown, trigger: string): Promise<{ run: RunRecord; facts: ReturnType<typeof costFacts> }> {
     const now = this.clock.now();
-    const full = kind === 'stale' && (typeof (input as { full?: unknown }).full === 'boolean' ? !!(input as { full: boolean }).full : new Date(now).getUTCHours() === 3);
-    const facts = costFacts(kind, this.record, this.snap, now, kind === 'event' ? trigger.split(' ')[0] : undefined, full, this.model);
+    const facts = costFacts(kind, this.record, this.snap, now, kind === 'event' ? trigger.split(' ')[0] : undefined, this.model);
     const fault = this.faults.writeFailure();
     const run = await this.runner.run(bot, kind, input, trigger);
     fault?.();

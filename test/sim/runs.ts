@@ -31,6 +31,8 @@ export interface RunRecord {
   faultHit: boolean;
   /** Quota left to the Bot when the run started. */
   quotaAtStart: number;
+  /** A burst of the Bot's other work spent its quota while this run was under way. */
+  drainedDuring: boolean;
   /** Requests refused for quota although the last RateLimit header the run had seen said they did not fit. */
   throttledKnowingly: string[];
   /** Requests refused for quota. */
@@ -43,6 +45,7 @@ export class BotRunner {
   private count = 0;
   /** A burst of the Bot's own work that will spend its quota after a run's first requests. */
   private midRunDrain?: { bot: BotName; kind?: RunKind; afterRequests: number; drain: () => void };
+  private readonly inFlight = new Set<RunRecord>();
 
   constructor(
     private readonly sim: SimServer,
@@ -88,6 +91,7 @@ export class BotRunner {
       requests: [],
       faultHit: false,
       quotaAtStart: this.quotaLeft(bot),
+      drainedDuring: false,
       throttledKnowingly: [],
       throttled: 0,
       lines: [],
@@ -122,11 +126,15 @@ export class BotRunner {
       if (burst?.bot === bot && (!burst.kind || burst.kind === kind) && record.requests.length >= burst.afterRequests) {
         this.midRunDrain = undefined;
         burst.drain();
+        for (const other of this.inFlight) {
+          other.drainedDuring ||= other.bot === bot;
+        }
       }
       return response;
     };
     const botConsole = new BotConsole();
     const event: BotEvent = { bot: { reference: `Bot/${bot}` }, contentType: 'application/fhir+json', input, secrets: secretsOf(this.secrets) };
+    this.inFlight.add(record);
     try {
       record.summary = (await this.runners[bot].run(client, event, botConsole)) as Record<string, unknown>;
     } catch (err) {
@@ -134,6 +142,7 @@ export class BotRunner {
       record.error = err instanceof Error ? err.message : String(err);
       record.summary = (err as { summary?: Record<string, unknown> }).summary;
     }
+    this.inFlight.delete(record);
     record.lines = botConsole.messages;
     record.end = this.clock.now();
     return record;

@@ -3,6 +3,7 @@
 import type { CostFacts } from '../cost-bounds';
 import type { RunKind } from '../runs';
 import type { ClinicModel } from './model';
+import { episodeAt } from './record';
 import type { ClinicRecord } from './record';
 import type { Snapshot } from './snapshot';
 
@@ -15,11 +16,10 @@ const DAY = 86_400_000;
  * @param snap - The store now.
  * @param now - Epoch ms.
  * @param message - For an event: the message.
- * @param full - For a stale run: a full reconcile.
  * @param model - Who is available (for an event: whether it has to read covers).
  * @returns The facts.
  */
-export function costFacts(kind: RunKind, record: ClinicRecord, snap: Snapshot, now: number, message: string | undefined, full: boolean, model: ClinicModel): CostFacts {
+export function costFacts(kind: RunKind, record: ClinicRecord, snap: Snapshot, now: number, message: string | undefined, model: ClinicModel): CostFacts {
   const openTasks = [...snap.tasks.values()].filter((t) => t.open && t.thread);
   if (kind === 'event') {
     const m = message ? record.messages.get(message) : undefined;
@@ -42,6 +42,8 @@ export function costFacts(kind: RunKind, record: ClinicRecord, snap: Snapshot, n
       openTasks: mine.length,
       openResponse,
       covers,
+      // "a message that arrives late": sent more than 2 minutes before the run (docs/design.md).
+      late: !!m && now - m.time > 2 * 60_000,
       messages: thread?.messages.length ?? 0,
     };
   }
@@ -65,31 +67,21 @@ export function costFacts(kind: RunKind, record: ClinicRecord, snap: Snapshot, n
   const since = now - 14 * DAY;
   const reminded = new Set(openTasks.filter((t) => t.kind === 'reminder').map((t) => t.thread));
   let windowMessages = 0;
-  let threadMessages = 0;
   let openThreadMessages = 0;
   let threads = 0;
+  let waiting = 0;
   for (const t of record.threads.values()) {
     const known = t.messages.filter((m) => m.stored <= now);
-    const recent = known.filter((m) => m.time >= since);
+    const recent = known.filter((m) => m.time >= since || m.stored >= since);
     windowMessages += recent.length;
-    const involved = reminded.has(t.ref) || (record.isOpen(t.ref, now) && recent.some((m) => m.role === 'patient'));
-    if (involved) {
+    const open = record.isOpen(t.ref, now);
+    if (reminded.has(t.ref) || (open && recent.some((m) => m.role === 'patient'))) {
       threads++;
-      threadMessages += recent.length;
+      waiting += open && episodeAt(t, now) ? 1 : 0;
     }
-    if (record.isOpen(t.ref, now)) {
+    if (open) {
       openThreadMessages += known.length;
     }
   }
-  return {
-    kind: 'stale',
-    full,
-    windowMessages,
-    openReminders: reminded.size,
-    threads,
-    threadMessages,
-    openHeaders: openThreads.length,
-    openThreadMessages,
-    openTasks: openTasks.length,
-  };
+  return { kind: 'stale', windowMessages, openReminders: reminded.size, threads, waiting, openHeaders: openThreads.length, openThreadMessages };
 }

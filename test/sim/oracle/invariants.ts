@@ -292,7 +292,7 @@ export class Oracle {
   private deferrals(step: StepInfo, run: RunRecord): void {
     const chainKind = run.kind === 'stale' ? 'stale' : 'sweep';
     const chain = this.chains[chainKind];
-    const hadQuota = run.quotaAtStart >= 10_000 && !run.faultHit;
+    const hadQuota = run.quotaAtStart >= 10_000 && !run.drainedDuring && !run.faultHit;
     if (chain && run.kind !== 'event' && hadQuota) {
       if (!defers(run)) {
         this.chains[chainKind] = undefined;
