@@ -2,8 +2,8 @@
 // clinic's staging Project, or ../shared/realserver), not part of `npm test`.
 //
 // With a Project admin client (MEDPLUM_BASE_URL, MEDPLUM_CLIENT_ID, MEDPLUM_CLIENT_SECRET, from the
-// environment or .env) it runs `npm run setup` and `npm run deploy`, so the Bots run under their
-// AccessPolicies, then checks on the server:
+// environment or .env, or .env.NAME with --env NAME) it runs `npm run setup` and `npm run deploy`, so
+// the Bots run under their AccessPolicies, then checks on the server:
 // - the OOO Subscription: a patient message reroutes only the away owner's Task and recipient; a
 //   booked provider (an appointment now) keeps theirs;
 // - the OOO sweep (`$execute` with an empty body, as the cron would run it): a Task whose message
@@ -19,16 +19,24 @@
 //   named after the episode and dated from the first message, from an incremental run and from a full
 //   reconcile, and none from the runs after.
 // The sweep and the stale bot act on every open thread of the Project: with open threads the test
-// did not make, it refuses unless told --yes. Everything it created is deleted in a finally.
+// did not make, it refuses unless told --yes, before it changes anything (setup and deploy come
+// after). It leaves the Project as it found it (in a finally): everything it created is deleted, and
+// everything the bots made because of it (the Tasks on its threads: response Tasks when
+// RESPONSE_TASKS is on, reminders; the stale bot's progress marker when there was none before; see
+// leave-as-found.ts); every secret it changed, setup's defaults included, is put back as it was. Two
+// last checks say so. What it does not undo: the Bots carry the code it deployed, and with --yes
+// the runs it started act on the Project's own open threads too (as the crons would).
 import type { MedplumClient } from '@medplum/core';
 import type { Communication, Extension, Resource, Task } from '@medplum/fhirtypes';
 import { spawnSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { parseCommandLine } from '../../src/admin/command-line';
-import { connect, connectionEnv, loadDotEnv } from '../../src/admin/connect';
-import { createExamples, EXAMPLE_NOW } from '../example-data';
-import { withSecret } from './project-secret';
+import { connect, connectionEnv, dotEnvFile, loadDotEnv } from '../../src/admin/connect';
 import { QuotaPacer } from '../../src/sla/quota-pacer';
+import { readMarker } from '../../src/stale/reconcile';
+import { createExamples, EXAMPLE_NOW } from '../example-data';
+import { remainingOf, removeTestData } from './leave-as-found';
+import { changedSecretNames, readSecrets, restoreSecrets, touchedSecrets, withSecret } from './project-secret';
 
 const HELP = `Usage: npm run test:integration -- [--env NAME] [--yes]
 
@@ -50,29 +58,73 @@ const ALL_DAY: Extension[] = [
   },
 ];
 
+/** What `main` needs from its surroundings (tests give their own). */
+export interface IntegrationIo {
+  /** Logs in with the Project admin client. */
+  connect(): Promise<MedplumClient>;
+  /** Runs `npm run <script> -- <args>`; its exit code. */
+  runScript(script: string, args: string[]): number | Promise<number>;
+  readFile(path: string): string;
+  /** The checks; the real ones unless a test gives its own. */
+  checks?: (context: CheckContext) => Promise<void>;
+  /** Waits for the bots' late writes at the end. */
+  sleep?: (ms: number) => Promise<void>;
+}
+
+const defaultIo = (envName: string | undefined): IntegrationIo => ({
+  connect: async () => {
+    const file = dotEnvFile(envName);
+    if (file) {
+      loadDotEnv(file);
+    }
+    return connect(connectionEnv());
+  },
+  runScript: (script, args) => spawnSync('npm', ['run', '--silent', script, '--', ...args], { stdio: 'inherit' }).status ?? 1,
+  readFile: (path) => readFileSync(path, 'utf8'),
+});
+
+/** What the checks are given. */
+export interface CheckContext {
+  medplum: MedplumClient;
+  bots: Record<string, string>;
+  create: Create;
+  /** Everything the test made, and the bots' Tasks it read; the clean-up deletes it. */
+  created: Resource[];
+  check: Check;
+}
+
 /**
- * Runs the integration test.
+ * Runs the integration test. It leaves the Project as it found it: the refusal comes before anything
+ * is written; everything the test made, and what the bots made because of it, is deleted; every
+ * secret the run changed (setup's defaults and the checks' settings) is put back as it was.
  * @param argv - Options.
+ * @param io - Connection, scripts and files (tests give their own).
  * @returns The exit code.
  */
-export async function main(argv: string[]): Promise<number> {
+export async function main(argv: string[], io?: IntegrationIo): Promise<number> {
   const parsed = parseCommandLine(argv, { env: { type: 'string' }, yes: { type: 'boolean' } }, HELP);
   if ('exit' in parsed) {
     return parsed.exit;
   }
   const values = parsed.values as { env?: string; yes?: boolean };
   const envArgs = values.env ? ['--env', values.env] : [];
-  for (const script of ['setup', 'deploy']) {
-    console.log(`> npm run ${script} ${envArgs.join(' ')}`);
-    if (spawnSync('npm', ['run', '--silent', script, '--', ...envArgs], { stdio: 'inherit' }).status !== 0) {
-      console.error(`npm run ${script} failed; see above`);
-      return 1;
-    }
+  const { connect: login, runScript, readFile, checks = allChecks, sleep } = io ?? defaultIo(values.env);
+  touchedSecrets.clear();
+  const medplum = await login();
+  const projectId = medplum.getProject()?.id as string;
+  // Refuse before anything is written (setup and deploy write secrets, Bots and Subscriptions): the
+  // sweep and the stale bot act on every open thread of the Project.
+  const foreignThreads = await countOpenThreads(medplum);
+  if (foreignThreads > 0 && !values.yes) {
+    console.error(
+      `Not running: the Project has ${foreignThreads} open thread(s) this test did not make, and the sweep and the ` +
+        'stale bot act on every open thread (reminders would land on them). Nothing was changed. Run again with --yes on a Project where that is fine.'
+    );
+    return 1;
   }
-  loadDotEnv();
-  const configFile = values.env ? `medplum.${values.env}.config.json` : 'medplum.config.json';
-  const bots = Object.fromEntries((JSON.parse(readFileSync(configFile, 'utf8')).bots as { name: string; id: string }[]).map((b) => [b.name, b.id]));
-  const medplum = await connect(connectionEnv());
+  // What the end puts back: the secrets as they are now, and whether the stale bot's marker exists.
+  const secretsBefore = await readSecrets(medplum, projectId);
+  const markerBefore = !!(await readMarker(medplum));
   const pacer = new QuotaPacer(medplum, { onWait: (s) => console.log(`waiting ${s} s for the FHIR quota to reset`) });
   const created: Resource[] = [];
   const create = async <T extends Resource>(resource: T): Promise<T & { id: string }> => {
@@ -85,35 +137,56 @@ export async function main(argv: string[]): Promise<number> {
     console.log(`${ok ? 'ok  ' : 'FAIL'} ${label}${detail ? ` (${detail})` : ''}`);
     failures += ok ? 0 : 1;
   };
-  // Refuse before any check: the sweep and the stale bot act on every open thread of the Project.
-  const foreignThreads = await countOpenThreads(medplum);
-  if (foreignThreads > 0 && !values.yes) {
-    console.error(
-      `Not running: the Project has ${foreignThreads} open thread(s) this test did not make, and the sweep and the ` +
-        'stale bot act on every open thread (reminders would land on them). Run again with --yes on a Project where that is fine.'
-    );
-    return 1;
-  }
+  let setupChanged: string[] | undefined;
   try {
-    await eventPath(medplum, create, check);
-    await sweep(medplum, bots['ooo-reroute'], create, check);
-    await clinicDay(medplum, bots['ooo-reroute'], create, check);
-    await responseLifecycle(medplum, create, created, check);
-    await readmeExample(medplum, create, check);
-    await staleBot(medplum, bots['stale-thread-reminders'], create, created, check);
-    await endOfShiftRecipient(medplum, create, created, check);
-    await followUpClock(medplum, bots['stale-thread-reminders'], create, created, check);
-  } finally {
-    // The bots' own writes to our data are patches; only the reminders are new, and were added to `created`.
-    let deleted = 0;
-    for (const resource of created.reverse()) {
-      await pacer
-        .run(100, () => medplum.deleteResource(resource.resourceType, resource.id as string))
-        .then(() => deleted++, (err: Error) => console.log(`could not delete ${resource.resourceType}/${resource.id}: ${err.message}`));
+    for (const script of ['setup', 'deploy']) {
+      console.log(`> npm run ${script} ${envArgs.join(' ')}`);
+      if ((await runScript(script, envArgs)) !== 0) {
+        console.error(`npm run ${script} failed; see above`);
+        return 1;
+      }
     }
-    console.log(`deleted ${deleted} test resources`);
+    setupChanged = changedSecretNames(secretsBefore, await readSecrets(medplum, projectId));
+    if (setupChanged.length) {
+      console.log(`setup changed the secrets ${setupChanged.join(', ')}; they are put back as they were at the end`);
+    }
+    const configFile = values.env ? `medplum.${values.env}.config.json` : 'medplum.config.json';
+    const bots = Object.fromEntries((JSON.parse(readFile(configFile)).bots as { name: string; id: string }[]).map((b) => [b.name, b.id]));
+    await checks({ medplum, bots, create, created, check });
+  } finally {
+    const cleanup = await removeTestData(medplum, created, { markerBefore, pace: (points, fn) => pacer.run(points, fn), sleep, log: (l) => console.log(l) });
+    for (const line of cleanup.failed) {
+      console.log(`could not delete ${line}`);
+    }
+    console.log(`deleted ${cleanup.deleted} test resources and ${cleanup.botMade.length} the bots made for them`);
+    // Setup's changes (all of them when it stopped half-way) and the checks' settings.
+    const touched = new Set([...(setupChanged ?? changedSecretNames(secretsBefore, await readSecrets(medplum, projectId))), ...touchedSecrets]);
+    const restored = await restoreSecrets(medplum, projectId, secretsBefore, touched);
+    if (restored.length) {
+      console.log(`secrets put back as they were: ${restored.join(', ')}`);
+    }
+    const left = await remainingOf(medplum, created, markerBefore);
+    check('leaves the Project as found: nothing the test or the bots made for it remains', left.length === 0, left.slice(0, 10).join(', '));
+    const secretsAfter = await readSecrets(medplum, projectId);
+    const differ = changedSecretNames(secretsBefore, secretsAfter);
+    check('leaves the Project as found: every secret the run changed is as it was', !differ.some((name) => touched.has(name)), differ.filter((name) => touched.has(name)).join(', '));
+    const others = differ.filter((name) => !touched.has(name));
+    if (others.length) {
+      console.log(`secrets changed during the run by someone else, left as they are: ${others.join(', ')}`);
+    }
   }
   return failures ? 1 : 0;
+}
+
+async function allChecks({ medplum, bots, create, created, check }: CheckContext): Promise<void> {
+  await eventPath(medplum, create, check);
+  await sweep(medplum, bots['ooo-reroute'], create, check);
+  await clinicDay(medplum, bots['ooo-reroute'], create, check);
+  await responseLifecycle(medplum, create, created, check);
+  await readmeExample(medplum, create, check);
+  await staleBot(medplum, bots['stale-thread-reminders'], create, created, check);
+  await endOfShiftRecipient(medplum, create, created, check);
+  await followUpClock(medplum, bots['stale-thread-reminders'], create, created, check);
 }
 
 async function countOpenThreads(medplum: MedplumClient): Promise<number> {
