@@ -55,7 +55,7 @@ export const COST_TABLE: CostRow[] = [
       'Task scan 20 per 1,000 open Tasks; per 100 threads read, 20 for their headers and 20 per page of their latest messages; per 50 owners of waiting threads 40; 200 per absence reroute, 100 per end-of-shift reroute',
     source: 'docs/design.md row "OOO sweep"; the lifecycle rows for opening (120) and completing (100); design "Lifecycle": threads with a message in the last day are read',
     bound:
-      'reads 20 per 1,000 open Tasks + 20 per 1,000 messages of the last day + per 100 candidate threads 40 and 80 for owners and covers + 20 per further 1,000 of their messages; writes 200 per open Task + 120 per candidate thread',
+      'reads 20 per 1,000 open Tasks + 20 per 1,000 messages of the last day + per 100 candidate threads 40 and 80 for owners and covers + 20 per further 1,000 of their messages + 20 per thread with an open Task (a page further back); writes 200 per open Task + 120 per candidate thread',
   },
   {
     run: 'reminders run (hourly), and the reconcile pass it may go on with',
@@ -63,14 +63,14 @@ export const COST_TABLE: CostRow[] = [
       'hourly part: 20 for the marker, 20 per page of the window\'s messages (two searches), 20 for the open reminders, 60 per 100 threads involved, 20 per reminder created; reconcile pass: per 100 open threads 20 per 1,000 of their messages, 2 for their headers, 20 for their Tasks; 100 for the marker',
     source: 'docs/design.md rows "Stale run, hourly part" and "Stale run, full reconcile (daily, in passes)"; "Reminder created" (120), "escalated, closed or cancelled" (100)',
     bound:
-      'reads: the hourly part over the last 14 days\' messages (a superset of any window) with a create for every waiting thread involved, plus a whole pass over every open thread; writes 120 per waiting thread + 100 per open reminder + 100 for the marker',
+      'reads: the hourly part over the last 14 days\' messages (a superset of any window) with a create for every waiting thread involved, plus a whole pass over every open thread; writes 120 per waiting thread + 100 per open reminder + 120 for the marker (its first write is a conditional create)',
   },
 ];
 
 /** What a run had to look at, counted by the oracle when it started. */
 export type CostFacts =
   | { kind: 'event'; role: 'patient' | 'care-team' | 'other'; openTasks: number; openResponse: boolean; covers: boolean; late: boolean; messages: number }
-  | { kind: 'sweep'; openTasks: number; recentMessages: number; candidates: number; candidateMessages: number; waiting: number }
+  | { kind: 'sweep'; openTasks: number; recentMessages: number; candidates: number; candidateMessages: number; waiting: number; withTask: number }
   | {
       kind: 'stale';
       windowMessages: number;
@@ -104,7 +104,9 @@ export function costBound(facts: CostFacts, attempts = 1): { reads: number; writ
     }
     case 'sweep': {
       const chunks = Math.max(1, Math.ceil(facts.candidates / 100));
-      const reads = 20 * pages(facts.openTasks) + 20 * pages(facts.recentMessages) + chunks * (40 + 80) + 20 * (pages(facts.candidateMessages) - 1);
+      // "20 per page of their latest messages (usually one)": a thread whose open Task's question lies
+      // before that page takes one page more (src/lib/conversation-reads.ts).
+      const reads = 20 * pages(facts.openTasks) + 20 * pages(facts.recentMessages) + chunks * (40 + 80) + 20 * (pages(facts.candidateMessages) - 1) + 20 * facts.withTask;
       return { reads, writes: 200 * facts.openTasks + 120 * facts.waiting };
     }
     case 'stale': {
@@ -112,7 +114,8 @@ export function costBound(facts: CostFacts, attempts = 1): { reads: number; writ
       const hourly = 20 + 2 * 20 * pages(facts.windowMessages) + 20 * pages(facts.openReminders) + 60 * chunks + 20 * facts.waiting;
       const openChunks = Math.max(1, Math.ceil(facts.openHeaders / 100));
       const pass = openChunks * (2 + 20) + 20 * (openChunks - 1 + pages(facts.openThreadMessages));
-      return { reads: hourly + pass, writes: 120 * facts.waiting + 100 * facts.openReminders + 100 };
+      // The marker: "100" in the table once it exists; its first write is a conditional create (120).
+      return { reads: hourly + pass, writes: 120 * facts.waiting + 100 * facts.openReminders + 120 };
     }
   }
 }

@@ -3,7 +3,7 @@
 // the reminders bot every hour. Each entry is a step; after every step the oracle checks every
 // invariant. Faults are drawn from their own stream as the steps happen (see faults.ts).
 import type { Communication, Slot, Task } from '@medplum/fhirtypes';
-import { buildBots, BundleRunner } from './bundles';
+import { buildBots, BundleRunner, removeBuild } from './bundles';
 import type { BotName, SourcePatch } from './bundles';
 import { generateClinic, headerResource, RESPONSE_CODE, seedClinic } from './clinic';
 import type { Clinic } from './clinic';
@@ -106,6 +106,9 @@ export async function simulate(options: SimOptions): Promise<SimResult> {
     return await new Simulation(clinic, script.items, clock, paths, root, options).run();
   } finally {
     clock.uninstall();
+    if (!options.bundles) {
+      removeBuild(paths);
+    }
   }
 }
 

@@ -109,6 +109,10 @@ export function writeScript(clinic: Clinic, rng: Rng): Script {
         last = at;
       }
       if (never) {
+        // Nobody answers; most such threads are closed by someone days later.
+        if (rng.chance(0.7)) {
+          add({ kind: 'close', at: last + rng.int(2, 10) * DAY, thread: thread.ref });
+        }
         return;
       }
       message(reply, thread, replier.ref, 'care-team');

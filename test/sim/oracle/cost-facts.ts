@@ -3,7 +3,7 @@
 import type { CostFacts } from '../cost-bounds';
 import type { RunKind } from '../runs';
 import type { ClinicModel } from './model';
-import { episodeAt } from './record';
+import { conversationAt, episodeAt } from './record';
 import type { ClinicRecord } from './record';
 import type { Snapshot } from './snapshot';
 
@@ -30,10 +30,9 @@ export function costFacts(kind: RunKind, record: ClinicRecord, snap: Snapshot, n
     // candidate is available: the last care-team writer and the header's recipients.
     const coverOf = (ref: string | undefined): boolean => !!ref && !!model.clinic.providers.find((p) => p.ref === ref)?.cover;
     const away = (ref: string | undefined): boolean => !!ref && model.isProvider(ref) && !model.available(ref, now, now);
-    const candidates = [
-      ...(thread?.messages.filter((x) => x.role === 'care-team' && x.stored <= now).map((x) => x.sender) ?? []),
-      ...(m ? (snap.headers.get(m.thread)?.recipients ?? []) : []),
-    ].filter((r) => model.isProvider(r));
+    // The lifecycle's candidates: the care-team person who last wrote, then the header's recipients.
+    const lastWriter = thread ? conversationAt(thread, now).filter((x) => x.role === 'care-team').at(-1)?.sender : undefined;
+    const candidates = [lastWriter, ...(m ? (snap.headers.get(m.thread)?.recipients ?? []) : [])].filter((r): r is string => model.isProvider(r));
     const covers =
       mine.some((t) => away(t.owner) && coverOf(t.owner)) || (!openResponse && candidates.every((c) => away(c)) && candidates.some((c) => coverOf(c)));
     return {
@@ -62,7 +61,7 @@ export function costFacts(kind: RunKind, record: ClinicRecord, snap: Snapshot, n
     }
     const candidates = new Set([...withTask, ...recent].filter((r): r is string => !!r));
     const candidateMessages = [...candidates].reduce((n, r) => n + (record.threads.get(r)?.messages.length ?? 0), 0);
-    return { kind, openTasks: openTasks.length, recentMessages, candidates: candidates.size, candidateMessages, waiting: candidates.size };
+    return { kind, openTasks: openTasks.length, recentMessages, candidates: candidates.size, candidateMessages, waiting: candidates.size, withTask: withTask.size };
   }
   const since = now - 14 * DAY;
   const reminded = new Set(openTasks.filter((t) => t.kind === 'reminder').map((t) => t.thread));
