@@ -17,7 +17,7 @@ import type { Communication, Task } from '@medplum/fhirtypes';
 import { MAX_PAGE_SIZE, readLatest, readPages } from './fhir';
 import { openingRef, taskTime } from './response-lifecycle';
 import type { ThreadToReroute } from './reroute-plan';
-import { conversation, isLater, messagePoint } from './thread';
+import { conversation, currentEpisode, isLater, messagePoint } from './thread';
 import type { Conversation, MessagePoint } from './thread';
 
 /** A `sent` this far ahead of the server's clock (a device's clock) is still read in order. */
@@ -264,6 +264,7 @@ export function threadToReroute(
     tasks: thread.tasks,
     trigger: lastPatient?.ref,
     triggerTime: lastPatient?.time,
+    waitingSince: currentEpisode(talk).opening?.time,
     waitingOnCareTeam: inProgress && last?.role === 'patient',
   };
 }

@@ -31,6 +31,8 @@ export interface ThreadToReroute {
   trigger?: string;
   /** When that message was sent (epoch ms); the decision replays the event at this instant. */
   triggerTime?: number;
+  /** When the patient began to wait: the first unanswered patient message (epoch ms), when the conversation was read. */
+  waitingSince?: number;
   /** The patient side wrote last (always true on the event path). */
   waitingOnCareTeam: boolean;
 }
@@ -137,32 +139,37 @@ export function latestReroute(task: Task): RerouteRecord | undefined {
 }
 
 /**
- * Whether a person chose the Task's owner after the patient wrote, knowing the message: the bot then
- * keeps the Task for that message. The server does not tell a Project's bots who wrote a resource,
- * so it is read from the bot's own notes, which say where the bot last sent the Task:
- * - the bot moved or routed the Task and its owner is no longer the one it chose: a person changed
- *   it after the bot's note; after the message when the note is (or, the note being older, when the
- *   Task's last change is);
- * - the bot never touched the Task: a person made it after the message (authoredOn).
- * A Task the bot never touched, made before the message and reassigned after it, is not seen here
- * (that needs its history); it is decided by availability like any other.
+ * Whether a person changed the bot's choice of owner after the patient wrote: the bot then keeps the
+ * Task for that message. The server does not tell a Project's bots who wrote a resource, so it is
+ * read from the bot's own notes, which say where the bot last sent the Task, and applies only to
+ * Tasks the bot moved or routed (a Task an integration or a person made with its owner is decided by
+ * availability like any other: an integration that opens a Task per message must not pin it to an
+ * absent owner). The owner is no longer the bot's choice, and:
+ * - the bot's note came after the patient's latest message: the change came after it too; or
+ * - the bot acted within this waiting episode (its note is after the first unanswered patient
+ *   message) and the Task last changed after the latest message: a person gave it back, or passed
+ *   it on, after reading that message.
+ * A choice made before the latest message (a new message while the owner is still away) is decided
+ * again; so is one made in an earlier episode, whatever was touched since.
  * @param task - An open Task with an owner.
- * @param wroteAt - When the patient wrote (epoch ms); undefined: not known, false.
+ * @param thread - When the patient wrote (triggerTime) and began to wait (waitingSince).
  * @returns True when the owner is a person's choice made after the message.
  */
-export function assignedByPersonSince(task: Task, wroteAt: number | undefined): boolean {
-  if (wroteAt === undefined) {
-    return false;
-  }
+export function assignedByPersonSince(task: Task, thread: Pick<ThreadToReroute, 'triggerTime' | 'waitingSince'>): boolean {
+  const wroteAt = thread.triggerTime;
   const last = task.note?.filter((n) => n.authorString === OOO_BOT_NAME && n.extension?.length).at(-1);
-  if (!last) {
-    return Date.parse(task.authoredOn ?? '') > wroteAt;
+  if (wroteAt === undefined || !last) {
+    return false;
   }
   const botOwner = last.extension?.[0]?.extension?.find((e) => e.url === 'to')?.valueReference?.reference;
   if (botOwner === task.owner?.reference) {
     return false;
   }
-  return Date.parse(last.time ?? '') >= wroteAt || Date.parse(task.meta?.lastUpdated ?? '') > wroteAt;
+  const noted = Date.parse(last.time ?? '');
+  if (noted >= wroteAt) {
+    return true;
+  }
+  return thread.waitingSince !== undefined && noted >= thread.waitingSince && Date.parse(task.meta?.lastUpdated ?? '') > wroteAt;
 }
 
 /**
@@ -229,7 +236,7 @@ export function planThread(thread: ThreadToReroute, route: RouteFacts): ThreadPl
       decisions.push({ task: taskRef, owner, action: 'kept', reason: 'given back to this owner by a person after the reroute for this message' });
       continue;
     }
-    if (assignedByPersonSince(task, thread.triggerTime)) {
+    if (assignedByPersonSince(task, thread)) {
       // A person chose this owner after the patient wrote, knowing the message: the bot does not
       // overrule them for it. A new patient message is decided again.
       decisions.push({ task: taskRef, owner, action: 'kept', reason: 'assigned by a person after the patient wrote' });
