@@ -16,6 +16,8 @@ export const OOO_BOT_NAME = 'ooo-reroute';
 export const REROUTE_RECORD_URL = 'urn:medplum-messaging-bots:ooo-reroute';
 
 const REROUTABLE_OWNER_TYPES = ['Practitioner', 'PractitionerRole'];
+/** A Task made this long after the patient wrote was made by hand, knowing the message (an integration's opens within seconds). */
+export const MADE_BY_HAND_AFTER_MS = 2 * 60_000;
 /** A reroute keeps these statuses: a deliberate hold, or a Task not yet issued. */
 const KEPT_STATUSES: Task['status'][] = ['draft', 'on-hold'];
 
@@ -141,25 +143,32 @@ export function latestReroute(task: Task): RerouteRecord | undefined {
 /**
  * Whether a person changed the bot's choice of owner after the patient wrote: the bot then keeps the
  * Task for that message. The server does not tell a Project's bots who wrote a resource, so it is
- * read from the bot's own notes, which say where the bot last sent the Task, and applies only to
- * Tasks the bot moved or routed (a Task an integration or a person made with its owner is decided by
- * availability like any other: an integration that opens a Task per message must not pin it to an
- * absent owner). The owner is no longer the bot's choice, and:
- * - the bot's note came after the patient's latest message: the change came after it too; or
- * - the bot acted within this waiting episode (its note is after the first unanswered patient
- *   message) and the Task last changed after the latest message: a person gave it back, or passed
- *   it on, after reading that message.
+ * read from the bot's own notes, which say where the bot last sent the Task, and from when a Task
+ * was made:
+ * - a Task the bot never moved or routed, made more than two minutes after the patient's latest
+ *   message (a hand-off a person made knowing it). One made within two minutes is taken as an
+ *   integration's Task opened per message, and decided by availability like any other: it must not
+ *   pin the message to an absent owner;
+ * - a Task the bot moved or routed whose owner is no longer the bot's choice, and either the bot's
+ *   note came after the patient's latest message (the change came after it too), or the bot acted
+ *   within this waiting episode (after the first unanswered patient message) and the Task last
+ *   changed after the latest message: a person gave it back, or passed it on, after reading it.
  * A choice made before the latest message (a new message while the owner is still away) is decided
- * again; so is one made in an earlier episode, whatever was touched since.
+ * again; so is one made in an earlier episode, whatever was touched since. A Task made before the
+ * message and reassigned by hand after it, never touched by the bot, is not seen (that needs its
+ * history); it is decided by availability.
  * @param task - An open Task with an owner.
  * @param thread - When the patient wrote (triggerTime) and began to wait (waitingSince).
  * @returns True when the owner is a person's choice made after the message.
  */
 export function assignedByPersonSince(task: Task, thread: Pick<ThreadToReroute, 'triggerTime' | 'waitingSince'>): boolean {
   const wroteAt = thread.triggerTime;
-  const last = task.note?.filter((n) => n.authorString === OOO_BOT_NAME && n.extension?.length).at(-1);
-  if (wroteAt === undefined || !last) {
+  if (wroteAt === undefined) {
     return false;
+  }
+  const last = task.note?.filter((n) => n.authorString === OOO_BOT_NAME && n.extension?.length).at(-1);
+  if (!last) {
+    return Date.parse(task.authoredOn ?? '') > wroteAt + MADE_BY_HAND_AFTER_MS;
   }
   const botOwner = last.extension?.[0]?.extension?.find((e) => e.url === 'to')?.valueReference?.reference;
   if (botOwner === task.owner?.reference) {

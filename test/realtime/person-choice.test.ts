@@ -50,3 +50,24 @@ describe('a person\'s choice made before the patient wrote, and a later edit', (
     expect(task.owner).toBeUndefined();
   });
 });
+
+describe('a Task made after the patient wrote, never touched by the bot', () => {
+  async function madeAfter(minutes: number) {
+    const server = createServerMock();
+    const wrote = NOW - 60 * 60_000;
+    const t = await seedOwnedThread(server, { away: true, task: { authoredOn: new Date(wrote + minutes * 60_000).toISOString(), meta: { lastUpdated: new Date(wrote + minutes * 60_000).toISOString() } } });
+    await seedMessage(server, t.thread, t.patient, new Date(wrote).toISOString());
+    const summary = (await handler(server.medplum, botEvent(CRON, { BOT_TIMEOUT_SECONDS: '60' }))) as SweepSummary;
+    return { summary, task: await server.read<Task>('Task', t.task.id), t };
+  }
+  test('a hand-off a person made half an hour later, to a colleague away: their choice, kept for that message', async () => {
+    const { summary, task, t } = await madeAfter(30);
+    expect(summary).toMatchObject({ rerouted: 0 });
+    expect(task.owner).toEqual(ref(t.owner));
+  });
+  test('a Task an integration opened seconds after the message, for an owner away: decided by availability, rerouted', async () => {
+    const { summary, task } = await madeAfter(0.2);
+    expect(summary).toMatchObject({ rerouted: 1 });
+    expect(task.owner).toBeUndefined();
+  });
+});
