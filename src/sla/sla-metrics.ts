@@ -3,7 +3,8 @@
 import type { Task } from '@medplum/fhirtypes';
 import { WALL_CLOCK } from '../lib/business-hours';
 import type { Clock } from '../lib/business-hours';
-import { senderRole } from '../lib/thread';
+import { answerOf, questionOf } from '../lib/response-lifecycle';
+import { conversation, senderRole } from '../lib/thread';
 
 const TARGET_NAMES = ['firstReply', 'claim', 'complete'] as const;
 
@@ -124,17 +125,24 @@ export function computeRow(versions: Task[], messages: ThreadMessage[], targets:
   const history = [...versions].sort((a, b) => time(a) - time(b));
   const current = history[history.length - 1];
   const authoredOn = current.authoredOn ?? history[0].meta?.lastUpdated ?? null;
-  // The clock starts at the patient message that opened the episode when the Task names it (a
-  // response Task the sweep opened after a lost event), else when the Task was authored.
-  const opening = current.input?.find((i) => i.valueReference?.reference?.startsWith('Communication/'))?.valueReference?.reference?.split('/')[1];
-  const startedAt = messages.find((m) => m.id === opening && m.status !== 'entered-in-error')?.time ?? authoredOn;
+  // The question and its answer as the lifecycle reads them (questionOf, answerOf): the clock starts
+  // at the patient message that opened the episode when the Task names one still unanswered when it
+  // was made (a response Task the sweep opened after a lost event), else when the Task was authored (a
+  // hand-off, "I'll ask Dr B": the message that handed it off is no answer). Only a person of the care
+  // team answers: an auto-acknowledgement does not stop the clock.
+  const talk = conversation(
+    messages
+      .filter((m) => m.status !== 'entered-in-error')
+      .map((m) => ({ ref: `Communication/${m.id}`, time: Date.parse(m.time) || 0, role: senderRole(m.sender), sender: m.sender?.reference }))
+  );
+  const task = { ...current, authoredOn: authoredOn ?? undefined };
+  const question = questionOf(task, talk);
+  const startedAt = question?.kind === 'message' ? new Date(question.message.time).toISOString() : authoredOn;
   const authored = startedAt ? Date.parse(startedAt) : NaN;
   const firstClaimed = history.find((v) => v.owner?.reference);
   const completed = history.find((v) => v.status === 'completed');
-  // Only a person of the care team answers: an auto-acknowledgement does not stop the clock.
-  const reply = messages
-    .filter((m) => m.status !== 'entered-in-error' && senderRole(m.sender) === 'care-team' && Date.parse(m.time) > authored)
-    .sort((a, b) => Date.parse(a.time) - Date.parse(b.time))[0];
+  const answer = question ? answerOf(task, talk) : undefined;
+  const reply = answer ? messages.find((m) => `Communication/${m.id}` === answer.ref) : undefined;
 
   const at = (v: Task | undefined): string | null => (v ? (v.meta?.lastUpdated ?? null) : null);
   const hoursTo = (iso: string | null): number | null => (iso && startedAt ? round(clock.hoursBetween(authored, Date.parse(iso))) : null);

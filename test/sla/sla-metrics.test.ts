@@ -221,9 +221,23 @@ describe('response Tasks opened from a patient message (RESPONSE_TASKS=on)', () 
     expect(computeRow([opened], retracted, {}, NOW)).toMatchObject({ started_at: at(2) });
   });
 
-  test('a reply between the patient message and the Task\'s creation counts as the first reply', () => {
-    const opened = version({ authoredOn: at(2), input: [{ type: { text: 'Patient message' }, valueReference: { reference: 'Communication/p1' } }] }, at(2));
+  test('a reply between the patient message and the Task\'s creation counts as the first reply (the lifecycle\'s Task, opened late)', () => {
+    const opened = version(
+      {
+        authoredOn: at(2),
+        identifier: [{ system: 'urn:medplum-messaging-bots:response-episode', value: 'h:after:start' }],
+        input: [{ type: { text: 'Patient message' }, valueReference: { reference: 'Communication/p1' } }],
+      },
+      at(2)
+    );
     const row = computeRow([opened], [{ id: 'p1', time: at(6), sender: { reference: 'Patient/x' } }, reply('r0', 4), reply('r1', 1)], {}, NOW);
     expect(row).toMatchObject({ first_reply_message_id: 'r0', hours_to_first_reply: 2 });
+  });
+
+  test('a hand-off a person made after the nurse wrote "I\'ll ask Dr B": timed from the Task, answered by the next reply, as the lifecycle reads it', () => {
+    const handOff = version({ authoredOn: at(2), input: [{ type: { text: 'Patient message' }, valueReference: { reference: 'Communication/p1' } }] }, at(2));
+    const messages = [{ id: 'p1', time: at(6), sender: { reference: 'Patient/x' } }, reply('r0', 4)];
+    expect(computeRow([handOff], messages, {}, NOW)).toMatchObject({ started_at: at(2), first_reply_message_id: null, first_reply_at: null });
+    expect(computeRow([handOff], [...messages, reply('r1', 1)], {}, NOW)).toMatchObject({ started_at: at(2), first_reply_message_id: 'r1', hours_to_first_reply: 1 });
   });
 });
