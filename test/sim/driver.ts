@@ -22,7 +22,7 @@ import { Rng } from './prng';
 import { BotRunner } from './runs';
 import type { RunKind, RunRecord } from './runs';
 import { writeScript } from './script';
-import type { PersonAction, Planned } from './script';
+import type { PersonAction, Planned, TargetedAction } from './script';
 import { createSimServer } from './store';
 import type { SimServer } from './store';
 
@@ -305,6 +305,9 @@ class Simulation {
       case 'person':
         await this.person(planned.action);
         return;
+      case 'person-on':
+        await this.personOn(planned.action, planned.thread);
+        return;
       case 'drain':
         if (planned.midRun) {
           this.runner.drainMidRun(planned.bot, planned.target, 1, () => this.faults.drain(planned.bot, planned.leave));
@@ -413,6 +416,31 @@ class Simulation {
     this.personDid({ kind: 'readd', thread: thread.ref, at: now, who, latestPatient: latestPatientAt(thread, now)?.ref });
   }
 
+
+  /** A scenario's person: gives this thread's rerouted Task back, or dismisses its reminder. */
+  private async personOn(action: TargetedAction, ref: string): Promise<void> {
+    const now = this.clock.now();
+    const thread = this.record.threads.get(ref);
+    if (!thread || !this.record.isOpen(ref, now)) {
+      return;
+    }
+    const mine = [...this.snap.tasks.values()].filter((t) => t.thread === ref && t.open);
+    if (action === 'give-back') {
+      const view = mine.find((t) => t.kind === 'response' && t.rerouteFrom && t.rerouteFrom !== t.owner);
+      const task = view && this.sim.task(view.ref.split('/')[1]);
+      if (view?.rerouteFrom && task) {
+        await this.sim.server.update<Task>({ ...task, owner: { reference: view.rerouteFrom } });
+        this.personDid({ kind: 'reassign', thread: ref, at: now, task: view.ref, who: view.rerouteFrom, latestPatient: latestPatientAt(thread, now)?.ref, givenBack: true });
+      }
+      return;
+    }
+    const view = mine.find((t) => t.kind === 'reminder');
+    const task = view && this.sim.task(view.ref.split('/')[1]);
+    if (view && task) {
+      await this.sim.server.update<Task>({ ...task, status: 'cancelled' });
+      this.personDid({ kind: 'dismiss', thread: ref, at: now, task: view.ref, opening: episodeAt(thread, now)?.opening.ref });
+    }
+  }
 
   private personDid(act: Parameters<Oracle['personActed']>[0]): void {
     this.personActs++;

@@ -29,8 +29,11 @@ export const PLANTED_BUGS: PlantedBug[] = [
   },
   {
     invariant: 3,
-    bug: 'a Task a person gave back after a reroute is rerouted again for the same message',
-    patches: [{ file: 'lib/reroute-plan.ts', find: 'if (thread.trigger && earlier?.from === owner && earlier.trigger === thread.trigger) {', replace: 'if (false) {' }],
+    bug: "the bots ignore a person's choice of owner (a Task given back after a reroute is rerouted again for the same message)",
+    patches: [
+      { file: 'lib/reroute-plan.ts', find: 'if (thread.trigger && earlier?.from === owner && earlier.trigger === thread.trigger) {', replace: 'if (false) {' },
+      { file: 'lib/reroute-plan.ts', find: 'if (assignedByPersonSince(task, thread)) {', replace: 'if (false) {' },
+    ],
   },
   {
     invariant: 3,
@@ -58,8 +61,9 @@ export const PLANTED_BUGS: PlantedBug[] = [
     patches: [
       {
         file: 'realtime/event.ts',
-        find: 'const thread = await readThread(medplum, trigger, log);',
-        replace: 'await readThread(medplum, trigger, log);\n      const thread = await readThread(medplum, trigger, log);',
+        find: 'async function readThread(',
+        replace:
+          'async function readThread(...args: Parameters<typeof readThreadOnce>): ReturnType<typeof readThreadOnce> {\n  await readThreadOnce(...args);\n  return readThreadOnce(...args);\n}\nasync function readThreadOnce(',
       },
     ],
   },

@@ -8,7 +8,7 @@
 import type { Clinic, Priority, Provider } from './clinic';
 import { atWork, nextShift } from './clinic';
 import type { BotName } from './bundles';
-import { addDays, localDay, localInstant, onShift } from './oracle/hours';
+import { addDays, crossing, localDay, localInstant, onShift } from './oracle/hours';
 import type { Role } from './oracle/record';
 import type { Rng } from './prng';
 
@@ -31,12 +31,16 @@ export interface ThreadPlan {
 
 export type PersonAction = 'reassign' | 'readd' | 'dismiss' | 'handoff';
 
+/** A person acting on one thread in particular (a scenario's step). */
+export type TargetedAction = 'give-back' | 'dismiss';
+
 export type Planned =
   | { kind: 'thread'; at: number; thread: ThreadPlan }
   | { kind: 'message'; at: number; ref: string; thread: string; sender: string; role: Role; sentEarlierBy?: number; noSent?: boolean }
   | { kind: 'close'; at: number; thread: string }
   | { kind: 'absence'; at: number; provider: string; slot: string; start: number; end: number }
   | { kind: 'person'; at: number; action: PersonAction }
+  | { kind: 'person-on'; at: number; action: TargetedAction; thread: string }
   | { kind: 'drain'; at: number; bot: BotName; leave: number; midRun: boolean; target?: 'event' }
   | { kind: 'switch'; at: number; bot: BotName; on: boolean };
 
@@ -206,6 +210,9 @@ export function writeScript(clinic: Clinic, rng: Rng): Script {
     }
   }
   function absence(p: Provider, start: number, end: number, recordedAt: number): void {
+    if (recordedAt >= clinic.end) {
+      return;
+    }
     const slot = `Slot/ab${++ids.slot}`;
     p.absences.push({ slot, start, end, recordedAt });
     add({ kind: 'absence', at: recordedAt, provider: p.ref, slot, start, end });
@@ -247,8 +254,56 @@ export function writeScript(clinic: Clinic, rng: Rng): Script {
     offDay('stale-thread-reminders', Math.floor((2 * days) / 3));
   }
 
+  scenarios(clinic, rng, { add, newThread, message, absence });
   items.sort((a, b) => a.at - b.at);
   return { items };
+}
+
+interface Writers {
+  add(item: Planned): void;
+  newThread(at: number, subject: string): ThreadPlan;
+  message(at: number, thread: ThreadPlan, sender: string, role: Role, faults?: boolean): void;
+  absence(p: Provider, start: number, end: number, recordedAt: number): void;
+}
+
+/**
+ * Three sequences every run goes through once a simulated day (on top of the random clinic), so
+ * that even a short run exercises what invariants 3 and 6 protect:
+ * - "Undo a reroute": a provider's patient writes again after the provider called in sick; the bot
+ *   reroutes the Task; twenty minutes later a person gives it back to them;
+ * - a reminder dismissed: an asap thread nobody answers gets its reminder, which a person dismisses;
+ * - a burst of the real-time bot's other work spends its quota while it opens a new thread's Task.
+ * @param clinic - The clinic.
+ * @param rng - The script's stream.
+ * @param w - How the script writes.
+ */
+function scenarios(clinic: Clinic, rng: Rng, w: Writers): void {
+  const days = Math.round((clinic.end - clinic.start) / DAY);
+  for (let d = 0; d < days; d++) {
+    const t = clinic.start + d * DAY + rng.int(5, 9) * HOUR;
+    const p = clinic.providers.find((x, i) => i >= d % clinic.providers.length && atWork(x, t) && atWork(x, t + 3 * HOUR));
+    if (p) {
+      const thread = { ...w.newThread(t, rng.pick(clinic.patients)), recipients: [p.ref], priority: 'routine' as const, category: 'clinical', headerSender: false };
+      w.add({ kind: 'thread', at: t, thread });
+      w.message(t + 30 * SECOND, thread, thread.writer, 'patient', false);
+      w.absence(p, t + HOUR, t + 30 * HOUR, t + HOUR);
+      w.message(t + 90 * MINUTE, thread, thread.writer, 'patient', false);
+      w.add({ kind: 'person-on', at: t + 110 * MINUTE, action: 'give-back', thread: thread.ref });
+      w.message(t + 8 * HOUR, thread, rng.pick(clinic.providers.filter((x) => x !== p)).ref, 'care-team', false);
+    }
+    const u = clinic.start + d * DAY + rng.int(4, 7) * HOUR;
+    const asap = { ...w.newThread(u, rng.pick(clinic.patients)), priority: 'asap' as const, category: 'admin', headerSender: false };
+    w.add({ kind: 'thread', at: u, thread: asap });
+    w.message(u + 20 * SECOND, asap, asap.writer, 'patient', false);
+    const reminded = crossing(clinic.businessHours, u + 20 * SECOND, 2) + 70 * MINUTE;
+    w.add({ kind: 'person-on', at: Math.ceil(reminded / HOUR) * HOUR + 10 * MINUTE, action: 'dismiss', thread: asap.ref });
+    w.message(Math.ceil(reminded / HOUR) * HOUR + 5 * HOUR, asap, asap.recipients[0], 'care-team', false);
+    const v = clinic.start + d * DAY + rng.int(10, 13) * HOUR;
+    w.add({ kind: 'drain', at: v, bot: 'ooo-reroute', leave: 150, midRun: true, target: 'event' });
+    const burst = w.newThread(v, rng.pick(clinic.patients));
+    w.add({ kind: 'thread', at: v, thread: { ...burst, headerSender: false } });
+    w.message(v + SECOND, { ...burst, headerSender: false }, burst.writer, 'patient', false);
+  }
 }
 
 function pickReplier(clinic: Clinic, thread: ThreadPlan, at: number, rng: Rng): Provider {

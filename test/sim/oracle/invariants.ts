@@ -136,9 +136,7 @@ export class Oracle {
         this.report(step, 2, 'task-left-on-duty-owner', thread.ref,
           `${now.ref} moved from ${old.owner} to ${now.owner ?? 'the pool'} at ${iso(m)}; the owner was available when the patient last wrote (${latest ? `${latest.ref} at ${iso(latest.time)}` : 'no patient message'}) and no absence covers the move`, now.ref);
       }
-      const person = this.record.acts.find(
-        (a) => (a.kind === 'reassign' || a.kind === 'handoff') && a.task === now.ref && a.at <= m && latest && (a.latestPatient === latest.ref || (a.kind === 'handoff' && a.at >= latest.stored))
-      );
+      const person = this.record.acts.find((a) => (a.kind === 'reassign' || a.kind === 'handoff') && a.task === now.ref && a.at <= m && latest && chosenAfter(a, latest));
       if (person) {
         // A Task given back to the owner a reroute took it from is the README's "Undo a reroute".
         this.report(step, 3, person.givenBack ? 'given-back-task-moved-again' : 'task-moved-after-person', thread.ref,
@@ -218,7 +216,7 @@ export class Oracle {
         this.report(step, 2, 'recipient-removed-without-absence', thread.ref, `${removed} taken off the thread at ${iso(m)} with no absence covering that moment`, `${thread.ref}|${removed}`);
       }
       const latest = latestPatientAt(thread, m);
-      const readd = this.record.acts.find((a) => a.kind === 'readd' && a.thread === thread.ref && a.who === removed && a.at <= m && a.latestPatient === latest?.ref);
+      const readd = this.record.acts.find((a) => a.kind === 'readd' && a.thread === thread.ref && a.who === removed && a.at <= m && !!latest && chosenAfter(a, latest));
       if (readd) {
         this.report(step, 3, 'recipient-removed-after-readd', thread.ref, `${removed} re-added by a person at ${iso(readd.at)}, removed again at ${iso(m)} for the same patient message ${latest?.ref}`, `${thread.ref}|${removed}`);
       }
@@ -385,9 +383,7 @@ export class Oracle {
     if (!owner || !this.model.isProvider(owner)) {
       return;
     }
-    const person = this.record.acts.find(
-      (a) => (a.kind === 'reassign' || a.kind === 'handoff') && a.task === task.ref && (a.latestPatient === latest.ref || a.at >= latest.stored)
-    );
+    const person = this.record.acts.find((a) => (a.kind === 'reassign' || a.kind === 'handoff') && a.task === task.ref && chosenAfter(a, latest));
     if (person) {
       return; // a person's choice for this message: invariant 3 protects it
     }
@@ -438,6 +434,18 @@ export class Oracle {
     const ref = task.input ?? this.handoffOpening.get(task.ref);
     return ref ? this.record.messages.get(ref)?.time : undefined;
   }
+}
+
+/**
+ * Whether a person's act was made for a patient message: after the patient wrote it, by the message's
+ * time (sent, else stored: the project's one definition of time, so a message stored late but sent
+ * before the person acted counts as one they answered).
+ * @param act - The act.
+ * @param message - The patient's latest message.
+ * @returns True when the act came after it.
+ */
+function chosenAfter(act: PersonAct, message: MessageRecord): boolean {
+  return act.at >= message.time;
 }
 
 /** A run that did all its work: no failure, nothing deferred, no conflict. */
