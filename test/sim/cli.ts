@@ -5,6 +5,7 @@
 // and the thread's short trace (what people and bots did to it, step by step). Exit 1 on a violation
 // not listed in test/sim/known-failures.ts (`--all` counts those too). `--planted` runs the planted
 // bugs instead and prints the table of which invariant caught each, at which step.
+import { execFileSync } from 'node:child_process';
 import { simulate } from './driver';
 import type { StepInfo } from './oracle/invariants';
 import type { SimResult } from './driver';
@@ -92,6 +93,8 @@ export async function main(argv: string[]): Promise<number> {
     const rows = await plantedTable({ log: (line) => console.log(line), ref: args.ref, bugs: PLANTED_BUGS.filter((b) => args.invariant === undefined || b.invariant === args.invariant) });
     return rows.every((r) => r.caughtAt !== undefined) ? 0 : 1;
   }
+  const source = args.ref ? `src/ at ${args.ref} (${execFileSync('git', ['rev-parse', '--short', args.ref]).toString().trim()})` : 'src/ of the working tree';
+  console.log(`bots built from ${source}`);
   const began = performance.now();
   // One line a simulated day on stderr, for the month's ten minutes.
   let day = -1;

@@ -63,7 +63,7 @@ export const COST_TABLE: CostRow[] = [
       'hourly part: 20 for the marker, 20 per page of the window\'s messages (two searches), 20 for the open reminders, 60 per 100 threads involved, 20 per reminder created; reconcile pass: per 100 open threads 20 per 1,000 of their messages, 2 for their headers, 20 for their Tasks; 100 for the marker',
     source: 'docs/design.md rows "Stale run, hourly part" and "Stale run, full reconcile (daily, in passes)"; "Reminder created" (120), "escalated, closed or cancelled" (100)',
     bound:
-      'reads: the hourly part over the last 14 days\' messages (a superset of any window) with a create for every waiting thread involved, plus a whole pass over every open thread; writes 120 per waiting thread + 100 per open reminder + 120 for the marker (its first write is a conditional create)',
+      'reads: the hourly part over the last 14 days\' messages (a superset of any window) with a create for every waiting thread involved, plus a whole pass over every open thread; writes 120 per waiting thread + 100 per open reminder + 220 for the marker (made with a conditional create, 120, and a pass\'s place recorded, 100)',
   },
 ];
 
@@ -114,8 +114,9 @@ export function costBound(facts: CostFacts, attempts = 1): { reads: number; writ
       const hourly = 20 + 2 * 20 * pages(facts.windowMessages) + 20 * pages(facts.openReminders) + 60 * chunks + 20 * facts.waiting;
       const openChunks = Math.max(1, Math.ceil(facts.openHeaders / 100));
       const pass = openChunks * (2 + 20) + 20 * (openChunks - 1 + pages(facts.openThreadMessages));
-      // The marker: "100" in the table once it exists; its first write is a conditional create (120).
-      return { reads: hourly + pass, writes: 120 * facts.waiting + 100 * facts.openReminders + 120 };
+      // The marker: "100" in the table; the first run makes it with a conditional create (120), and a
+      // pass records where it stopped (100).
+      return { reads: hourly + pass, writes: 120 * facts.waiting + 100 * facts.openReminders + 120 + 100 };
     }
   }
 }

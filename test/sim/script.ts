@@ -246,7 +246,15 @@ export function writeScript(clinic: Clinic, rng: Rng): Script {
   const offDay = (bot: BotName, day: number): void => {
     const at = clinic.start + day * DAY + rng.int(6, 14) * HOUR;
     add({ kind: 'switch', at, bot, on: false });
-    add({ kind: 'switch', at: at + DAY, bot, on: true });
+    // "For a day": back after a day and a half-hour maintenance window.
+    add({ kind: 'switch', at: at + DAY + 30 * MINUTE, bot, on: true });
+    if (bot === 'ooo-reroute') {
+      // A patient writes a minute after the real-time bot went off; nobody answers for two days.
+      const thread = { ...newThread(at + MINUTE, rng.pick(clinic.patients)), headerSender: false };
+      add({ kind: 'thread', at: at + MINUTE, thread });
+      message(at + 2 * MINUTE, thread, thread.writer, 'patient', false);
+      message(at + 2 * DAY, thread, thread.recipients[0], 'care-team', false);
+    }
   };
   offDay('stale-thread-reminders', Math.min(1, days - 1));
   if (days >= 7) {
