@@ -76,10 +76,12 @@ export const KNOWN_FAILURES: KnownFailure[] = [
     invariant: 7,
     code: 'cost-over-bound',
     why:
-      'A patient\'s follow-up in a thread whose Task was moved at the end of a shift costs 60 points where the README says 40 ' +
-      '"when nothing moves": the provider stays on the header (as the definitions require), so ownersToCheck reads their ' +
-      'Schedule (20) to consider a repair that an off-shift reroute never needs.',
-    example: 'seed 2, 30 days: the event for m1503 at step 660 (GET Task, GET Schedule, GET Slot: 60 points, nothing moved)',
+      'A patient\'s follow-up costs 60 points where the README says 40 "when nothing moves" when the owner of an earlier ' +
+      'reroute is listed on the header again (a person re-added them after an absence reroute took them off): ownersToCheck ' +
+      'reads their Schedule (20) to consider finishing that reroute, which the changed header rules out anyway.',
+    example:
+      'seed 2, 30 days (--trace th258 --until 661): Task/b222 sent to the pool for pr5\'s absence at 14:00Z, pr5 re-added by a ' +
+      'person at 14:01Z, the event for the follow-up m1503 at step 660 reads GET Task, GET Schedule, GET Slot (60 points), nothing moves',
   },
 ];
 
