@@ -2,26 +2,17 @@
 // headless): it loads with no network request of any kind, logs no error, every chart with data
 // draws marks, and it says how far to trust it and what the replay cannot know. A screenshot goes
 // to reports/what-if.png.
-import { existsSync, mkdirSync } from 'node:fs';
-import { resolve } from 'node:path';
-import { pathToFileURL } from 'node:url';
-import { chromium } from 'playwright-core';
+import { mkdirSync } from 'node:fs';
 import { afterAll, beforeAll, expect, test } from 'vitest';
 import type { Browser } from 'playwright-core';
 import { main as makeSample, SAMPLE_PAGE } from '../what-if/sample';
+import { launchChromium, openOffline, readCharts } from './offline-page';
 
-const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
 let browser: Browser;
 
 beforeAll(async () => {
-  if (!existsSync(CHROMIUM)) {
-    throw new Error(`no Chromium at ${CHROMIUM}: apt-get install chromium (or set CHROMIUM_PATH)`);
-  }
   expect(await makeSample([])).toBe(0);
-  browser = await chromium.launch({
-    executablePath: CHROMIUM,
-    args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
-  });
+  browser = await launchChromium();
 }, 600_000);
 
 afterAll(async () => {
@@ -29,25 +20,9 @@ afterAll(async () => {
 });
 
 test('the sample what-if page loads offline with no request, no console error, its charts drawn, its trust and limits said', { timeout: 120_000 }, async () => {
-  const url = pathToFileURL(resolve(SAMPLE_PAGE)).href;
-  const page = await browser.newPage({ viewport: { width: 900, height: 1200 } });
-  const errors: string[] = [];
-  const requests: string[] = [];
-  page.on('console', (m) => m.type() === 'error' && errors.push(m.text()));
-  page.on('pageerror', (e) => errors.push(e.message));
-  page.on('request', (r) => r.url() !== url && requests.push(r.url()));
-  await page.route('**/*', (route) => (route.request().url() === url ? route.continue() : route.abort()));
-  await page.goto(url, { waitUntil: 'load' });
+  const { page, errors, requests } = await openOffline(browser, SAMPLE_PAGE);
 
-  const charts = await page.$$eval('section.chart', (sections) =>
-    sections.map((s) => ({
-      title: s.querySelector('h2')?.textContent ?? '',
-      definition: s.querySelector('.definition')?.textContent ?? '',
-      marks: s.querySelectorAll('svg g.role-mark > *').length,
-      label: s.querySelector('svg')?.getAttribute('aria-label') ?? '',
-      tableRows: s.querySelectorAll('details table tbody tr').length,
-    }))
-  );
+  const charts = await readCharts(page);
   expect(charts.map((c) => c.title)).toEqual([
     'Reminders created, per week',
     'Escalations per week, by how far they went',

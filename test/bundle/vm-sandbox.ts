@@ -32,8 +32,21 @@ export async function runBundledBot(
   event: BotEvent,
   botConsole = new BotConsole()
 ): Promise<unknown> {
-  const code = readFileSync(distPath, 'utf8');
-  const sandbox = {
+  const sandbox = vmContextGlobals(medplum, event, botConsole, Date);
+  return vm.runInContext(wrapBundle(readFileSync(distPath, 'utf8')), vm.createContext(sandbox), { filename: distPath }) as Promise<unknown>;
+}
+
+/**
+ * The globals Medplum's vmcontext runtime gives a bot, and nothing else.
+ * @param medplum - The client the handler gets.
+ * @param event - The bot event.
+ * @param botConsole - The sandbox's console, as the server's: `log` only.
+ * @param date - The context has its own built-ins; the host's (or the simulation's) Date is passed in
+ *   only so that a test's fixed time (vi.setSystemTime, the simulated clock) reaches the bot.
+ * @returns The sandbox object for `vm.createContext`.
+ */
+export function vmContextGlobals(medplum: MedplumClient, event: BotEvent, botConsole: BotConsole, date: DateConstructor): Record<string, unknown> {
+  return {
     console: botConsole,
     fetch,
     require,
@@ -46,18 +59,23 @@ export async function runBundledBot(
     URLSearchParams,
     medplum,
     event,
-    // The context has its own built-ins; the host's Date is passed in only so that tests' fixed
-    // time (vi.setSystemTime) reaches the bot.
-    Date,
+    Date: date,
   };
-  const wrapped = `
-(async () => {
+}
+
+/**
+ * A bundle wrapped as the server wraps it: `const exports = {}; const module = {exports}; <bundle>`,
+ * then `exports.handler(medplum, event)`.
+ * @param code - The bundle's text.
+ * @returns Source whose value is the handler's promise.
+ */
+export function wrapBundle(code: string): string {
+  return `(async () => {
   const exports = {};
   const module = { exports };
   ${code}
   return exports.handler(medplum, event);
 })();`;
-  return vm.runInContext(wrapped, vm.createContext(sandbox), { filename: distPath });
 }
 
 let lambdaRuns = 0;

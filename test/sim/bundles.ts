@@ -3,18 +3,14 @@
 // globals test/bundle/vm-sandbox.ts gives (the server's), and `Date` the simulation's clock. The
 // bundles are built from `src/` (or from a patched copy of it, for a planted bug) into a cache
 // directory, so the simulation never depends on a `dist/` another process is rebuilding.
-import { ContentType, Hl7Message, MedplumClient } from '@medplum/core';
-import type { BotEvent } from '@medplum/core';
+import type { BotEvent, MedplumClient } from '@medplum/core';
 import botLayer from '@medplum/bot-layer/package.json' with { type: 'json' };
 import esbuild from 'esbuild';
 import { execFileSync } from 'node:child_process';
 import { cpSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { createRequire } from 'node:module';
 import { resolve } from 'node:path';
 import vm from 'node:vm';
-import { BotConsole } from '../bundle/vm-sandbox';
-
-const require = createRequire(import.meta.url);
+import { BotConsole, vmContextGlobals, wrapBundle } from '../bundle/vm-sandbox';
 
 export type BotName = 'ooo-reroute' | 'stale-thread-reminders';
 export const BOTS: BotName[] = ['ooo-reroute', 'stale-thread-reminders'];
@@ -94,14 +90,7 @@ export class BundleRunner {
     readonly path: string,
     private readonly date: DateConstructor
   ) {
-    const code = readFileSync(path, 'utf8');
-    const wrapped = `(async () => {
-  const exports = {};
-  const module = { exports };
-  ${code}
-  return exports.handler(medplum, event);
-})();`;
-    this.script = new vm.Script(wrapped, { filename: path });
+    this.script = new vm.Script(wrapBundle(readFileSync(path, 'utf8')), { filename: path });
   }
 
   /**
@@ -112,22 +101,7 @@ export class BundleRunner {
    * @returns What the handler returned (or its rejection).
    */
   run(medplum: MedplumClient, event: BotEvent, botConsole: BotConsole): Promise<unknown> {
-    // The globals of test/bundle/vm-sandbox.ts (Medplum's vmcontext runtime), with the simulated Date.
-    const sandbox = {
-      console: botConsole,
-      fetch,
-      require,
-      ContentType,
-      Hl7Message,
-      MedplumClient,
-      TextDecoder,
-      TextEncoder,
-      URL,
-      URLSearchParams,
-      medplum,
-      event,
-      Date: this.date,
-    };
+    const sandbox = vmContextGlobals(medplum, event, botConsole, this.date);
     return this.script.runInContext(vm.createContext(sandbox)) as Promise<unknown>;
   }
 }
