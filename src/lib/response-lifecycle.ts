@@ -1,13 +1,17 @@
 // The response-Task lifecycle (opt-in, RESPONSE_TASKS=on), decided for one thread. Pure: it
 // decides from what was read and returns writes; it never reads or writes.
 //
-// - Open: the patient side wrote last and the thread has no open response Task: one Task, routed to
+// - Open: the patient side wrote last and the thread has no open response Task still unanswered (one
+//   answered is completed first, below): one Task, routed to
 //   the care-team person who last wrote if available, else the first available person among the
 //   header's recipients, else an available cover of theirs, else the pool. Created conditionally on
 //   an identifier naming the episode, so redelivery, concurrent messages and the sweep make one. Its
 //   input is the first unanswered patient message (the episode's opening).
-// - Complete: the care team wrote last, and a care-team message answers the Task (below): it is
-//   completed, its output that answer. No answer: the Task stays open (never "the last message").
+// - Complete: a care-team message answers the Task (below): it is completed, its output that answer,
+//   whoever wrote last. A reply no event saw (lost, or the bot off) followed by a new patient message
+//   completes the answered Task and opens the new episode's own, in one plan: each waiting episode
+//   has one Task, and a thread at most one open. No answer: the Task stays open (never "the last
+//   message").
 // - Cancel: the thread is closed (header not in progress) or deleted.
 //
 // What answers a response Task (`answerOf`): the first care-team message after its question.
@@ -174,7 +178,8 @@ export function chooseOwner(candidates: string[], lastWriter: string | undefined
 
 /**
  * Whether the lifecycle would open a Task on this thread: in progress, the patient side wrote last,
- * and no response Task is open.
+ * and no response Task is open but those a care-team message answered (the lifecycle completes them
+ * in the same plan).
  * @param thread - The thread.
  * @param config - The lifecycle settings.
  * @returns True when a Task would be opened (its owner must then be routed).
@@ -186,8 +191,25 @@ export function opensTask(thread: LifecycleThread, config: LifecycleConfig): boo
     thread.header?.status === 'in-progress' &&
     episode.last?.role === 'patient' &&
     !!episode.opening &&
-    !thread.tasks.some((t) => isResponseTask(t, config.code))
+    !thread.tasks.some((t) => isResponseTask(t, config.code) && !answerOf(t, thread.conversation))
   );
+}
+
+/**
+ * The open response Tasks the lifecycle completes on a thread in progress: those a care-team message
+ * answered. The reroute leaves them alone (it would move a Task whose question was answered).
+ * @param thread - The thread.
+ * @param config - The lifecycle settings.
+ * @returns The Tasks, each with its answer.
+ */
+export function answeredTasks(thread: LifecycleThread, config: LifecycleConfig): { task: WithId<Task>; reply: MessagePoint }[] {
+  if (!config.enabled || thread.header?.status !== 'in-progress') {
+    return [];
+  }
+  return thread.tasks.flatMap((task) => {
+    const reply = isResponseTask(task, config.code) ? answerOf(task, thread.conversation) : undefined;
+    return reply ? [{ task, reply }] : [];
+  });
 }
 
 /**
@@ -225,6 +247,12 @@ export function planLifecycle(thread: LifecycleThread, route: RouteFacts, config
     }
     return plan;
   }
+  // A Task nobody has answered yet stays open; an answered one is completed, whoever wrote since.
+  for (const { task, reply } of answeredTasks(thread, config)) {
+    plan.decisions.push({ action: 'complete', task: getReferenceString(task), target: reply.ref, reason: 'care team replied' });
+    plan.entries.push(completeEntry(task, reply, now));
+  }
+  // Then the waiting episode's own Task, when no unanswered one stands for it.
   const episode = currentEpisode(thread.conversation);
   if (opensTask(thread, config) && episode.opening) {
     const candidates = routeCandidates(thread);
@@ -232,15 +260,6 @@ export function planLifecycle(thread: LifecycleThread, route: RouteFacts, config
     const value = `${thread.thread.split('/')[1]}:after:${episode.boundary ? episode.boundary.ref.split('/')[1] : 'start'}`;
     plan.decisions.push({ action: 'open', task: value, target: chosen.owner, reason: chosen.reason });
     plan.entries.push(createEntry(thread, episode.opening, value, chosen, config, now));
-  } else if (episode.last?.role === 'care-team') {
-    for (const task of open) {
-      const reply = answerOf(task, thread.conversation);
-      if (!reply) {
-        continue; // nobody has answered this Task's question yet: it stays open
-      }
-      plan.decisions.push({ action: 'complete', task: getReferenceString(task), target: reply.ref, reason: 'care team replied' });
-      plan.entries.push(completeEntry(task, reply, now));
-    }
   }
   return plan;
 }

@@ -20,7 +20,7 @@ import { applyWrites, referenceType, scanAll, scanOpenThreadTasks, searchAll } f
 import { isQuotaError, quotaLeft, QUOTA_COST } from '../lib/quota';
 import { isReroutableOwner, latestReroute, OOO_BOT_NAME, ownersToCheck, planThread } from '../lib/reroute-plan';
 import type { RouteFacts, ThreadPlan, ThreadToReroute } from '../lib/reroute-plan';
-import { isResponseTask, coversToRead, opensTask, planLifecycle, routeCandidates } from '../lib/response-lifecycle';
+import { answeredTasks, isResponseTask, coversToRead, opensTask, planLifecycle, routeCandidates } from '../lib/response-lifecycle';
 import type { LifecycleConfig, LifecyclePlan, LifecycleThread } from '../lib/response-lifecycle';
 import { conversationOf, lifecycleNeeds, readConversations, threadToReroute } from '../lib/conversation-reads';
 import { coversNeeded } from './event';
@@ -312,6 +312,10 @@ async function readThreads(
       return [];
     }
     const talk = talks.get(ref)?.conversation ?? conversationOf(header, []);
-    return [{ ...threadToReroute({ thread: ref, header, tasks }, talk, inProgress), lifecycle: { thread: ref, header, tasks, conversation: talk } }];
+    const lifecycleThread: LifecycleThread = { thread: ref, header, tasks, conversation: talk };
+    // A response Task the care team answered is the lifecycle's to complete, not the reroute's to move.
+    const answered = new Set(answeredTasks(lifecycleThread, lifecycle).map((a) => a.task.id));
+    const rerouted = tasks.filter((t) => !answered.has(t.id));
+    return [{ ...threadToReroute({ thread: ref, header, tasks: rerouted }, talk, inProgress), lifecycle: lifecycleThread }];
   });
 }

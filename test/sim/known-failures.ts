@@ -41,18 +41,6 @@ export const KNOWN_FAILURES: KnownFailure[] = [
   },
   {
     invariant: 5,
-    code: 'open-after-reply',
-    why:
-      'The lifecycle completes a response Task only when the care team spoke last. When the care team\'s reply is not seen by ' +
-      'an event (lost, or the bot off) and the patient writes again before the next sweep, the answered Task stays open and ' +
-      'stands for the new question: its record shows the first reply, the new question gets no Task of its own, and it is ' +
-      'completed only by the next reply.',
-    example:
-      'seed 1, 30 days (--trace th523): Task/b11383 (question m2798) answered by m2799 on 13 November at 02:13Z, its event lost; ' +
-      'the patient writes m2800 at 02:29Z; the sweep of 02:30Z leaves the Task open. Also seed 2, 30 days, th36 (answered while the bot was off)',
-  },
-  {
-    invariant: 5,
     code: 'episode-without-task',
     why:
       'Events lost, the sweep opens the missing response Tasks only for threads with a message stored in the last 24 hours ' +
