@@ -427,20 +427,28 @@ function recipientPatch(header: WithId<Communication>, remove: Set<string>, add:
 
 /**
  * Owners whose facts a thread's decision needs: the current owners this bot reroutes, the owners
- * of earlier absence reroutes still listed on the header (a repair may finish them), and the
- * owners' configured covers. An off-shift reroute leaves its owner on the header on purpose, so a
- * follow-up after it reads no Schedule for them.
+ * of earlier absence reroutes still listed on a header the reroute left as it was (a repair may
+ * finish them), and the owners' configured covers. An off-shift reroute leaves its owner on the
+ * header on purpose, and a header changed since the reroute (the reroute's own patch applied, then
+ * a person listed the owner again) is a person's choice no repair undoes: a follow-up after either
+ * reads no Schedule for them.
  * @param thread - The thread.
  * @param coverage - Owner → cover.
+ * @param movedThisRun - Tasks this run already moved (their header may be finished whatever its version).
  * @returns Owner reference strings.
  */
-export function ownersToCheck(thread: ThreadToReroute, coverage: Record<string, string> = {}): string[] {
+export function ownersToCheck(thread: ThreadToReroute, coverage: Record<string, string> = {}, movedThisRun?: ReadonlySet<string>): string[] {
   const listed = new Set((thread.header?.recipient ?? []).map((r) => r.reference));
   const owners = thread.tasks.map((t) => t.owner?.reference).filter(isReroutableOwner);
-  // Only an absence reroute can be left half-done (it is the only one that writes the header).
-  const earlier = thread.tasks
-    .map((t) => latestReroute(t))
-    .flatMap((r) => (r && r.reason === 'absent' && listed.has(r.from) && isReroutableOwner(r.from) ? [r.from] : []));
+  const version = thread.header?.meta?.versionId;
+  // Only an absence reroute can be left half-done (it is the only one that writes the header), and
+  // planRepairs finishes it only on the header version it read.
+  const changedSince = (t: WithId<Task>, r: RerouteRecord): boolean =>
+    !movedThisRun?.has(getReferenceString(t)) && r.headerVersion !== undefined && r.headerVersion !== version;
+  const earlier = thread.tasks.flatMap((t) => {
+    const r = latestReroute(t);
+    return r && r.reason === 'absent' && listed.has(r.from) && isReroutableOwner(r.from) && !changedSince(t, r) ? [r.from] : [];
+  });
   const covers = owners.map((o) => coverage[o]).filter(isReroutableOwner);
   return [...new Set([...owners, ...earlier, ...covers])];
 }

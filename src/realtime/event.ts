@@ -187,7 +187,7 @@ async function decide(
 ): Promise<{ plan: ThreadPlan; lifecyclePlan?: LifecyclePlan } | { deferred: 'quota' | 'deadline' }> {
   const { owners, route, config, nearDeadline, log } = d;
   const patient = trigger.role === 'patient';
-  const needed = patient ? [...ownersToCheck(thread), ...(lifecycle ? routeCandidates(lifecycle) : [])] : [];
+  const needed = patient ? [...ownersToCheck(thread, {}, route.movedThisRun), ...(lifecycle ? routeCandidates(lifecycle) : [])] : [];
   const window = { start: Math.min(thread.triggerTime ?? route.now, route.now), end: route.now + 1 };
   let unread = await owners.read(medplum, needed, window, { nearDeadline });
   if (!unread.notRead.length && patient) {

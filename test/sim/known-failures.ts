@@ -60,17 +60,6 @@ export const KNOWN_FAILURES: KnownFailure[] = [
       'the search is sent, refused (429), and the sweep stops early. (The reminders bot checks before each read now.)',
     example: 'seed 1, 4 days, 16 providers: step 49 (sweep run 40) and step 715 (sweep run 465), each right after a burst left 10 points',
   },
-  {
-    invariant: 7,
-    code: 'cost-over-bound',
-    why:
-      'A patient\'s follow-up costs 60 points where the README says 40 "when nothing moves" when the owner of an earlier ' +
-      'reroute is listed on the header again (a person re-added them after an absence reroute took them off): ownersToCheck ' +
-      'reads their Schedule (20) to consider finishing that reroute, which the changed header rules out anyway.',
-    example:
-      'seed 2, 30 days (--trace th258 --until 661): Task/b222 sent to the pool for pr5\'s absence at 14:00Z, pr5 re-added by a ' +
-      'person at 14:01Z, the event for the follow-up m1503 at step 660 reads GET Task, GET Schedule, GET Slot (60 points), nothing moves',
-  },
 ];
 
 /** Whether a violation is a known one. */
