@@ -3,8 +3,9 @@
 // someone closes them, so open threads accumulate messages).
 //
 // - Threads where a patient-side message's time (`sent`, else `meta.lastUpdated`) falls inside the
-//   window in which a silence can cross a threshold now: between the longest threshold (widened by a
-//   lookback that covers missed runs) and the shortest, counted by the clinic's clock.
+//   window of silences that crossed a threshold since the look-back (STALE_LOOKBACK_HOURS wall hours,
+//   for missed runs and messages stored late) or reach one now: from the longest threshold counted
+//   back from the look-back's start, to the shortest counted back from now, by the clinic's clock.
 // - Threads with an open reminder: to escalate, close or cancel it.
 // - For those threads only: the header, the messages stored since the window opened (or since the
 //   reminder's silence began), and the open Tasks; a hundred threads a search. A thread about to be
@@ -65,17 +66,27 @@ export function clockHoursBefore(clock: Clock, now: number, hours: number): numb
 }
 
 /**
- * The window of patient messages whose silence can cross a threshold now.
+ * The window of patient messages whose silence crossed a threshold within the look-back, or can now.
+ *
+ * The look-back is counted on the runs' side, in wall hours: a message is in the window when its
+ * threshold was reached after `now - lookbackHours`, which holds every crossing since the run before
+ * (and since any run missed within the look-back), whatever the clock. Counting the look-back on the
+ * messages' side instead (the instant the threshold is reached now, less that many wall hours) fails
+ * with business hours: across a weekend or a closed day that instant jumps back by more than the
+ * look-back from one run to the next, and a message sent in the gap crosses between two runs that
+ * both miss it. With the wall clock the two are the same window.
  * @param rules - Every rule in force, the default included.
  * @param clock - The clinic's clock.
  * @param now - Epoch milliseconds.
- * @param lookbackHours - Wall hours added before the window for runs that were missed.
+ * @param lookbackHours - STALE_LOOKBACK_HOURS: wall hours back from now in which a crossing still counts (missed runs).
  * @returns The window of message times (sent, else lastUpdated).
  */
 export function silenceWindow(rules: ResponseRule[], clock: Clock, now: number, lookbackHours: number): Window {
   const thresholds = rules.map((r) => r.afterHours);
   return {
-    from: clockHoursBefore(clock, now, Math.max(...thresholds)) - lookbackHours * HOUR_MS,
+    // The longest threshold bounds every rule's: whatever crossed any threshold after the look-back's
+    // start was sent after this instant (clockHoursBefore errs earlier, never later).
+    from: clockHoursBefore(clock, now - lookbackHours * HOUR_MS, Math.max(...thresholds)),
     // Wall hours are at least clock hours: nothing sent later can have reached the shortest threshold.
     to: now - Math.min(...thresholds) * HOUR_MS,
   };

@@ -15,7 +15,7 @@ export interface StaleConfig {
   defaultRule: ResponseRule;
   /** BUSINESS_HOURS when set, else every hour counts. */
   clock: Clock;
-  /** STALE_LOOKBACK_HOURS: how far an incremental run looks back beyond the longest threshold, for missed runs. */
+  /** STALE_LOOKBACK_HOURS: wall hours back from a run in which a threshold crossed still counts, for missed runs. */
   lookbackHours: number;
   /** STALE_FULL_RECONCILE_HOUR: the UTC hour whose cron run starts the daily full reconcile. */
   fullReconcileHour: number;
