@@ -27,19 +27,6 @@ export const KNOWN_FAILURES: KnownFailure[] = [
       'pool on 20 October 03:04Z, reply m692 stored late, patient m690 and m691, reassigned to pr8 at 11:57Z, moved to pr4 by the sweep at 12:00Z',
   },
   {
-    invariant: 4,
-    code: 'reminder-missing',
-    why:
-      'With BUSINESS_HOURS, the hourly run reads the threads whose patient message was sent in a window that starts at the ' +
-      'instant the longest threshold was reached, less STALE_LOOKBACK_HOURS (24) wall hours. Across a weekend or a closed day ' +
-      'that instant jumps back by more than 24 wall hours from one run to the next (Saturday noon to Monday 08:00 is 44 hours), ' +
-      'so a message sent in the gap (a Saturday evening, the evening before a holiday) crosses its threshold between two runs ' +
-      'and neither window holds it: its reminder waits for the 03:00 UTC reconcile, hours after the run that should have made it.',
-    example:
-      'seed 1, 30 days (npm run test:sim -- --seed 1 --days 30 --trace th145): m1486 written Saturday 24 October 23:33 EDT ' +
-      '(billing, 72 business hours) crosses on 4 November at 21:00Z; the runs of 22:00Z to 02:00Z make no reminder',
-  },
-  {
     invariant: 5,
     code: 'episode-without-task',
     why:
