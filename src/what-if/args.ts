@@ -12,8 +12,8 @@ export const DEFAULT_PAGE = 'reports/what-if-report.html';
 
 export const USAGE = `Usage: npm run what-if -- --since DATE --proposed FILE [options]
 
-Previews a change of the bots' settings on the clinic's own history: replays the period hour by hour
-through the bots' own decision code, once with the current settings and once with the proposed ones,
+Previews a change of the bots' settings on the clinic's own history: replays the period through the
+bots' own decision code (each message when it came, the scheduled runs when they ran), once with the current settings and once with the proposed ones,
 and compares, per week and priority: reminders created, escalations and how far they went, reminders
 still open at the end, response Tasks opened, Tasks sent to the pool or a cover, first-reply breach
 rate. It also replays the current settings against what the bots actually did in the period, and says
@@ -31,6 +31,9 @@ Options:
                        (which needs a Project admin client): for a read-only client
   --warmup-days N      days replayed before --since so that reminders already open then exist in the
                        replay (default 14; figures count from --since only)
+  --runs WHEN          history (default): the sweep and the reminders run when the bots' run history
+                       says they ran (read from their AuditEvents; every hour when it cannot be read);
+                       hourly: at every exact hour, as if the bots never missed or moved a run
   --format FORMAT      html (default): one self-contained page; csv or json: the rows
   --out FILE           where to write (default: reports/what-if-report.html for html, standard output otherwise)
   --env NAME           another environment: .env.NAME (its server and credentials) instead of .env
@@ -51,6 +54,8 @@ export interface WhatIfOptions {
   /** Current settings given by file (else read from the Project). */
   current?: Secrets;
   format: 'html' | 'csv' | 'json';
+  /** When the scheduled runs are replayed: when the bots ran (their history), or every exact hour. */
+  runs: 'history' | 'hourly';
   out?: string;
   env?: string;
 }
@@ -80,6 +85,7 @@ export function parseWhatIfArgs(
       current: { type: 'string' },
       'warmup-days': { type: 'string' },
       format: { type: 'string' },
+      runs: { type: 'string' },
       out: { type: 'string' },
       env: { type: 'string' },
     },
@@ -116,6 +122,10 @@ export function parseWhatIfArgs(
   if (format !== 'html' && format !== 'csv' && format !== 'json') {
     return fail(`--format must be html, csv or json, not "${format}"`);
   }
+  const runs = v.runs ?? 'history';
+  if (runs !== 'history' && runs !== 'hourly') {
+    return fail(`--runs must be history or hourly, not "${runs}"`);
+  }
   if (v.env !== undefined && !/^[A-Za-z0-9_-]+$/.test(v.env)) {
     return fail('--env takes a name like staging (letters, digits, - and _)');
   }
@@ -140,6 +150,7 @@ export function parseWhatIfArgs(
       changes: proposed.changes,
       current,
       format,
+      runs,
       out: v.out ?? (format === 'html' ? DEFAULT_PAGE : undefined),
       env: v.env,
     },

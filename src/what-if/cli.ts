@@ -126,6 +126,7 @@ export function summary(result: WhatIfResult): string {
     `what-if: ${result.threads} threads replayed, ${new Date(result.since).toISOString().slice(0, 10)} to ${new Date(result.until).toISOString().slice(0, 10)}`,
     ...result.changes.map((c) => `  change: ${c}`),
     'Trust (the current settings replayed, against what the bots did):',
+    `  ${result.runsNote}`,
     ...result.trust.lines.map((l) => `  ${l}`),
     `  ${'figure'.padEnd(34)} ${'current'.padStart(7)} ${'proposed'.padStart(9)} ${'diff'.padStart(7)}`,
     line('reminders created', current.reminders_created, proposed.reminders_created),

@@ -27,6 +27,8 @@ export interface WhatIfResult {
   /** What the replay cannot know, and notes on this run (secrets the bots ignore, unread history). */
   limits: string[];
   threads: number;
+  /** When the scheduled runs were replayed (the bots' run history, or every hour), in words. */
+  runsNote: string;
 }
 
 /**
@@ -60,6 +62,7 @@ export function whatIf(read: PeriodRead, current: BotSettings, proposed: BotSett
     trust: compare(results.current.events, actualEvents(read.tasks), facts),
     limits: [...LIMITS, ...notes],
     threads: facts.threads.length,
+    runsNote: read.runsNote,
   };
 }
 

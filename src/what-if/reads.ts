@@ -16,6 +16,8 @@ import type { Progress } from '../sla/progress';
 import type { QuotaPacer } from '../sla/quota-pacer';
 import { headerBeforeBots, outsideTasks } from './outside';
 import type { PeriodFacts, PeriodThread } from './replay';
+import { readRunHistory } from './runs';
+import type { RunHistory } from './runs';
 
 /** What a message read asks for: who sent it and when. */
 const MESSAGE_ELEMENTS = 'partOf,sender,sent,status';
@@ -31,6 +33,8 @@ export interface Window {
   from: number;
   since: number;
   until: number;
+  /** hourly: replay the scheduled runs at exact hours, without reading the run history. */
+  runs?: 'history' | 'hourly';
 }
 
 /** What was read: the replay's facts, and the Tasks as they are (what the bots did). */
@@ -38,6 +42,8 @@ export interface PeriodRead {
   facts: PeriodFacts;
   /** Every Task on the period's threads, as it is now. */
   tasks: WithId<Task>[];
+  /** When the replay runs the scheduled bots, in words (their run history, or every hour and why). */
+  runsNote: string;
 }
 
 /**
@@ -154,11 +160,19 @@ export async function readPeriod(medplum: MedplumClient, pacer: QuotaPacer, prog
     pending = result.notRead;
     progress.tick(wanted.length - pending.length);
   }
+  const history: RunHistory = window.runs === 'hourly' ? { unread: 'asked for with --runs hourly' } : await readRunHistory(medplum, pacer, window);
   const facts: PeriodFacts = {
-    ...window,
+    from: window.from,
+    since: window.since,
+    until: window.until,
+    runs: 'runs' in history ? history.runs : undefined,
     threads,
     outsideTasks: outsideTasks(threadTasks.filter((t) => headers.has(t.focus?.reference as string)), window.from),
     owners: new Map(wanted.flatMap((o) => (owners.facts(o) ? [[o, owners.facts(o) as NonNullable<ReturnType<OwnerDirectory['facts']>>]] : []))),
   };
-  return { facts, tasks: threadTasks };
+  const runsNote =
+    'runs' in history
+      ? `scheduled runs replayed when the bots ran (their run history): ${history.runs.sweep.length} sweeps, ${history.runs.reminders.length} reminders runs`
+      : `scheduled runs replayed at every exact hour (the run history was not read: ${history.unread})`;
+  return { facts, tasks: threadTasks, runsNote };
 }

@@ -46,7 +46,7 @@ export async function renderWhatIf(result: WhatIfResult, generatedAt: Date): Pro
 <body>
 <header>
 <h1>What if we changed the rules?</h1>
-<p class="period">${result.threads} threads replayed hour by hour from ${escape(period)} (end exclusive; replay started ${escape(day(result.from))} so that open reminders exist at the start), through the bots' own decision code, with the current settings and with the proposed ones. Made ${escape(generatedAt.toISOString().slice(0, 16).replace('T', ' '))} UTC by <code>npm run what-if</code>. Nothing was written to the Project.</p>
+<p class="period">${result.threads} threads replayed from ${escape(period)} (end exclusive; replay started ${escape(day(result.from))} so that open reminders exist at the start), through the bots' own decision code, with the current settings and with the proposed ones. Made ${escape(generatedAt.toISOString().slice(0, 16).replace('T', ' '))} UTC by <code>npm run what-if</code>. Nothing was written to the Project.</p>
 </header>
 <main>
 <section aria-labelledby="change"><h2 id="change">The change</h2>
@@ -84,6 +84,7 @@ function trust(result: WhatIfResult): string {
   const differences = result.trust.agreements.flatMap((a) => a.differences);
   return `<section aria-labelledby="trust"><h2 id="trust">How far to trust this</h2>
 <p class="definition">The current settings replayed over the period, compared with what the bots actually did in it (their reminders and escalations from their own Tasks, reroutes from their notes).</p>
+<p class="definition">${escape(result.runsNote)}.</p>
 <ul class="trust">${result.trust.lines.map((l) => `<li>${escape(l)}</li>`).join('')}</ul>
 ${differences.length ? `<details><summary>Differences</summary><ul>${differences.map((d) => `<li>${escape(d)}</li>`).join('')}</ul></details>` : ''}</section>`;
 }

@@ -3,9 +3,10 @@
 //
 // - Each message, at its time: the real-time bot's event path (planThread for a patient's message,
 //   planLifecycle for a patient's or, with the lifecycle on, a care-team message).
-// - Each hour: the sweep (planThread for every thread waiting on the care team, planLifecycle for every
-//   thread with work), then the reminders bot (planStaleRun over every thread with a waiting patient
-//   or an open reminder).
+// - At each scheduled run (when the bots ran, from their run history; else every exact hour): the
+//   sweep (planThread for every thread waiting on the care team, planLifecycle for every thread with
+//   work), and the reminders bot (planStaleRun over every thread with a waiting patient or an open
+//   reminder).
 // - Tasks made by people or other integrations enter the world when they were made and leave when
 //   they were closed; threads close when their header last changed, if it is no longer in progress.
 import type { WithId } from '@medplum/core';
@@ -22,6 +23,7 @@ import type { MessagePoint, Timeline } from '../lib/thread';
 import { isReminder, planStaleRun } from '../stale/plan';
 import type { OpenTaskFacts, StaleFacts, ThreadFacts } from '../stale/plan';
 import { taskKey } from './keys';
+import type { RunInstants } from './runs';
 import type { BotSettings } from './settings';
 import { World } from './world';
 
@@ -56,6 +58,11 @@ export interface PeriodFacts {
   outsideTasks: OutsideTask[];
   /** Owners' and covers' Schedules and absences, as read now (undefined: not read). */
   owners: Map<string, OwnerFacts>;
+  /**
+   * When the scheduled runs actually ran (the bots' run history): the replay runs the sweep and the
+   * reminders at these instants. Without it, both run at every exact hour.
+   */
+  runs?: RunInstants;
 }
 
 /** Something a bot did in the replay (or, read from the Project, in fact). */
@@ -84,6 +91,34 @@ interface ThreadState {
 }
 
 type Happening = { at: number; order: number; run: () => void };
+
+/** One instant the scheduled bots run at: the sweep, the reminders, or both (the sweep first). */
+export interface RunTick {
+  at: number;
+  sweep: boolean;
+  remind: boolean;
+}
+
+/**
+ * When the replay runs the scheduled bots: at the instants they ran (`facts.runs`), else at every
+ * exact hour from the replay's start to its end.
+ * @param facts - The period (from, until, runs).
+ * @returns The instants in [from, until), ascending.
+ */
+export function runTicks(facts: Pick<PeriodFacts, 'from' | 'until' | 'runs'>): RunTick[] {
+  if (!facts.runs) {
+    const ticks: RunTick[] = [];
+    for (let hour = Math.ceil(facts.from / HOUR_MS) * HOUR_MS; hour < facts.until; hour += HOUR_MS) {
+      ticks.push({ at: hour, sweep: true, remind: true });
+    }
+    return ticks;
+  }
+  const at = new Map<number, RunTick>();
+  const tick = (t: number): RunTick => at.get(t) ?? (at.set(t, { at: t, sweep: false, remind: false }).get(t) as RunTick);
+  facts.runs.sweep.filter((t) => t >= facts.from && t < facts.until).forEach((t) => (tick(t).sweep = true));
+  facts.runs.reminders.filter((t) => t >= facts.from && t < facts.until).forEach((t) => (tick(t).remind = true));
+  return [...at.values()].sort((a, b) => a.at - b.at);
+}
 
 /**
  * Replays a period with one set of settings.
@@ -130,12 +165,20 @@ export function replay(facts: PeriodFacts, settings: BotSettings): ReplayResult 
   happenings.sort((a, b) => a.at - b.at || a.order - b.order);
 
   let next = 0;
-  for (let hour = Math.ceil(facts.from / HOUR_MS) * HOUR_MS; hour < facts.until; hour += HOUR_MS) {
-    for (; next < happenings.length && happenings[next].at <= hour; next++) {
+  for (const tick of runTicks(facts)) {
+    for (; next < happenings.length && happenings[next].at <= tick.at; next++) {
       happenings[next].run();
     }
-    sweep(hour);
-    remind(hour);
+    if (tick.sweep) {
+      sweep(tick.at);
+    }
+    if (tick.remind) {
+      remind(tick.at);
+    }
+  }
+  // Messages after the last run: the event path still saw them.
+  for (; next < happenings.length && happenings[next].at < facts.until; next++) {
+    happenings[next].run();
   }
   return { events, world };
 

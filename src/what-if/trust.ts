@@ -89,7 +89,7 @@ export const LIMITS = [
   'Absences are the busy-unavailable Slots that exist now: a vacation deleted since is not seen; one entered late is seen from its start.',
   'People\'s replies are taken as they happened: a reminder that would have come sooner (or later) may have changed when the care team answered, and the replay cannot know how.',
   'A message counts from its time (sent, else when it was stored), though the bots may have seen a late-synced message only later.',
-  'The bots run at exact hours in the replay (the reminders and the sweep every hour, events at the message\'s time); in fact they run a little later, every 15 minutes for the sweep, and a run can be deferred by the quota.',
+  'The scheduled runs are replayed when the bots\' run history says they started (else at every exact hour), events at the message\'s time; a run the quota or its deadline cut short is replayed whole, and a message stored while a run was reading may have been seen by the replay and not by the bots.',
   'A thread closed since counts as closed from its header\'s last change; a Task a person closed, from its last change.',
   'A thread\'s recipients are as they are now, with those the out-of-office bot took off for an absence put back (the replay decides that again); people\'s changes to them are not replayed.',
   'Tasks made by people enter the replay with their first owner and priority, as their notes tell; people\'s later changes to them are not replayed.',
