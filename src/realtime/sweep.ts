@@ -16,7 +16,9 @@ import { parseCron } from '../lib/cron';
 import { availabilityAt } from '../lib/availability';
 import type { BotLog } from '../lib/bot-runtime';
 import { RunFailedError } from '../lib/bot-runtime';
-import { applyWrites, referenceType, scanAll, scanOpenThreadTasks, searchAll } from '../lib/fhir';
+import { applyWrites, referenceType, scanOpenThreadTasks, searchAll } from '../lib/fhir';
+import { ReadGuard, scanGuarded } from '../lib/read-guard';
+import type { Stop } from '../lib/read-guard';
 import { isQuotaError, quotaLeft, QUOTA_COST } from '../lib/quota';
 import { isReroutableOwner, latestReroute, OOO_BOT_NAME, ownersToCheck, planThread } from '../lib/reroute-plan';
 import type { RouteFacts, ThreadPlan, ThreadToReroute } from '../lib/reroute-plan';
@@ -24,6 +26,7 @@ import { answeredTasks, isResponseTask, coversToRead, opensTask, planLifecycle, 
 import type { LifecycleConfig, LifecyclePlan, LifecycleThread } from '../lib/response-lifecycle';
 import { conversationOf, lifecycleNeeds, readConversations, threadToReroute } from '../lib/conversation-reads';
 import { coversNeeded } from './event';
+import { OwnerHistory } from './owner-history';
 import { OwnerDirectory } from './owners';
 import type { ReadLimits } from './owners';
 import type { RerouteConfig } from './settings';
@@ -85,6 +88,11 @@ async function sweepThreads(
   summary: SweepSummary
 ): Promise<string | undefined> {
   const now = Date.now();
+  // Every read after the first is sent only when the quota the last response announced covers it.
+  const guard = new ReadGuard(medplum, nearDeadline);
+  if (guard.check()) {
+    return 'sweep stopped early (deadline) before it started; nothing written, the next sweep starts over';
+  }
   // 1. Every open Task on a thread: ids, owners, notes (to recognise earlier reroutes).
   const tasksByThread = new Map<string, WithId<Task>[]>();
   const complete = await scanOpenThreadTasks(
@@ -100,6 +108,7 @@ async function sweepThreads(
     return 'sweep stopped early (deadline) while scanning Tasks; nothing written, the next sweep starts over';
   }
   const reserve = (quotaLeft(medplum)?.points ?? 0) * SWEEP_RESERVE_SHARE;
+  guard.reserve = reserve;
   const quotaShort = (points: number): boolean => (quotaLeft(medplum)?.points ?? Infinity) < points + reserve;
 
   // 2. Threads worth reading: a person owns an open Task, or an earlier reroute may be half-done;
@@ -110,7 +119,12 @@ async function sweepThreads(
   const candidates = [...tasksByThread].filter(([, tasks]) => tasks.some(worthReading));
   if (lifecycle.enabled) {
     const known = new Set(candidates.map(([ref]) => ref));
-    for (const ref of await recentThreads(medplum, now - LIFECYCLE_LOOKBACK_MS, nearDeadline, log)) {
+    const recent = await recentThreads(medplum, now - LIFECYCLE_LOOKBACK_MS, guard, log);
+    if (typeof recent === 'string') {
+      // Not sent into a spent minute (nor past the deadline): the next sweep reads them.
+      return `sweep stopped early (${recent}) before reading the threads with recent messages; nothing written, the next sweep starts over`;
+    }
+    for (const ref of recent) {
       if (!known.has(ref)) {
         known.add(ref);
         candidates.push([ref, tasksByThread.get(ref) ?? []]);
@@ -205,6 +219,9 @@ async function sweepChunk(medplum: MedplumClient, threads: SweptThread[], state:
   const read = ownerRefs.filter((o) => !notRead.has(o));
   read.forEach((o) => state.checked.add(o));
   owners.warnUnjudged(read, route.now, route.serviceTypes, log);
+  // Who gave a Task its owner, for a Task that would move whose owner changed after the patient wrote.
+  const history = new OwnerHistory();
+  await history.read(medplum, waiting, route, limits, log);
 
   // Oldest waiting message first, then the threads the care team answered or that were closed.
   const groups: { plan: ThreadPlan | LifecyclePlan; lifecycle: boolean }[] = [];
@@ -214,7 +231,7 @@ async function sweepChunk(medplum: MedplumClient, threads: SweptThread[], state:
       continue;
     }
     if (thread.waitingOnCareTeam) {
-      const plan = planThread(thread, route);
+      const plan = planThread(history.with(thread), route);
       logCoverMisses(plan, route, log);
       groups.push({ plan, lifecycle: false });
       summary.kept += plan.decisions.filter((d) => d.action === 'kept').length;
@@ -244,28 +261,29 @@ async function sweepChunk(medplum: MedplumClient, threads: SweptThread[], state:
 
 /**
  * Threads with a message stored since an instant (by `_lastUpdated`, so a message synced late with
- * an old `sent` is found too).
+ * an old `sent` is found too), each page read only when the guard allows it.
  * @param medplum - The client.
  * @param since - Epoch milliseconds.
- * @param nearDeadline - Deadline check.
+ * @param guard - Deadline and quota, checked before each page.
  * @param log - Logger.
- * @returns Thread references.
+ * @returns Thread references, or why reading stopped.
  */
-async function recentThreads(medplum: MedplumClient, since: number, nearDeadline: () => boolean, log: BotLog): Promise<string[]> {
+async function recentThreads(medplum: MedplumClient, since: number, guard: ReadGuard, log: BotLog): Promise<string[] | Stop> {
   const threads = new Set<string>();
-  await scanAll(
+  const stop = await scanGuarded(
     medplum,
     'Communication',
     { 'part-of:missing': 'false', _lastUpdated: `ge${new Date(since).toISOString()}`, _elements: 'partOf' },
+    guard,
     (r) => {
       const thread = (r as Communication).partOf?.find((p) => referenceType(p) === 'Communication')?.reference;
       if (thread) {
         threads.add(thread);
       }
     },
-    { nearDeadline, log }
+    log
   );
-  return [...threads];
+  return stop ?? [...threads];
 }
 
 /** A thread as the sweep read it: for the reroute decision and for the lifecycle. */

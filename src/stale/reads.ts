@@ -8,10 +8,10 @@
 //   that message (or the start) is found, so the episode and its first unanswered message are named
 //   right. Its cost follows the reminders created: one search each, more for a long unanswered run.
 import type { MedplumClient, WithId } from '@medplum/core';
-import type { Communication, Resource, ResourceType, Task } from '@medplum/fhirtypes';
-import { OPEN_TASK_STATUSES, readLatest, readPages, referenceType } from '../lib/fhir';
-import type { SearchQuery } from '../lib/fhir';
-import { QUOTA_COST, quotaLeft } from '../lib/quota';
+import type { Communication, Task } from '@medplum/fhirtypes';
+import { OPEN_TASK_STATUSES, readLatest, referenceType } from '../lib/fhir';
+import { readAll, UNGUARDED } from '../lib/read-guard';
+import type { ReadGuard, Stop } from '../lib/read-guard';
 import { threadKind } from '../lib/response-rules';
 import { addToTimeline, messagePoint } from '../lib/thread';
 import type { Timeline } from '../lib/thread';
@@ -29,95 +29,9 @@ export const HEADER_ELEMENTS = 'subject,sender,sent,category,priority,status';
 /** The fields of a Task the decision reads. */
 export const TASK_ELEMENTS = 'focus,owner,code,status,priority,authoredOn,note,identifier,extension';
 
-/** Why reading stopped: the quota left this minute could not cover the next search, or the deadline is near. */
-export type Stop = 'quota' | 'deadline';
-
-/**
- * Decides, before each read, whether a run may make it: not near its deadline, and the quota the
- * server last announced covers it with `reserve` points to spare (for writes the run must still
- * make). A run never sends a request only to have it refused (429).
- */
-export class ReadGuard {
-  /** Quota points kept for the run's own bookkeeping write (the reconcile marker). */
-  reserve = 0;
-  private answered = false;
-
-  /**
-   * @param medplum - The client (its last response's RateLimit header says what is left).
-   * @param nearDeadline - The run's deadline check.
-   */
-  constructor(
-    private readonly medplum: MedplumClient,
-    readonly nearDeadline: () => boolean
-  ) {}
-
-  /**
-   * Whether the next read may go.
-   * @param cost - Its points (a search: 20).
-   * @returns undefined to read, else why not.
-   */
-  check(cost: number = QUOTA_COST.search): Stop | undefined {
-    if (this.nearDeadline()) {
-      return 'deadline';
-    }
-    if (!this.answered) {
-      // The run's first request: what the client knows of the quota may be an earlier run's.
-      this.answered = true;
-      return undefined;
-    }
-    const left = quotaLeft(this.medplum)?.points;
-    return left !== undefined && left < cost + this.reserve ? 'quota' : undefined;
-  }
-}
-
-/** A guard that never stops (a read outside a run). */
-export const UNGUARDED = { check: (): Stop | undefined => undefined } as Pick<ReadGuard, 'check'>;
-
-/**
- * Every match of a search, by cursor pages (readPages: no offset limit), each page read only when
- * the guard allows it.
- * @param medplum - The client.
- * @param resourceType - Type to search.
- * @param query - Search parameters (no `_sort`: pages come in lastUpdated order).
- * @param guard - Checked before each page.
- * @param log - Where a paging fallback is said.
- * @param log.warn - Warning logger.
- * @returns The resources (de-duplicated), or why reading stopped.
- */
-export async function readAll<T extends Resource>(
-  medplum: MedplumClient,
-  resourceType: ResourceType,
-  query: SearchQuery,
-  guard: Pick<ReadGuard, 'check'>,
-  log: { warn(message: string): void }
-): Promise<WithId<T>[] | Stop> {
-  const stop = guard.check();
-  if (stop) {
-    return stop;
-  }
-  const found = new Map<string, WithId<T>>();
-  const pages = readPages(medplum, resourceType, query, { warn: (m) => log.warn(m) });
-  try {
-    for (;;) {
-      const next = await pages.next();
-      if (next.done) {
-        break;
-      }
-      for (const entry of next.value.entry ?? []) {
-        if (entry.resource?.id && entry.search?.mode !== 'include') {
-          found.set(entry.resource.id, entry.resource as WithId<T>);
-        }
-      }
-      const more = next.value.link?.some((l) => l.relation === 'next') ? guard.check() : undefined;
-      if (more) {
-        return more;
-      }
-    }
-  } finally {
-    await pages.return(undefined);
-  }
-  return [...found.values()];
-}
+// The guarded reads live in src/lib/read-guard.ts (the real-time bot's sweep uses them too).
+export { ReadGuard, readAll, UNGUARDED } from '../lib/read-guard';
+export type { Stop } from '../lib/read-guard';
 
 /** One chunk of threads as read: what `planStaleRun` needs. */
 export interface ChunkFacts {

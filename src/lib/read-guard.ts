@@ -1,0 +1,120 @@
+// Reads that never send a request only to have it refused: before each one, the run's deadline and
+// the quota the server last announced (its RateLimit header) are checked. Shared by the reminders
+// bot (src/stale) and the real-time bot's sweep.
+import type { MedplumClient, WithId } from '@medplum/core';
+import type { Resource, ResourceType } from '@medplum/fhirtypes';
+import { readPages } from './fhir';
+import type { SearchQuery } from './fhir';
+import { QUOTA_COST, quotaLeft } from './quota';
+
+/** Why reading stopped: the quota left this minute could not cover the next search, or the deadline is near. */
+export type Stop = 'quota' | 'deadline';
+
+/**
+ * Decides, before each read, whether a run may make it: not near its deadline, and the quota the
+ * server last announced covers it with `reserve` points to spare (for writes the run must still
+ * make). A run never sends a request only to have it refused (429).
+ */
+export class ReadGuard {
+  /** Quota points kept for the run's own writes (the reminders' reconcile marker; the sweep's share for the event path). */
+  reserve = 0;
+  private answered = false;
+
+  /**
+   * @param medplum - The client (its last response's RateLimit header says what is left).
+   * @param nearDeadline - The run's deadline check.
+   */
+  constructor(
+    private readonly medplum: MedplumClient,
+    readonly nearDeadline: () => boolean
+  ) {}
+
+  /**
+   * Whether the next read may go.
+   * @param cost - Its points (a search: 20).
+   * @returns undefined to read, else why not.
+   */
+  check(cost: number = QUOTA_COST.search): Stop | undefined {
+    if (this.nearDeadline()) {
+      return 'deadline';
+    }
+    if (!this.answered) {
+      // The run's first request: what the client knows of the quota may be an earlier run's.
+      this.answered = true;
+      return undefined;
+    }
+    const left = quotaLeft(this.medplum)?.points;
+    return left !== undefined && left < cost + this.reserve ? 'quota' : undefined;
+  }
+}
+
+/** A guard that never stops (a read outside a run). */
+export const UNGUARDED = { check: (): Stop | undefined => undefined } as Pick<ReadGuard, 'check'>;
+
+/**
+ * Visits every match of a search, by cursor pages (readPages: no offset limit), each page read only
+ * when the guard allows it.
+ * @param medplum - The client.
+ * @param resourceType - Type to search.
+ * @param query - Search parameters (no `_sort`: pages come in lastUpdated order).
+ * @param guard - Checked before each page.
+ * @param visit - Called with each match (a resource may come twice when the server answered an instant twice).
+ * @param log - Where a paging fallback is said.
+ * @param log.warn - Warning logger.
+ * @returns undefined when every page was read, else why reading stopped.
+ */
+export async function scanGuarded(
+  medplum: MedplumClient,
+  resourceType: ResourceType,
+  query: SearchQuery,
+  guard: Pick<ReadGuard, 'check'>,
+  visit: (resource: WithId<Resource>) => void,
+  log: { warn(message: string): void }
+): Promise<Stop | undefined> {
+  const stop = guard.check();
+  if (stop) {
+    return stop;
+  }
+  const pages = readPages(medplum, resourceType, query, { warn: (m) => log.warn(m) });
+  try {
+    for (;;) {
+      const next = await pages.next();
+      if (next.done) {
+        return undefined;
+      }
+      for (const entry of next.value.entry ?? []) {
+        if (entry.resource?.id && entry.search?.mode !== 'include') {
+          visit(entry.resource as WithId<Resource>);
+        }
+      }
+      const more = next.value.link?.some((l) => l.relation === 'next') ? guard.check() : undefined;
+      if (more) {
+        return more;
+      }
+    }
+  } finally {
+    await pages.return(undefined);
+  }
+}
+
+/**
+ * Every match of a search (scanGuarded), de-duplicated.
+ * @param medplum - The client.
+ * @param resourceType - Type to search.
+ * @param query - Search parameters (no `_sort`: pages come in lastUpdated order).
+ * @param guard - Checked before each page.
+ * @param log - Where a paging fallback is said.
+ * @param log.warn - Warning logger.
+ * @returns The resources (de-duplicated), or why reading stopped.
+ */
+export async function readAll<T extends Resource>(
+  medplum: MedplumClient,
+  resourceType: ResourceType,
+  query: SearchQuery,
+  guard: Pick<ReadGuard, 'check'>,
+  log: { warn(message: string): void }
+): Promise<WithId<T>[] | Stop> {
+  const found = new Map<string, WithId<T>>();
+  const stop = await scanGuarded(medplum, resourceType, query, guard, (r) => found.set(r.id, r as WithId<T>), log);
+  return stop ?? [...found.values()];
+}
