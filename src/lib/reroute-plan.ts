@@ -37,7 +37,21 @@ export interface ThreadToReroute {
   waitingSince?: number;
   /** The patient side wrote last (always true on the event path). */
   waitingOnCareTeam: boolean;
+  /**
+   * When each Task's owner was given it, from the Task's history, per Task reference: read only for
+   * a Task that would move and whose owner changed after the patient wrote without the bot's notes
+   * saying who changed it (see historyToRead).
+   */
+  ownerChanges?: ReadonlyMap<string, OwnerChange>;
 }
+
+/**
+ * When a Task's current owner was given it, as its history tells: the version that made them the
+ * owner, and whether the bot made it (the bot's versions add its note) or a person did. `made`: the
+ * owner was set when the Task was made (`at` is then its authoredOn). `unread`: the history could
+ * not be read (the quota, the deadline, a refusal): the Task is not moved this run.
+ */
+export type OwnerChange = { at: number; by: 'bot' | 'person'; made?: boolean } | { unread: string };
 
 /** What was learned about the owners, for every thread of a run. */
 export interface RouteFacts {
@@ -143,8 +157,8 @@ export function latestReroute(task: Task): RerouteRecord | undefined {
 /**
  * Whether a person changed the bot's choice of owner after the patient wrote: the bot then keeps the
  * Task for that message. The server does not tell a Project's bots who wrote a resource, so it is
- * read from the bot's own notes, which say where the bot last sent the Task, and from when a Task
- * was made:
+ * read from the bot's own notes, which say where the bot last sent the Task, from when a Task was
+ * made, and, when those cannot tell, from the Task's history:
  * - a Task the bot never moved or routed, made more than two minutes after the patient's latest
  *   message (a hand-off a person made knowing it). One made within two minutes is taken as an
  *   integration's Task opened per message, and decided by availability like any other: it must not
@@ -152,33 +166,130 @@ export function latestReroute(task: Task): RerouteRecord | undefined {
  * - a Task the bot moved or routed whose owner is no longer the bot's choice, and either the bot's
  *   note came after the patient's latest message (the change came after it too), or the bot acted
  *   within this waiting episode (after the first unanswered patient message) and the Task last
- *   changed after the latest message: a person gave it back, or passed it on, after reading it.
+ *   changed after the latest message: a person gave it back, or passed it on, after reading it;
+ * - otherwise, a Task the bot routed, changed after the latest message, whose owner is not the
+ *   bot's last choice: its history says when the owner was given it, and whether by the bot (its
+ *   versions add its note) or a person; a person's after the message counts.
+ * A Task the bot never routed, made before the message and reassigned by hand after it, is still
+ * not seen (see needsOwnerHistory); it is decided by availability.
  * A choice made before the latest message (a new message while the owner is still away) is decided
- * again; so is one made in an earlier episode, whatever was touched since. A Task made before the
- * message and reassigned by hand after it, never touched by the bot, is not seen (that needs its
- * history); it is decided by availability.
+ * again; so is one made in an earlier episode, whatever else was touched since.
  * @param task - An open Task with an owner.
- * @param thread - When the patient wrote (triggerTime) and began to wait (waitingSince).
+ * @param thread - When the patient wrote (triggerTime), began to wait (waitingSince), and the
+ *   owner changes read from history.
  * @returns True when the owner is a person's choice made after the message.
  */
-export function assignedByPersonSince(task: Task, thread: Pick<ThreadToReroute, 'triggerTime' | 'waitingSince'>): boolean {
+export function assignedByPersonSince(task: WithId<Task>, thread: Pick<ThreadToReroute, 'triggerTime' | 'waitingSince' | 'ownerChanges'>): boolean {
   const wroteAt = thread.triggerTime;
   if (wroteAt === undefined) {
     return false;
   }
-  const last = task.note?.filter((n) => n.authorString === OOO_BOT_NAME && n.extension?.length).at(-1);
+  if (assignedByPersonFromNotes(task, wroteAt, thread.waitingSince)) {
+    return true;
+  }
+  const change = thread.ownerChanges?.get(getReferenceString(task));
+  if (!change || 'unread' in change) {
+    return false;
+  }
+  return change.by === 'person' && change.at > wroteAt + (change.made ? MADE_BY_HAND_AFTER_MS : 0);
+}
+
+function assignedByPersonFromNotes(task: Task, wroteAt: number, waitingSince: number | undefined): boolean {
+  const last = lastRouteNote(task);
   if (!last) {
     return Date.parse(task.authoredOn ?? '') > wroteAt + MADE_BY_HAND_AFTER_MS;
   }
-  const botOwner = last.extension?.[0]?.extension?.find((e) => e.url === 'to')?.valueReference?.reference;
-  if (botOwner === task.owner?.reference) {
+  if (routedTo(last) === task.owner?.reference) {
     return false;
   }
   const noted = Date.parse(last.time ?? '');
   if (noted >= wroteAt) {
     return true;
   }
-  return thread.waitingSince !== undefined && noted >= thread.waitingSince && Date.parse(task.meta?.lastUpdated ?? '') > wroteAt;
+  return waitingSince !== undefined && noted >= waitingSince && Date.parse(task.meta?.lastUpdated ?? '') > wroteAt;
+}
+
+/** The bot's last note with a record (a reroute or a lifecycle route). */
+function lastRouteNote(task: Task): Annotation | undefined {
+  return task.note?.filter((n) => n.authorString === OOO_BOT_NAME && n.extension?.length).at(-1);
+}
+
+/** Where a route note sent the Task (undefined: the pool). */
+function routedTo(note: Annotation): string | undefined {
+  return note.extension?.[0]?.extension?.find((e) => e.url === 'to')?.valueReference?.reference;
+}
+
+/**
+ * Whether the notes cannot tell who gave a Task its owner and its history can: the bot routed the
+ * Task, its owner is no longer the bot's choice, the Task changed after the patient's latest
+ * message, and the notes do not already show a person's choice. A Task the bot never routed is
+ * judged from when it was made, as before: most are changed after a message (accepted, started)
+ * without a change of owner, and a history read for each would add to every reroute's cost.
+ * @param task - An open Task.
+ * @param thread - When the patient wrote and began to wait.
+ * @returns True when the history says whether a person chose the owner after the message.
+ */
+export function needsOwnerHistory(task: Task, thread: Pick<ThreadToReroute, 'triggerTime' | 'waitingSince'>): boolean {
+  const wroteAt = thread.triggerTime;
+  const owner = task.owner?.reference;
+  if (wroteAt === undefined || !isReroutableOwner(owner) || !(Date.parse(task.meta?.lastUpdated ?? '') > wroteAt)) {
+    return false;
+  }
+  const last = lastRouteNote(task);
+  return !!last && routedTo(last) !== owner && !assignedByPersonFromNotes(task, wroteAt, thread.waitingSince);
+}
+
+/**
+ * The Tasks whose history a thread's decision needs: those it would move whose owner changed after
+ * the patient wrote without the notes telling who changed it. Only they cost a history read (10
+ * points), so the cost follows what changed.
+ * @param thread - The thread, with the owner changes already read.
+ * @param route - The owners' facts (read).
+ * @returns The Tasks.
+ */
+export function historyToRead(thread: ThreadToReroute, route: RouteFacts): WithId<Task>[] {
+  if (!thread.waitingOnCareTeam) {
+    return [];
+  }
+  const moving = new Set(planThread(thread, route).decisions.filter((d) => d.action !== 'kept').map((d) => d.task));
+  return thread.tasks.filter((t) => moving.has(getReferenceString(t)) && !thread.ownerChanges?.has(getReferenceString(t)) && needsOwnerHistory(t, thread));
+}
+
+/**
+ * When a Task's current owner was given it, from its history: the oldest of the latest versions
+ * with that owner is the one that gave it; the bot made it when it added the bot's note (every
+ * change of owner the bot makes does), a person otherwise. A history that does not reach back to
+ * that change (more versions than a page since) tells only that it is at most as old as the oldest
+ * version read: it is taken as a person's (the bots never undo a person).
+ * @param task - The Task as decided on.
+ * @param versions - Its versions as read (one page, any order).
+ * @param complete - Whether the page holds every version.
+ * @returns The change.
+ */
+export function ownerChangeOf(task: Task, versions: Task[], complete: boolean): OwnerChange {
+  const time = (v: Task): number => Date.parse(v.meta?.lastUpdated ?? '') || 0;
+  const newestFirst = [...versions].sort((a, b) => time(b) - time(a));
+  const from = Math.max(0, newestFirst.findIndex((v) => v.meta?.versionId === task.meta?.versionId));
+  const owner = task.owner?.reference;
+  let k = from;
+  while (k + 1 < newestFirst.length && newestFirst[k + 1].owner?.reference === owner) {
+    k++;
+  }
+  const setter = newestFirst[k];
+  const before = newestFirst[k + 1];
+  if (!setter) {
+    return { unread: 'no version' };
+  }
+  const botNotes = (v: Task | undefined): number => v?.note?.filter((n) => n.authorString === OOO_BOT_NAME).length ?? 0;
+  if (before) {
+    return { at: time(setter), by: botNotes(setter) > botNotes(before) ? 'bot' : 'person' };
+  }
+  if (!complete) {
+    return { at: time(setter), by: 'person' };
+  }
+  // The first version: the owner was set when the Task was made.
+  const made = Date.parse(setter.authoredOn ?? '');
+  return { at: Number.isNaN(made) ? time(setter) : made, by: botNotes(setter) > 0 ? 'bot' : 'person', made: true };
 }
 
 /**
@@ -258,6 +369,12 @@ export function planThread(thread: ThreadToReroute, route: RouteFacts): ThreadPl
     }
     if (!thread.waitingOnCareTeam) {
       decisions.push({ task: taskRef, owner, action: 'kept', reason: 'owner unavailable, but the care team spoke last' });
+      continue;
+    }
+    const change = thread.ownerChanges?.get(taskRef);
+    if (change && 'unread' in change) {
+      // Who gave it this owner after the patient wrote is unknown: the next run reads it.
+      decisions.push({ task: taskRef, owner, action: 'kept', reason: `owner changed after the patient wrote; its history not read (${change.unread})` });
       continue;
     }
     const cover = availableCover(owner, route);

@@ -13,6 +13,7 @@ import type { RouteFacts, ThreadPlan, ThreadToReroute } from '../lib/reroute-pla
 import { coversToRead, isResponseTask, planLifecycle, routeCandidates } from '../lib/response-lifecycle';
 import type { LifecycleConfig, LifecyclePlan, LifecycleThread } from '../lib/response-lifecycle';
 import { senderRole } from '../lib/thread';
+import { OwnerHistory } from './owner-history';
 import { OwnerDirectory } from './owners';
 import type { RerouteConfig } from './settings';
 import { describeDecision, emptyEventSummary, lifecycleCounts, logCoverMisses, mergeDecisions, tallyLifecycle, tallyWrites } from './summary';
@@ -79,6 +80,7 @@ export async function onMessage(
   }
   const summary: RerouteSummary = { ...emptyEventSummary('done'), thread: trigger.thread, message: trigger.message };
   const owners = new OwnerDirectory();
+  const history = new OwnerHistory();
   const movedThisRun = new Set<string>();
   const now = Date.now();
   try {
@@ -92,10 +94,10 @@ export async function onMessage(
       // The lifecycle reads the conversation whenever it has work; the reroute, only when it would
       // move a Task on a message that may have been stored after a reply (see readsConversation).
       let talk = lifecycleHasWork(trigger.role, read, config.lifecycle) ? await readTalk(medplum, read, config.lifecycle) : undefined;
-      let decided = await decide(medplum, trigger, talk ? talk.thread : read, talk?.lifecycle, { owners, route, config, nearDeadline, log });
+      let decided = await decide(medplum, trigger, talk ? talk.thread : read, talk?.lifecycle, { owners, history, route, config, nearDeadline, log });
       if (!('deferred' in decided) && !talk && readsConversation(trigger, decided.plan, now)) {
         talk = await readTalk(medplum, read, config.lifecycle);
-        decided = await decide(medplum, trigger, talk.thread, undefined, { owners, route, config, nearDeadline, log });
+        decided = await decide(medplum, trigger, talk.thread, undefined, { owners, history, route, config, nearDeadline, log });
       }
       if ('deferred' in decided) {
         summary.deferred[decided.deferred]++;
@@ -162,6 +164,8 @@ export function readsConversation(trigger: Exclude<Trigger, { ignore: string }>,
 /** What one decision of the event path shares with the next. */
 interface Deciding {
   owners: OwnerDirectory;
+  /** Who gave a Task its owner, read when the notes cannot tell and the Task would move. */
+  history: OwnerHistory;
   route: RouteFacts;
   config: RerouteConfig;
   nearDeadline: () => boolean;
@@ -169,8 +173,9 @@ interface Deciding {
 }
 
 /**
- * Reads the owners a thread's decision needs, then decides it (the reroute for a patient message,
- * the lifecycle when it has work).
+ * Reads the owners a thread's decision needs (and the history of a Task that would move whose owner
+ * changed after the patient wrote, when the notes cannot tell who changed it), then decides it (the
+ * reroute for a patient message, the lifecycle when it has work).
  * @param medplum - The client.
  * @param trigger - The message.
  * @param thread - The thread as read.
@@ -185,7 +190,7 @@ async function decide(
   lifecycle: LifecycleThread | undefined,
   d: Deciding
 ): Promise<{ plan: ThreadPlan; lifecyclePlan?: LifecyclePlan } | { deferred: 'quota' | 'deadline' }> {
-  const { owners, route, config, nearDeadline, log } = d;
+  const { owners, history, route, config, nearDeadline, log } = d;
   const patient = trigger.role === 'patient';
   const needed = patient ? [...ownersToCheck(thread, {}, route.movedThisRun), ...(lifecycle ? routeCandidates(lifecycle) : [])] : [];
   const window = { start: Math.min(thread.triggerTime ?? route.now, route.now), end: route.now + 1 };
@@ -198,8 +203,11 @@ async function decide(
     return { deferred: unread.why };
   }
   owners.warnUnjudged(needed, route.now, config.serviceTypes, log);
+  if (patient) {
+    await history.read(medplum, [thread], route, { nearDeadline }, log);
+  }
   return {
-    plan: patient ? planThread(thread, route) : { thread: thread.thread, decisions: [], repaired: [], entries: [] },
+    plan: patient ? planThread(history.with(thread), route) : { thread: thread.thread, decisions: [], repaired: [], entries: [] },
     lifecyclePlan: lifecycle ? planLifecycle(lifecycle, route, config.lifecycle) : undefined,
   };
 }

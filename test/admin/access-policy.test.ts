@@ -51,6 +51,8 @@ async function usedRights(server: ServerMock): Promise<Rights> {
       grant('Schedule', 'read');
       grant('Slot', 'search', 'read');
       schedule.actor?.forEach((a) => grant(a.reference?.split('/')[0] as string, 'read'));
+    } else if (r.method === 'GET' && operation === '_history') {
+      grant(type, 'history');
     } else if (r.method === 'GET') {
       grant(type, id ? 'read' : 'search');
       r.responseTypes?.forEach((t) => grant(t, 'read'));
@@ -116,8 +118,15 @@ describe('AccessPolicies grant exactly what the bots use', () => {
       const note = { authorString: 'ooo-reroute', text: 'Returned to the team pool.', extension: [record] };
       await seedTask(server, thread, rerouted ? { note: [note] } : { owner: ref(owner) });
     }
+    // A Task the bot sent to the pool, given back to the owner after the patient wrote: its history says by whom.
+    const handedBack = await seedThread(server, { subject: patient, recipient: [patient, ref(owner)] });
+    await server.seed({ ...message(handedBack, patient), sent: new Date(NOW - 60_000).toISOString() });
+    const pooled = { authorString: 'ooo-reroute', text: 'Returned to the team pool.', time: new Date(NOW - DAY).toISOString(), extension: [{ url: 'urn:medplum-messaging-bots:ooo-reroute', extension: [{ url: 'from', valueReference: ref(owner) }, { url: 'reason', valueCode: 'absent' }] }] };
+    const given = await seedTask(server, handedBack, { note: [pooled], meta: { lastUpdated: new Date(NOW - DAY).toISOString() } });
+    await server.seedVersion({ ...given, owner: ref(owner), meta: { lastUpdated: new Date(NOW - 30_000).toISOString() } });
     server.resetCounts();
     expect(await oooHandler(server.medplum, botEvent({ resourceType: 'Bot', id: 'ooo' }, { BOT_TIMEOUT_SECONDS: '60' }))).toMatchObject({ rerouted: 1, repaired: 1 });
+    expect(server.count((r) => r.path.endsWith('/_history'))).toBe(1);
     scenarios.push(server);
 
     // The response lifecycle: a patient opens a Task (its header read by id), a reply completes it,

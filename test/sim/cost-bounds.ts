@@ -4,7 +4,8 @@
 //
 // README.md, "Operate" → "Quota": "A patient message costs 40 points when nothing moves, 240 for a
 // reroute during an absence (140 at the end of a shift, which does not touch the thread), 20 more
-// when a message that arrives late would move a Task ...; with RESPONSE_TASKS=on, about 200 to open
+// when a message that arrives late would move a Task ..., 10 more per Task that would move whose owner
+// changed after the patient wrote and is no longer the bot's choice ...; with RESPONSE_TASKS=on, about 200 to open
 // and route a Task, 140 to complete it, nothing more for a follow-up; an hourly reminders run a few
 // hundred to a few thousand, whatever the history of the threads (docs/design.md has the table)."
 // docs/design.md, "Cost, quota and timeouts": the table the rows below restate.
@@ -27,15 +28,15 @@ export interface CostRow {
 export const COST_TABLE: CostRow[] = [
   {
     run: 'event: a patient writes, a response Task is open',
-    published: '40 when nothing moves; 240 for an absence reroute (+ Task patch, header patch), 140 at the end of a shift (+ Task patch); + 20 for a late message that would move a Task',
+    published: '40 when nothing moves; 240 for an absence reroute (+ Task patch, header patch), 140 at the end of a shift (+ Task patch); + 20 for a late message that would move a Task; + 10 per Task that would move whose owner changed after the message (its history)',
     source: 'README "Quota"; docs/design.md rows "OOO event, owner available", "… reroutes one Task for an absence", "… at the end of a shift", "… for a late message"',
-    bound: 'reads 40, + 20 when the message was sent over 2 minutes before the run, + 40 when an owner who may lose the Task has a cover; writes 100 per open Task of the thread + 100 for the header',
+    bound: 'reads 40, + 20 when the message was sent over 2 minutes before the run, + 40 when an owner who may lose the Task has a cover, + 10 per open Task of the thread (a history); writes 100 per open Task of the thread + 100 for the header',
   },
   {
     run: 'event: a patient writes, no response Task open',
     published: '201 (+ header read 1, messages 20, Schedules 20, conditional create 120)',
     source: 'README "Quota" ("about 200 to open and route a Task"); docs/design.md row "Lifecycle: a patient writes, a Task is opened and routed"',
-    bound: 'reads 81, + 20 late, + 40 when no candidate is available and one has a cover; writes as above + 120',
+    bound: 'reads 81, + 20 late, + 40 when no candidate is available and one has a cover, + 10 per open Task (a history); writes as above + 120',
   },
   {
     run: 'event: the care team writes',
@@ -52,10 +53,10 @@ export const COST_TABLE: CostRow[] = [
   {
     run: 'sweep (every 15 minutes)',
     published:
-      'Task scan 20 per 1,000 open Tasks; per 100 threads read, 20 for their headers and 20 per page of their latest messages; per 50 owners of waiting threads 40; 200 per absence reroute, 100 per end-of-shift reroute',
+      'Task scan 20 per 1,000 open Tasks; per 100 threads read, 20 for their headers and 20 per page of their latest messages; per 50 owners of waiting threads 40; 10 per Task that would move whose owner changed after the message; 200 per absence reroute, 100 per end-of-shift reroute',
     source: 'docs/design.md row "OOO sweep"; the lifecycle rows for opening (120) and completing (100); design "Lifecycle": threads with a message in the last day are read',
     bound:
-      'reads 20 per 1,000 open Tasks + 20 per 1,000 messages of the last day + per 100 candidate threads 40 and 80 for owners and covers + 20 per further 1,000 of their messages + 20 per thread with an open Task (a page further back); writes 200 per open Task + 120 per candidate thread',
+      'reads 20 per 1,000 open Tasks + 20 per 1,000 messages of the last day + per 100 candidate threads 40 and 80 for owners and covers + 20 per further 1,000 of their messages + 20 per thread with an open Task (a page further back) + 10 per open Task (a history); writes 200 per open Task + 120 per candidate thread',
   },
   {
     run: 'reminders run (hourly), and the reconcile pass it may go on with',
@@ -98,7 +99,8 @@ export function costBound(facts: CostFacts, attempts = 1): { reads: number; writ
       if (facts.role === 'care-team') {
         return { reads: attempts * 40, writes: attempts * 100 * facts.openTasks };
       }
-      const extra = (facts.covers ? 40 : 0) + (facts.late ? 20 : 0);
+      // A history (10) for each Task that would move whose owner changed after the message.
+      const extra = (facts.covers ? 40 : 0) + (facts.late ? 20 : 0) + 10 * facts.openTasks;
       const reads = (facts.openResponse ? 40 : 81 + 20 * (pages(facts.messages) - 1)) + extra;
       return { reads: attempts * reads, writes: attempts * (100 * facts.openTasks + 100 + (facts.openResponse ? 0 : 120)) };
     }
@@ -106,7 +108,7 @@ export function costBound(facts: CostFacts, attempts = 1): { reads: number; writ
       const chunks = Math.max(1, Math.ceil(facts.candidates / 100));
       // "20 per page of their latest messages (usually one)": a thread whose open Task's question lies
       // before that page takes one page more (src/lib/conversation-reads.ts).
-      const reads = 20 * pages(facts.openTasks) + 20 * pages(facts.recentMessages) + chunks * (40 + 80) + 20 * (pages(facts.candidateMessages) - 1) + 20 * facts.withTask;
+      const reads = 20 * pages(facts.openTasks) + 20 * pages(facts.recentMessages) + chunks * (40 + 80) + 20 * (pages(facts.candidateMessages) - 1) + 20 * facts.withTask + 10 * facts.openTasks;
       return { reads, writes: 200 * facts.openTasks + 120 * facts.waiting };
     }
     case 'stale': {

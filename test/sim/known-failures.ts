@@ -15,18 +15,6 @@ export interface KnownFailure {
 
 export const KNOWN_FAILURES: KnownFailure[] = [
   {
-    invariant: 3,
-    code: 'task-moved-after-person',
-    why:
-      'A person reassigns a response Task after the patient\'s latest message; the next sweep moves it to the owner\'s cover ' +
-      '(or the pool) because the bot reads a person\'s choice only from its own notes (assignedByPersonSince in ' +
-      'src/lib/reroute-plan.ts): a Task the bot last routed before the current waiting episode began (here before a ' +
-      'care-team reply stored late) and reassigned by hand after it is "not seen (that needs its history)".',
-    example:
-      'seed 4, 8 days, 12 providers (npm run test:sim -- --seed 4 --days 8 --providers 12 --trace th15): Task/b43 routed to the ' +
-      'pool on 20 October 03:04Z, reply m692 stored late, patient m690 and m691, reassigned to pr8 at 11:57Z, moved to pr4 by the sweep at 12:00Z',
-  },
-  {
     invariant: 5,
     code: 'episode-without-task',
     why:
