@@ -230,9 +230,13 @@ export function coversToRead(candidates: string[], route: RouteFacts): string[] 
  * @param thread - The thread as read.
  * @param route - Owners' facts and the decision instant.
  * @param config - The lifecycle settings.
+ * @param options - `open: false` when the caller did not read the owners routing needs (the event of a
+ *   care-team message: a reply stored after the patient wrote again completes the answered Task, and
+ *   the sweep opens and routes the new question's).
+ * @param options.open - Whether a Task may be opened (default true).
  * @returns The decisions and the writes.
  */
-export function planLifecycle(thread: LifecycleThread, route: RouteFacts, config: LifecycleConfig): LifecyclePlan {
+export function planLifecycle(thread: LifecycleThread, route: RouteFacts, config: LifecycleConfig, options: { open?: boolean } = {}): LifecyclePlan {
   const plan: LifecyclePlan = { thread: thread.thread, decisions: [], entries: [] };
   if (!config.enabled) {
     return plan;
@@ -254,7 +258,7 @@ export function planLifecycle(thread: LifecycleThread, route: RouteFacts, config
   }
   // Then the waiting episode's own Task, when no unanswered one stands for it.
   const episode = currentEpisode(thread.conversation);
-  if (opensTask(thread, config) && episode.opening) {
+  if (options.open !== false && opensTask(thread, config) && episode.opening) {
     const candidates = routeCandidates(thread);
     const chosen = chooseOwner(candidates, lastCareTeamWriter(thread.conversation), route);
     const value = `${thread.thread.split('/')[1]}:after:${episode.boundary ? episode.boundary.ref.split('/')[1] : 'start'}`;

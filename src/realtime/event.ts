@@ -208,7 +208,7 @@ async function decide(
   }
   return {
     plan: patient ? planThread(history.with(thread), route) : { thread: thread.thread, decisions: [], repaired: [], entries: [] },
-    lifecyclePlan: lifecycle ? planLifecycle(lifecycle, route, config.lifecycle) : undefined,
+    lifecyclePlan: lifecycle ? planLifecycle(lifecycle, route, config.lifecycle, { open: patient }) : undefined,
   };
 }
 

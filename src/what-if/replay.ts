@@ -208,7 +208,7 @@ export function replay(facts: PeriodFacts, settings: BotSettings): ReplayResult 
     const plan = point.role === 'patient' ? planThread({ thread: state.ref, header, tasks, trigger: point.ref, triggerTime: point.time, waitingOnCareTeam: true }, routeNow) : undefined;
     const open = tasks.some((t) => isResponseTask(t, lifecycle.code));
     const lifecycleWork = lifecycle.enabled && (point.role === 'patient' ? !open : open);
-    const lifecyclePlan = lifecycleWork ? planLifecycle({ thread: state.ref, header, tasks, conversation: { points: [...state.points] } }, routeNow, lifecycle) : undefined;
+    const lifecyclePlan = lifecycleWork ? planLifecycle({ thread: state.ref, header, tasks, conversation: { points: [...state.points] } }, routeNow, lifecycle, { open: point.role === 'patient' }) : undefined;
     if (plan) {
       applyReroutes(plan, point.time);
     }
