@@ -231,8 +231,9 @@ export function coversToRead(candidates: string[], route: RouteFacts): string[] 
  * @param route - Owners' facts and the decision instant.
  * @param config - The lifecycle settings.
  * @param options - `open: false` when the caller did not read the owners routing needs (the event of a
- *   care-team message: a reply stored after the patient wrote again completes the answered Task, and
- *   the sweep opens and routes the new question's).
+ *   care-team message): a thread whose new question needs a Task (a reply stored after the patient
+ *   wrote again) is then left whole to the sweep, which completes the answered Task and opens and
+ *   routes the new one together, so the waiting patient is never left without an open Task.
  * @param options.open - Whether a Task may be opened (default true).
  * @returns The decisions and the writes.
  */
@@ -251,14 +252,18 @@ export function planLifecycle(thread: LifecycleThread, route: RouteFacts, config
     }
     return plan;
   }
+  const episode = currentEpisode(thread.conversation);
+  const opens = opensTask(thread, config) && !!episode.opening;
+  if (opens && options.open === false) {
+    return plan;
+  }
   // A Task nobody has answered yet stays open; an answered one is completed, whoever wrote since.
   for (const { task, reply } of answeredTasks(thread, config)) {
     plan.decisions.push({ action: 'complete', task: getReferenceString(task), target: reply.ref, reason: 'care team replied' });
     plan.entries.push(completeEntry(task, reply, now));
   }
   // Then the waiting episode's own Task, when no unanswered one stands for it.
-  const episode = currentEpisode(thread.conversation);
-  if (options.open !== false && opensTask(thread, config) && episode.opening) {
+  if (opens && episode.opening) {
     const candidates = routeCandidates(thread);
     const chosen = chooseOwner(candidates, lastCareTeamWriter(thread.conversation), route);
     const value = `${thread.thread.split('/')[1]}:after:${episode.boundary ? episode.boundary.ref.split('/')[1] : 'start'}`;

@@ -102,7 +102,7 @@ describe('a reply no event saw, then a new patient message before the sweep', ()
     expect(open[0].owner).toBeUndefined(); // nobody on the thread is available: the pool
   });
 
-  test('the event of a reply stored after the patient wrote again completes the answered Task and leaves the new one to the sweep (which routes it)', async () => {
+  test('the event of a reply stored after the patient wrote again leaves the thread to the sweep, which completes the answered Task and opens and routes the new one together', async () => {
     const { server, patient, drB, thread } = await setup({ from: '09:00:00', hours: 8 });
     expect(await event(server, await seedMessage(server, thread, patient, at(NOW - 30 * MINUTE)))).toMatchObject({ opened: 1 });
     const [first] = await responseTasks(server, thread);
@@ -112,12 +112,14 @@ describe('a reply no event saw, then a new patient message before the sweep', ()
     // Dr B's reply was sent before the follow-up but stored (and delivered) after it.
     const reply = await seedMessage(server, thread, drB, at(NOW + 2 * MINUTE), { meta: { lastUpdated: at(NOW + 16 * MINUTE) } });
     server.resetCounts();
-    expect(await event(server, reply)).toMatchObject({ completed: 1, opened: 0, failed: 0 });
-    expect(server.points()).toBeLessThanOrEqual(140); // the published cost of a completion
-    expect(await server.read<Task>('Task', first.id as string)).toMatchObject({ status: 'completed' });
+    // The event read no owners to route a new Task: it completes nothing either (the patient is never left without an open Task).
+    expect(await event(server, reply)).toMatchObject({ completed: 0, opened: 0, failed: 0 });
+    expect(server.points()).toBeLessThanOrEqual(140); // no more than the published cost of a completion
+    expect(await server.read<Task>('Task', first.id as string)).toMatchObject({ status: 'requested' });
 
     vi.setSystemTime(NOW + 18 * MINUTE);
-    expect(await sweep(server)).toMatchObject({ opened: 1, completed: 0 });
+    expect(await sweep(server)).toMatchObject({ opened: 1, completed: 1 });
+    expect(await server.read<Task>('Task', first.id as string)).toMatchObject({ status: 'completed', output: [{ valueReference: { reference: `Communication/${reply.id}` } }] });
     const open = (await responseTasks(server, thread)).filter(isOpen);
     expect(open).toHaveLength(1);
     expect(open[0]).toMatchObject({ owner: drB, input: [{ valueReference: { reference: `Communication/${again.id}` } }] });
