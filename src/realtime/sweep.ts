@@ -8,23 +8,30 @@
 // a sweep stopped by its deadline keeps what it did, the next one starts at the next chunk, and
 // every chunk is first within as many runs as there are chunks; within a chunk, oldest waiting
 // message first. A rerouted
-// thread has no owner left to read. No state is stored.
+// thread has no owner left to read.
+//
+// With the lifecycle on, the sweep also reads every thread with a message stored since the last
+// sweep that finished cleanly (at least the last 24 hours, at most 14 days), so an episode whose event
+// was lost, or that came while the bot was off, gets its Task whenever the bot comes back. The one
+// state it keeps is that instant, in a marker it owns (a Basic found and made by its identifier,
+// tagged as the project's), written by each clean sweep with a version-guarded patch.
 import { getReferenceString } from '@medplum/core';
 import type { MedplumClient, WithId } from '@medplum/core';
-import type { Communication, Task } from '@medplum/fhirtypes';
+import type { Basic, BundleEntry, Communication, Extension, Task } from '@medplum/fhirtypes';
 import { parseCron } from '../lib/cron';
 import { availabilityAt } from '../lib/availability';
 import type { BotLog } from '../lib/bot-runtime';
 import { RunFailedError } from '../lib/bot-runtime';
-import { applyWrites, referenceType, scanOpenThreadTasks, searchAll } from '../lib/fhir';
-import { ReadGuard, scanGuarded } from '../lib/read-guard';
+import { applyWrites, guardedPatchEntry, referenceType, scanOpenThreadTasks, searchAll } from '../lib/fhir';
+import type { WriteOptions } from '../lib/fhir';
+import { readAll, ReadGuard, scanGuarded } from '../lib/read-guard';
 import type { Stop } from '../lib/read-guard';
 import { isQuotaError, quotaLeft, QUOTA_COST } from '../lib/quota';
 import { isReroutableOwner, latestReroute, OOO_BOT_NAME, ownersToCheck, planThread } from '../lib/reroute-plan';
 import type { RouteFacts, ThreadPlan, ThreadToReroute } from '../lib/reroute-plan';
 import { answeredTasks, isResponseTask, coversToRead, opensTask, planLifecycle, routeCandidates } from '../lib/response-lifecycle';
 import type { LifecycleConfig, LifecyclePlan, LifecycleThread } from '../lib/response-lifecycle';
-import { conversationOf, lifecycleNeeds, readConversations, threadToReroute } from '../lib/conversation-reads';
+import { CLOCK_SKEW_MS, conversationOf, lifecycleNeeds, readConversations, threadToReroute } from '../lib/conversation-reads';
 import { coversNeeded } from './event';
 import { OwnerHistory } from './owner-history';
 import { OwnerDirectory } from './owners';
@@ -35,8 +42,17 @@ import type { SweepSummary } from './summary';
 
 /** Threads per header or message search (the ids go in the URL). */
 export const THREADS_PER_SEARCH = 100;
-/** With the lifecycle on, threads with a message stored this recently are read even without a Task. */
-const LIFECYCLE_LOOKBACK_MS = 24 * 3_600_000;
+/** With the lifecycle on, threads with a message stored this recently are read even without a Task (the least look-back). */
+export const LIFECYCLE_LOOKBACK_MS = 24 * 3_600_000;
+/** The most the look-back reaches, however long ago the last clean sweep was (the cost stays bounded). */
+export const LIFECYCLE_LOOKBACK_CAP_MS = 14 * LIFECYCLE_LOOKBACK_MS;
+/** The sweep's marker: found and made by this identifier. */
+export const SWEEP_MARKER_IDENTIFIER = { system: 'urn:medplum-messaging-bots:ooo-reroute', value: 'sweep' };
+/** The marker's extension: when the last clean sweep started. */
+export const SWEEP_CLEAN_URL = 'urn:medplum-messaging-bots:ooo-sweep-clean';
+/** What setup tags as the project's (src/admin/project-setup.ts, MANAGED_TAG_SYSTEM and the bot's name). */
+const SWEEP_MARKER_TAG = { system: 'urn:medplum-messaging-bots', code: OOO_BOT_NAME };
+const SWEEP_MARKER_CODE = { system: 'urn:medplum-messaging-bots', code: 'ooo-sweep-progress' };
 /** The sweep leaves this share of the quota it found to the event path, which shares the Bot's quota. */
 const SWEEP_RESERVE_SHARE = 0.1;
 
@@ -117,14 +133,41 @@ async function sweepThreads(
   const { lifecycle } = config;
   const worthReading = (t: WithId<Task>): boolean => isReroutableOwner(t.owner?.reference) || !!latestReroute(t) || (lifecycle.enabled && isResponseTask(t, lifecycle.code));
   const candidates = [...tasksByThread].filter(([, tasks]) => tasks.some(worthReading));
+  let marker: { found: WithId<Basic> | undefined; lastClean?: number } | undefined;
+  /** How far the look-back was read: every message stored since `from` (complete), or before `reached` (a catch-up cut short). */
+  let scanned: { complete: true } | { complete: false; stop: Stop; reached?: number } = { complete: true };
   if (lifecycle.enabled) {
-    const known = new Set(candidates.map(([ref]) => ref));
-    const recent = await recentThreads(medplum, now - LIFECYCLE_LOOKBACK_MS, guard, log);
-    if (typeof recent === 'string') {
-      // Not sent into a spent minute (nor past the deadline): the next sweep reads them.
-      return `sweep stopped early (${recent}) before reading the threads with recent messages; nothing written, the next sweep starts over`;
+    const found = await readAll<Basic>(medplum, 'Basic', { identifier: `${SWEEP_MARKER_IDENTIFIER.system}|${SWEEP_MARKER_IDENTIFIER.value}` }, guard, log);
+    if (typeof found === 'string') {
+      return `sweep stopped early (${found}) before reading its marker; nothing written, the next sweep starts over`;
     }
-    for (const ref of recent) {
+    const lastClean = lastCleanSweep(found);
+    marker = { found: found[0], lastClean };
+    const least = now - LIFECYCLE_LOOKBACK_MS;
+    const since = lookBackFrom(lastClean, now);
+    // The last day first, as every sweep reads it; then, after a gap, the older part back to the last clean sweep.
+    const recent = await recentThreads(medplum, least, undefined, guard, log);
+    if (recent.stop === 'quota') {
+      // Not sent into a spent minute: the next sweep reads them.
+      return 'sweep stopped early (quota) before reading the threads with recent messages; nothing written, the next sweep starts over';
+    }
+    const threads = [...recent.threads];
+    if (recent.stop) {
+      scanned = { complete: false, stop: recent.stop };
+    } else if (since < least) {
+      const capped = lastClean !== undefined && since > lastClean - CLOCK_SKEW_MS;
+      log[capped ? 'warn' : 'info'](
+        `sweep: the last clean sweep started ${lastClean === undefined ? 'never' : new Date(lastClean).toISOString()}; also reading the threads with a message stored since ${new Date(since).toISOString()}` +
+          (capped ? ' (the most it reads back): a patient who wrote before then and was never answered gets no response Task until the thread moves' : '')
+      );
+      const older = await recentThreads(medplum, since, least, guard, log);
+      threads.push(...older.threads);
+      if (older.stop) {
+        scanned = { complete: false, stop: older.stop, reached: older.reached };
+      }
+    }
+    const known = new Set(candidates.map(([ref]) => ref));
+    for (const ref of threads) {
       if (!known.has(ref)) {
         known.add(ref);
         candidates.push([ref, tasksByThread.get(ref) ?? []]);
@@ -153,7 +196,76 @@ async function sweepThreads(
   }
   summary.ownersChecked = checked.size;
   summary.ownersUnavailable = [...checked].filter((o) => availabilityAt(owners.facts(o), now, config.serviceTypes).state === 'unavailable').length;
-  return undefined;
+  if (!marker || summary.failed || summary.deferred.quota || summary.deferred.deadline) {
+    return undefined;
+  }
+  if (scanned.complete) {
+    // Clean: every thread with a message stored before `now` was handled (the next look-back starts here).
+    await recordCleanSweep(medplum, marker.found, now, { shouldStop: nearDeadline, reserve }, log);
+    return undefined;
+  }
+  if (scanned.reached !== undefined && (marker.lastClean === undefined || scanned.reached > marker.lastClean)) {
+    // A catch-up cut short: what was stored before the last message read is handled; the next sweep goes on from there.
+    await recordCleanSweep(medplum, marker.found, scanned.reached, { shouldStop: nearDeadline, reserve }, log);
+  }
+  return `sweep stopped early (${scanned.stop}) while reading the threads with recent messages; the next sweep reads on`;
+}
+
+/**
+ * When the last clean sweep started, as its marker records it.
+ * @param markers - The marker (several only if made twice; the earliest instant is kept: a longer look-back is safe).
+ * @returns Epoch milliseconds, or undefined when none is recorded.
+ */
+export function lastCleanSweep(markers: Basic[]): number | undefined {
+  const times = markers
+    .map((m) => Date.parse(m.extension?.find((e) => e.url === SWEEP_CLEAN_URL)?.valueInstant ?? ''))
+    .filter((t) => !Number.isNaN(t));
+  return times.length ? Math.min(...times) : undefined;
+}
+
+/**
+ * Where the lifecycle's look-back starts: the last clean sweep's start (less a clock margin: the
+ * server stamps what is stored), never later than 24 hours ago and never earlier than 14 days ago.
+ * No clean sweep recorded (the first sweep with the lifecycle on): 24 hours.
+ * @param lastClean - When the last clean sweep started, if recorded.
+ * @param now - Epoch milliseconds.
+ * @returns Epoch milliseconds: threads with a message stored since are read.
+ */
+export function lookBackFrom(lastClean: number | undefined, now: number): number {
+  const least = now - LIFECYCLE_LOOKBACK_MS;
+  if (lastClean === undefined) {
+    return least;
+  }
+  return Math.max(now - LIFECYCLE_LOOKBACK_CAP_MS, Math.min(least, lastClean - CLOCK_SKEW_MS));
+}
+
+/**
+ * The write that records a clean sweep: a version-guarded patch of the marker, or its conditional create.
+ * @param marker - The marker as read, if any.
+ * @param startedAt - When the clean sweep started.
+ * @returns The batch entry.
+ */
+export function sweepMarkerEntry(marker: WithId<Basic> | undefined, startedAt: number): BundleEntry {
+  const extension: Extension[] = [{ url: SWEEP_CLEAN_URL, valueInstant: new Date(startedAt).toISOString() }];
+  if (marker) {
+    return guardedPatchEntry(marker, [{ op: 'add', path: '/extension', value: extension }]);
+  }
+  const resource: Basic = {
+    resourceType: 'Basic',
+    meta: { tag: [SWEEP_MARKER_TAG] },
+    identifier: [SWEEP_MARKER_IDENTIFIER],
+    code: { coding: [SWEEP_MARKER_CODE], text: 'Out-of-office sweep: when the last clean sweep started' },
+    extension,
+  };
+  return { request: { method: 'POST', url: 'Basic', ifNoneExist: `identifier=${SWEEP_MARKER_IDENTIFIER.system}|${SWEEP_MARKER_IDENTIFIER.value}` }, resource };
+}
+
+async function recordCleanSweep(medplum: MedplumClient, marker: WithId<Basic> | undefined, startedAt: number, options: WriteOptions, log: BotLog): Promise<void> {
+  const [[outcome]] = await applyWrites(medplum, [[sweepMarkerEntry(marker, startedAt)]], options);
+  if (outcome.kind !== 'applied') {
+    // Another sweep moved it meanwhile, or no quota was left: the next sweep reads further back, no harm.
+    log.info(`sweep: clean, not recorded (${outcome.kind}${'status' in outcome ? ` ${outcome.status}` : ''}); the next sweep looks back from the marker as it is`);
+  }
 }
 
 /**
@@ -261,29 +373,45 @@ async function sweepChunk(medplum: MedplumClient, threads: SweptThread[], state:
 
 /**
  * Threads with a message stored since an instant (by `_lastUpdated`, so a message synced late with
- * an old `sent` is found too), each page read only when the guard allows it.
+ * an old `sent` is found too), oldest first, each page read only when the guard allows it.
  * @param medplum - The client.
- * @param since - Epoch milliseconds.
+ * @param from - Epoch milliseconds (inclusive).
+ * @param to - Epoch milliseconds (exclusive), or undefined for up to now.
  * @param guard - Deadline and quota, checked before each page.
  * @param log - Logger.
- * @returns Thread references, or why reading stopped.
+ * @returns Thread references; when reading stopped, why, and the latest `meta.lastUpdated` read
+ *   (every message stored before it was read).
  */
-async function recentThreads(medplum: MedplumClient, since: number, guard: ReadGuard, log: BotLog): Promise<string[] | Stop> {
+async function recentThreads(
+  medplum: MedplumClient,
+  from: number,
+  to: number | undefined,
+  guard: ReadGuard,
+  log: BotLog
+): Promise<{ threads: string[]; stop?: Stop; reached?: number }> {
   const threads = new Set<string>();
+  let reached: number | undefined;
   const stop = await scanGuarded(
     medplum,
     'Communication',
-    { 'part-of:missing': 'false', _lastUpdated: `ge${new Date(since).toISOString()}`, _elements: 'partOf' },
+    [
+      ['part-of:missing', 'false'],
+      ['_lastUpdated', `ge${new Date(from).toISOString()}`],
+      ...(to === undefined ? [] : [['_lastUpdated', `lt${new Date(to).toISOString()}`]]),
+      ['_elements', 'partOf'],
+    ],
     guard,
     (r) => {
       const thread = (r as Communication).partOf?.find((p) => referenceType(p) === 'Communication')?.reference;
       if (thread) {
         threads.add(thread);
       }
+      const stored = Date.parse(r.meta?.lastUpdated ?? '');
+      reached = Number.isNaN(stored) ? reached : Math.max(reached ?? stored, stored);
     },
     log
   );
-  return stop ?? [...threads];
+  return { threads: [...threads], stop, reached };
 }
 
 /** A thread as the sweep read it: for the reroute decision and for the lifecycle. */

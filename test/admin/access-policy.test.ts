@@ -145,6 +145,8 @@ describe('AccessPolicies grant exactly what the bots use', () => {
     await lifecycle.seed({ ...message(lost, someone), sent: new Date(NOW - 60_000).toISOString() });
     await seedTask(lifecycle, await seedThread(lifecycle, { subject: someone, status: 'completed' }), { owner: ref(nurse) });
     expect(await oooHandler(lifecycle.medplum, botEvent({ resourceType: 'Bot', id: 'ooo' }, on))).toMatchObject({ opened: 1, cancelled: 1 });
+    // The next sweep records itself on the marker the first one made (src/realtime/sweep.ts).
+    expect(await oooHandler(lifecycle.medplum, botEvent({ resourceType: 'Bot', id: 'ooo' }, on))).toMatchObject({ stoppedEarly: false });
     scenarios.push(lifecycle);
 
     const used = merge(await Promise.all(scenarios.map(usedRights)));

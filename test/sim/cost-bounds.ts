@@ -53,10 +53,12 @@ export const COST_TABLE: CostRow[] = [
   {
     run: 'sweep (every 15 minutes)',
     published:
-      'Task scan 20 per 1,000 open Tasks; per 100 threads read, 20 for their headers and 20 per page of their latest messages; per 50 owners of waiting threads 40; 10 per Task that would move whose owner changed after the message; 200 per absence reroute, 100 per end-of-shift reroute',
-    source: 'docs/design.md row "OOO sweep"; the lifecycle rows for opening (120) and completing (100); design "Lifecycle": threads with a message in the last day are read',
+      'Task scan 20 per 1,000 open Tasks; per 100 threads read, 20 for their headers and 20 per page of their latest messages; per 50 owners of waiting threads 40; 10 per Task that would move whose owner changed after the message; 200 per absence reroute, 100 per end-of-shift reroute; ' +
+      'with the lifecycle on, 20 for its marker, 20 per 1,000 messages of the last day and per 1,000 older ones stored since the last clean sweep (at most 14 days back), 100 to record a clean sweep (120 the first time)',
+    source:
+      'docs/design.md row "OOO sweep" and "Sweep"; README "Quota"; the lifecycle rows for opening (120) and completing (100); threads with a message stored since the last clean sweep (at least the last day) are read',
     bound:
-      'reads 20 per 1,000 open Tasks + 20 per 1,000 messages of the last day + per 100 candidate threads 40 and 80 for owners and covers + 20 per further 1,000 of their messages + 20 per thread with an open Task (a page further back) + 10 per open Task (a history); writes 200 per open Task + 120 per candidate thread',
+      'reads 20 for the marker + 20 per 1,000 open Tasks + 20 per 1,000 messages of the last day + 20 per 1,000 older messages stored since the last clean sweep (the oracle\'s, less 10 minutes; at most 14 days) + per 100 candidate threads 40 and 80 for owners and covers + 20 per further 1,000 of their messages + 20 per thread with an open Task (a page further back) + 10 per open Task (a history); writes 200 per open Task + 120 per candidate thread + 120 for the marker',
   },
   {
     run: 'reminders run (hourly), and the reconcile pass it may go on with',
@@ -71,7 +73,17 @@ export const COST_TABLE: CostRow[] = [
 /** What a run had to look at, counted by the oracle when it started. */
 export type CostFacts =
   | { kind: 'event'; role: 'patient' | 'care-team' | 'other'; openTasks: number; openResponse: boolean; covers: boolean; late: boolean; messages: number }
-  | { kind: 'sweep'; openTasks: number; recentMessages: number; candidates: number; candidateMessages: number; waiting: number; withTask: number }
+  | {
+      kind: 'sweep';
+      openTasks: number;
+      recentMessages: number;
+      /** Messages stored before the last day and since the last clean sweep (read after a gap); 0 when none. */
+      olderMessages: number;
+      candidates: number;
+      candidateMessages: number;
+      waiting: number;
+      withTask: number;
+    }
   | {
       kind: 'stale';
       windowMessages: number;
@@ -108,8 +120,10 @@ export function costBound(facts: CostFacts, attempts = 1): { reads: number; writ
       const chunks = Math.max(1, Math.ceil(facts.candidates / 100));
       // "20 per page of their latest messages (usually one)": a thread whose open Task's question lies
       // before that page takes one page more (src/lib/conversation-reads.ts).
-      const reads = 20 * pages(facts.openTasks) + 20 * pages(facts.recentMessages) + chunks * (40 + 80) + 20 * (pages(facts.candidateMessages) - 1) + 20 * facts.withTask + 10 * facts.openTasks;
-      return { reads, writes: 200 * facts.openTasks + 120 * facts.waiting };
+      // The marker (20), and after a gap the older part of the look-back, read as a second scan.
+      const older = facts.olderMessages ? 20 * pages(facts.olderMessages) : 0;
+      const reads = 20 + 20 * pages(facts.openTasks) + 20 * pages(facts.recentMessages) + older + chunks * (40 + 80) + 20 * (pages(facts.candidateMessages) - 1) + 20 * facts.withTask + 10 * facts.openTasks;
+      return { reads, writes: 200 * facts.openTasks + 120 * facts.waiting + 120 };
     }
     case 'stale': {
       const chunks = Math.max(1, Math.ceil(facts.threads / 100));

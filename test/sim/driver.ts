@@ -129,6 +129,8 @@ class Simulation {
   private steps = 0;
   private handoffs = 0;
   private readonly runCounts: Record<RunKind, number> = { event: 0, sweep: 0, stale: 0 };
+  /** When the last clean sweep started: the sweep's look-back reaches back there (invariant 7's bound). */
+  private lastCleanSweep?: number;
   private runsFailed = 0;
   private personActs = 0;
   private messages = 0;
@@ -229,9 +231,12 @@ class Simulation {
 
   private async botRun(bot: BotName, kind: RunKind, input: unknown, trigger: string): Promise<{ run: RunRecord; facts: ReturnType<typeof costFacts> }> {
     const now = this.clock.now();
-    const facts = costFacts(kind, this.record, this.snap, now, kind === 'event' ? trigger.split(' ')[0] : undefined, this.model);
+    const facts = costFacts(kind, this.record, this.snap, now, kind === 'event' ? trigger.split(' ')[0] : undefined, this.model, this.lastCleanSweep);
     const fault = this.faults.writeFailure();
     const run = await this.runner.run(bot, kind, input, trigger);
+    if (kind === 'sweep' && isClean(run)) {
+      this.lastCleanSweep = Math.max(this.lastCleanSweep ?? run.start, run.start);
+    }
     fault?.();
     this.runCounts[kind]++;
     if (run.outcome === 'failed') {

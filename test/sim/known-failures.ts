@@ -15,16 +15,14 @@ export interface KnownFailure {
 
 export const KNOWN_FAILURES: KnownFailure[] = [
   {
-    invariant: 5,
-    code: 'episode-without-task',
+    invariant: 6,
+    code: 'throttled',
     why:
-      'Events lost, the sweep opens the missing response Tasks only for threads with a message stored in the last 24 hours ' +
-      '(src/realtime/sweep.ts, LIFECYCLE_LOOKBACK_MS). When the real-time bot is switched off for a day (Subscription and cron) ' +
-      'and comes back a little over 24 hours later (or its first sweep back is not clean), a patient who wrote just after it ' +
-      'went off is already too old: the episode never gets a Task, and no later sweep looks at the thread until someone writes in it.',
-    example:
-      'seed 4, 8 days, 12 providers (npm run test:sim -- --seed 4 --days 8 --providers 12 --trace th69): the bot off from ' +
-      '21 October 13:00Z to 22 October 13:30Z, m895 stored at 13:02Z, no response Task until the care team replies two days later',
+      'The event path reads the thread\'s conversation (src/lib/conversation-reads.ts, called from src/realtime/event.ts) without ' +
+      'checking the quota the previous response\'s RateLimit header announced: an event run alongside a sweep that spent the ' +
+      'minute sends its message search with 9 points left and is refused (429). (The sweep\'s recent-message scan and marker ' +
+      'read check first now, with src/lib/read-guard.ts.)',
+    example: 'seed 1, 30 days: step 8958 (run 5075, the event of m3002 with the sweep of 16 November 00:30Z)',
   },
 ];
 

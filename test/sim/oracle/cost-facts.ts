@@ -17,9 +17,18 @@ const DAY = 86_400_000;
  * @param now - Epoch ms.
  * @param message - For an event: the message.
  * @param model - Who is available (for an event: whether it has to read covers).
+ * @param lastCleanSweep - For a sweep: when the last clean sweep started (its look-back reaches back there, 10 minutes more, at most 14 days).
  * @returns The facts.
  */
-export function costFacts(kind: RunKind, record: ClinicRecord, snap: Snapshot, now: number, message: string | undefined, model: ClinicModel): CostFacts {
+export function costFacts(
+  kind: RunKind,
+  record: ClinicRecord,
+  snap: Snapshot,
+  now: number,
+  message: string | undefined,
+  model: ClinicModel,
+  lastCleanSweep?: number
+): CostFacts {
   const openTasks = [...snap.tasks.values()].filter((t) => t.open && t.thread);
   if (kind === 'event') {
     const m = message ? record.messages.get(message) : undefined;
@@ -50,18 +59,21 @@ export function costFacts(kind: RunKind, record: ClinicRecord, snap: Snapshot, n
   if (kind === 'sweep') {
     const withTask = new Set(openTasks.map((t) => t.thread));
     let recentMessages = 0;
+    let olderMessages = 0;
+    const from = lastCleanSweep === undefined ? now - DAY : Math.max(now - 14 * DAY, Math.min(now - DAY, lastCleanSweep - 10 * 60_000));
     const recent = new Set<string>();
     for (const t of record.threads.values()) {
       for (const m of t.messages) {
-        if (m.stored <= now && m.stored >= now - DAY && m.ref !== t.ref) {
-          recentMessages++;
+        if (m.stored <= now && m.stored >= from && m.ref !== t.ref) {
+          recentMessages += m.stored >= now - DAY ? 1 : 0;
+          olderMessages += m.stored < now - DAY ? 1 : 0;
           recent.add(t.ref);
         }
       }
     }
     const candidates = new Set([...withTask, ...recent].filter((r): r is string => !!r));
     const candidateMessages = [...candidates].reduce((n, r) => n + (record.threads.get(r)?.messages.length ?? 0), 0);
-    return { kind, openTasks: openTasks.length, recentMessages, candidates: candidates.size, candidateMessages, waiting: candidates.size, withTask: withTask.size };
+    return { kind, openTasks: openTasks.length, recentMessages, olderMessages, candidates: candidates.size, candidateMessages, waiting: candidates.size, withTask: withTask.size };
   }
   const since = now - 14 * DAY;
   const reminded = new Set(openTasks.filter((t) => t.kind === 'reminder').map((t) => t.thread));
