@@ -14,14 +14,17 @@ import type { OutsideTask } from './replay';
  * The Tasks the replay takes as given.
  * @param tasks - Tasks on the period's threads, as they are now.
  * @param from - The replay's start: Tasks closed before it are left out.
+ * @param firstStored - When a Task without authoredOn was first stored (its first version), by id:
+ *   its current version's lastUpdated is its last change (a bot's reroute, a person's edit), not when
+ *   it was made.
  * @returns Each Task as made, when, and when it was closed.
  */
-export function outsideTasks(tasks: WithId<Task>[], from: number): OutsideTask[] {
+export function outsideTasks(tasks: WithId<Task>[], from: number, firstStored: Map<string, number> = new Map()): OutsideTask[] {
   return tasks.flatMap((task) => {
     if (madeByBots(task)) {
       return [];
     }
-    const at = Date.parse(task.authoredOn ?? task.meta?.lastUpdated ?? '') || from;
+    const at = Date.parse(task.authoredOn ?? '') || firstStored.get(task.id) || Date.parse(task.meta?.lastUpdated ?? '') || from;
     // When it was last changed: a closed Task's closing, as far as the current version tells.
     const closedAt = Date.parse(task.lastModified ?? task.meta?.lastUpdated ?? '') || at;
     const closed = isOpenTask(task) ? undefined : { at: Math.max(at, closedAt), status: task.status };

@@ -4,7 +4,7 @@
 // threads whose patient was already waiting then (back to the care team's last message), and the
 // owners' Schedules and absences. Only searches: nothing is written.
 import type { MedplumClient, WithId } from '@medplum/core';
-import type { Communication, Resource, ResourceType, Task } from '@medplum/fhirtypes';
+import type { Bundle, BundleEntry, Communication, Resource, ResourceType, Task } from '@medplum/fhirtypes';
 import { OPEN_TASK_STATUSES, readPages, referenceType } from '../lib/fhir';
 import type { SearchQuery } from '../lib/fhir';
 import { QUOTA_COST } from '../lib/quota';
@@ -14,6 +14,7 @@ import type { MessagePoint } from '../lib/thread';
 import { OwnerDirectory } from '../realtime/owners';
 import type { Progress } from '../sla/progress';
 import type { QuotaPacer } from '../sla/quota-pacer';
+import { madeByBots } from './keys';
 import { headerBeforeBots, outsideTasks } from './outside';
 import type { PeriodFacts, PeriodThread } from './replay';
 import { readRunHistory } from './runs';
@@ -161,13 +162,17 @@ export async function readPeriod(medplum: MedplumClient, pacer: QuotaPacer, prog
     progress.tick(wanted.length - pending.length);
   }
   const history: RunHistory = window.runs === 'hourly' ? { unread: 'asked for with --runs hourly' } : await readRunHistory(medplum, pacer, window);
+  // A Task made without authoredOn (by a person, another integration) was made when its first
+  // version was stored, not at its last change: its history says when (10 points a Task).
+  const undated = threadTasks.filter((t) => !t.authoredOn && !madeByBots(t) && headers.has(t.focus?.reference as string) && Date.parse(t.meta?.lastUpdated ?? '') >= window.from);
+  const firstStored = await readFirstStored(medplum, pacer, progress, undated.map((t) => t.id));
   const facts: PeriodFacts = {
     from: window.from,
     since: window.since,
     until: window.until,
     runs: 'runs' in history ? history.runs : undefined,
     threads,
-    outsideTasks: outsideTasks(threadTasks.filter((t) => headers.has(t.focus?.reference as string)), window.from),
+    outsideTasks: outsideTasks(threadTasks.filter((t) => headers.has(t.focus?.reference as string)), window.from, firstStored),
     owners: new Map(wanted.flatMap((o) => (owners.facts(o) ? [[o, owners.facts(o) as NonNullable<ReturnType<OwnerDirectory['facts']>>]] : []))),
   };
   const runsNote =
@@ -175,4 +180,51 @@ export async function readPeriod(medplum: MedplumClient, pacer: QuotaPacer, prog
       ? `scheduled runs replayed when the bots ran (their run history): ${history.runs.sweep.length} sweeps, ${history.runs.reminders.length} reminders runs`
       : `scheduled runs replayed at every exact hour (the run history was not read: ${history.unread})`;
   return { facts, tasks: threadTasks, runsNote };
+}
+
+/** Task histories per batch. */
+const HISTORIES_PER_BATCH = 50;
+
+/**
+ * When each Task was first stored: the oldest version on its history's first page (newest first,
+ * 100 versions; a Task with more is dated by the oldest of those, still no later than it was).
+ * Entries the quota refused are asked again after the reset.
+ * @param medplum - The client.
+ * @param pacer - Paces each batch by the quota.
+ * @param progress - Progress report.
+ * @param ids - Task ids.
+ * @returns Epoch ms by id (Tasks whose history could not be read are left out).
+ */
+async function readFirstStored(medplum: MedplumClient, pacer: QuotaPacer, progress: Progress, ids: string[]): Promise<Map<string, number>> {
+  const first = new Map<string, number>();
+  if (!ids.length) {
+    return first;
+  }
+  progress.phase('Task histories', ids.length);
+  let pending = ids;
+  while (pending.length) {
+    const refused: string[] = [];
+    for (let i = 0; i < pending.length; i += HISTORIES_PER_BATCH) {
+      const chunk = pending.slice(i, i + HISTORIES_PER_BATCH);
+      const entry: BundleEntry[] = chunk.map((id) => ({ request: { method: 'GET', url: `Task/${id}/_history` } }));
+      const response = await pacer.run(QUOTA_COST.history * entry.length, () => medplum.executeBatch({ resourceType: 'Bundle', type: 'batch', entry }));
+      chunk.forEach((id, k) => {
+        const answer = response.entry?.[k];
+        if (answer?.response?.status?.startsWith('429')) {
+          refused.push(id);
+          return;
+        }
+        const times = ((answer?.resource as Bundle | undefined)?.entry ?? []).map((e) => Date.parse(e.resource?.meta?.lastUpdated ?? '')).filter((t) => t > 0);
+        if (times.length) {
+          first.set(id, Math.min(...times));
+        }
+      });
+      progress.tick(first.size);
+    }
+    if (refused.length) {
+      await pacer.wait(pacer.left()?.secondsUntilReset ?? 60);
+    }
+    pending = refused;
+  }
+  return first;
 }

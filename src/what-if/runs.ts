@@ -71,7 +71,7 @@ export async function readRunHistory(medplum: MedplumClient, pacer: QuotaPacer, 
       bots.push(...found.filter((b) => b.name === name));
     }
     if (!bots.some((b) => b.name === OOO_BOT_NAME) || !bots.some((b) => b.name === BOT_NAME)) {
-      return { unread: `the Project has no Bot named ${OOO_BOT_NAME} and one named ${BOT_NAME}` };
+      return { unread: `the Project has not both Bots, ${OOO_BOT_NAME} and ${BOT_NAME}` };
     }
     const events: AuditEvent[] = [];
     const query = [

@@ -17,11 +17,11 @@ export type Secrets = Record<string, string>;
 /** A proposed change: a value to set, or null to remove the secret (the bot's default then). */
 export type Changes = Record<string, string | null>;
 
-/** Secrets whose value the replay does not use: it runs the reminders hourly and the sweep hourly. */
+/** Secrets whose value the replay does not use: it runs the scheduled bots when they ran (else hourly), with either settings. */
 export const NOT_REPLAYED: Record<string, string> = {
-  STALE_THREAD_CRON: 'the replay runs the reminders every hour',
-  OOO_SWEEP_CRON: 'the replay runs the sweep every hour',
-  STALE_LOOKBACK_HOURS: 'the replay never misses a run',
+  STALE_THREAD_CRON: 'the replay runs the reminders when they ran (every hour without their run history)',
+  OOO_SWEEP_CRON: 'the replay runs the sweep when it ran (every hour without its run history)',
+  STALE_LOOKBACK_HOURS: 'the replay decides from every thread at every run',
   STALE_FULL_RECONCILE_HOUR: 'the replay decides from every thread at every hour',
   BOT_TIMEOUT_SECONDS: 'the replay has no deadline',
 };
