@@ -13,8 +13,10 @@
 // answered yet settles as soon as a page shows nothing older of it, and only a thread quiet for long
 // costs more pages, alone. The newest page of a short thread is also the whole thread.
 import type { MedplumClient, WithId } from '@medplum/core';
-import type { Communication, Task } from '@medplum/fhirtypes';
+import type { Bundle, Communication, Task } from '@medplum/fhirtypes';
 import { MAX_PAGE_SIZE, readLatest, readPages } from './fhir';
+import { mayRead, UNGUARDED } from './read-guard';
+import type { Guard } from './read-guard';
 import { openingRef, taskTime } from './response-lifecycle';
 import type { ThreadToReroute } from './reroute-plan';
 import { conversation, currentEpisode, isLater, messagePoint } from './thread';
@@ -53,6 +55,11 @@ export interface ConversationReadOptions {
    * first pages; the episode itself is always read whole.
    */
   writer?: boolean;
+  /**
+   * The run's guard, asked before every search: when it says no, nothing more is sent and
+   * ReadStopped is thrown (a conversation read in part decides nothing). Default: unguarded.
+   */
+  guard?: Guard;
 }
 
 /** A thread's conversation as read, and how much of the thread that is. */
@@ -90,12 +97,12 @@ export async function readConversations(
   }
   const all = [...readings.values()];
   for (let i = 0; i < all.length; i += THREADS_PER_READ) {
-    await readChunk(medplum, all.slice(i, i + THREADS_PER_READ));
+    await readChunk(medplum, all.slice(i, i + THREADS_PER_READ), options.guard ?? UNGUARDED);
   }
   return new Map(all.map((r) => [r.need.thread, { conversation: talkOf(r), readFrom: r.readFrom }]));
 }
 
-async function readChunk(medplum: MedplumClient, chunk: Reading[]): Promise<void> {
+async function readChunk(medplum: MedplumClient, chunk: Reading[], guard: Guard): Promise<void> {
   for (let page = 0; ; page++) {
     const pending = chunk.filter((r) => !settled(r));
     if (!pending.length) {
@@ -103,12 +110,12 @@ async function readChunk(medplum: MedplumClient, chunk: Reading[]): Promise<void
     }
     if (page === 1) {
       // An include message not met on the first page may have been deleted: asked for by id, once.
-      await readIncluded(medplum, pending);
+      await readIncluded(medplum, pending, guard);
     }
     if (page === WRITER_PAGES) {
       pending.forEach((r) => (r.writer = false)); // the last writer is not worth a long history; the episode is
     }
-    await readOlder(medplum, pending, Math.min(MAX_PAGE_SIZE, PAGE_PER_THREAD * pending.length * 2 ** page));
+    await readOlder(medplum, pending, Math.min(MAX_PAGE_SIZE, PAGE_PER_THREAD * pending.length * 2 ** page), guard);
   }
 }
 
@@ -116,7 +123,7 @@ async function readChunk(medplum: MedplumClient, chunk: Reading[]): Promise<void
  * The newest page of the pending threads' messages below what was read of them (they were all read
  * down to the same instant: pages go back together). The last page ends them all.
  */
-async function readOlder(medplum: MedplumClient, pending: Reading[], count: number): Promise<void> {
+async function readOlder(medplum: MedplumClient, pending: Reading[], count: number, guard: Guard): Promise<void> {
   const byThread = new Map(pending.map((r) => [r.need.thread, r]));
   const below = Math.max(...pending.map((r) => r.readFrom));
   const query = [
@@ -124,6 +131,7 @@ async function readOlder(medplum: MedplumClient, pending: Reading[], count: numb
     ...(below === Infinity ? [] : [['_lastUpdated', `lt${new Date(below).toISOString()}`]]),
     ['_elements', ELEMENTS],
   ];
+  mayRead(guard, 'conversation read');
   const page = await readLatest(medplum, 'Communication', query, count);
   const found = page.resources as WithId<Communication>[];
   found.forEach((m) => addMessage(byThread, m));
@@ -142,23 +150,31 @@ async function readOlder(medplum: MedplumClient, pending: Reading[], count: numb
   }
   // A whole page of one instant (a bulk import): that instant alone, by cursor, then below it.
   const instant = [...query.filter(([name]) => name !== '_lastUpdated'), ['_lastUpdated', `ge${new Date(oldest).toISOString()}`], ['_lastUpdated', `lt${new Date(oldest + 1).toISOString()}`]];
+  mayRead(guard, 'conversation read');
   for await (const p of readPages(medplum, 'Communication', instant)) {
     p.entry?.forEach((e) => addMessage(byThread, e.resource as WithId<Communication>));
+    if (hasNext(p)) {
+      mayRead(guard, 'conversation read');
+    }
   }
   pending.forEach((r) => (r.readFrom = oldest));
 }
 
 /** The include messages not read yet, by id, in one search. */
-async function readIncluded(medplum: MedplumClient, pending: Reading[]): Promise<void> {
+async function readIncluded(medplum: MedplumClient, pending: Reading[], guard: Guard): Promise<void> {
   const wanted = pending.flatMap((r) => (r.need.include ?? []).filter((ref) => !r.messages.has(ref)).map((ref) => [ref, r] as const));
   if (!wanted.length) {
     return;
   }
   const byThread = new Map(pending.map((r) => [r.need.thread, r]));
   const ids = [...new Set(wanted.map(([ref]) => ref.split('/')[1]))];
+  mayRead(guard, 'conversation read');
   for await (const page of readPages(medplum, 'Communication', [['_id', ids.join(',')], ['_elements', ELEMENTS]])) {
     for (const entry of page.entry ?? []) {
       addMessage(byThread, entry.resource as WithId<Communication>);
+    }
+    if (hasNext(page)) {
+      mayRead(guard, 'conversation read');
     }
   }
   for (const [ref, reading] of wanted) {
@@ -166,6 +182,10 @@ async function readIncluded(medplum: MedplumClient, pending: Reading[]): Promise
       reading.missing.add(ref);
     }
   }
+}
+
+function hasNext(page: Bundle): boolean {
+  return !!page.link?.some((l) => l.relation === 'next');
 }
 
 function addMessage(byThread: Map<string, Reading>, message: WithId<Communication> | undefined): void {

@@ -432,6 +432,15 @@ export async function scanAll(
 }
 
 /**
+ * The search of every open Task focused on something (the caller keeps those on a thread).
+ * @param elements - `_elements`: the fields the caller decides on.
+ * @returns Search parameters for readPages or a guarded scan.
+ */
+export function openThreadTaskQuery(elements: string): Record<string, string> {
+  return { status: OPEN_TASK_STATUSES.join(','), 'focus:missing': 'false', _elements: elements };
+}
+
+/**
  * Scans every open Task focused on a thread (a Communication), each page asking only for `elements`.
  * @param medplum - The client.
  * @param elements - `_elements`: the fields the caller decides on.
@@ -450,7 +459,7 @@ export async function scanOpenThreadTasks(
   return scanAll(
     medplum,
     'Task',
-    { status: OPEN_TASK_STATUSES.join(','), 'focus:missing': 'false', _elements: elements },
+    openThreadTaskQuery(elements),
     (r) => {
       const task = r as WithId<Task>;
       if (referenceType(task.focus) === 'Communication' && task.focus?.reference) {

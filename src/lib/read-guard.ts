@@ -1,6 +1,7 @@
 // Reads that never send a request only to have it refused: before each one, the run's deadline and
-// the quota the server last announced (its RateLimit header) are checked. Shared by the reminders
-// bot (src/stale) and the real-time bot's sweep.
+// the quota the server last announced (its RateLimit header) are checked. One guard per run, passed
+// to every read: the reminders bot (src/stale), the real-time bot's event path and sweep.
+import { getReferenceString } from '@medplum/core';
 import type { MedplumClient, WithId } from '@medplum/core';
 import type { Resource, ResourceType } from '@medplum/fhirtypes';
 import { readPages } from './fhir';
@@ -48,8 +49,40 @@ export class ReadGuard {
   }
 }
 
+/** What a read needs of a guard. */
+export type Guard = Pick<ReadGuard, 'check'>;
+
 /** A guard that never stops (a read outside a run). */
-export const UNGUARDED = { check: (): Stop | undefined => undefined } as Pick<ReadGuard, 'check'>;
+export const UNGUARDED = { check: (): Stop | undefined => undefined } as Guard;
+
+/** A read the guard did not allow: nothing was sent; the run stops the work that needed it. */
+export class ReadStopped extends Error {
+  /**
+   * @param why - Quota or deadline.
+   * @param what - The read not made (a code for the log: no ids of people, no text).
+   */
+  constructor(
+    readonly why: Stop,
+    readonly what: string
+  ) {
+    super(`${what} not sent (${why})`);
+    this.name = 'ReadStopped';
+  }
+}
+
+/**
+ * Asks the guard for one read, throwing when it says no (for readers deep in a decision's reads,
+ * whose caller stops the whole thread's work: a decision on half a read is never made).
+ * @param guard - The run's guard.
+ * @param what - The read, for the log.
+ * @param cost - Its points (a search: 20).
+ */
+export function mayRead(guard: Guard, what: string, cost: number = QUOTA_COST.search): void {
+  const stop = guard.check(cost);
+  if (stop) {
+    throw new ReadStopped(stop, what);
+  }
+}
 
 /**
  * Visits every match of a search, by cursor pages (readPages: no offset limit), each page read only
@@ -61,15 +94,18 @@ export const UNGUARDED = { check: (): Stop | undefined => undefined } as Pick<Re
  * @param visit - Called with each match (a resource may come twice when the server answered an instant twice).
  * @param log - Where a paging fallback is said.
  * @param log.warn - Warning logger.
+ * @param options - `includes`: visit included resources too.
+ * @param options.includes - Visit included resources too.
  * @returns undefined when every page was read, else why reading stopped.
  */
 export async function scanGuarded(
   medplum: MedplumClient,
   resourceType: ResourceType,
   query: SearchQuery,
-  guard: Pick<ReadGuard, 'check'>,
+  guard: Guard,
   visit: (resource: WithId<Resource>) => void,
-  log: { warn(message: string): void }
+  log: { warn(message: string): void },
+  options: { includes?: boolean } = {}
 ): Promise<Stop | undefined> {
   const stop = guard.check();
   if (stop) {
@@ -83,7 +119,7 @@ export async function scanGuarded(
         return undefined;
       }
       for (const entry of next.value.entry ?? []) {
-        if (entry.resource?.id && entry.search?.mode !== 'include') {
+        if (entry.resource?.id && (options.includes || entry.search?.mode !== 'include')) {
           visit(entry.resource as WithId<Resource>);
         }
       }
@@ -111,10 +147,39 @@ export async function readAll<T extends Resource>(
   medplum: MedplumClient,
   resourceType: ResourceType,
   query: SearchQuery,
-  guard: Pick<ReadGuard, 'check'>,
+  guard: Guard,
   log: { warn(message: string): void }
 ): Promise<WithId<T>[] | Stop> {
   const found = new Map<string, WithId<T>>();
   const stop = await scanGuarded(medplum, resourceType, query, guard, (r) => found.set(r.id, r as WithId<T>), log);
   return stop ?? [...found.values()];
+}
+
+/**
+ * Every entry of a search, matches and includes (as searchAll in ./fhir), de-duplicated by
+ * reference, each page read only when the guard allows it.
+ * @param medplum - The client.
+ * @param resourceType - Type to search.
+ * @param query - Search parameters (no `_sort`).
+ * @param guard - Checked before each page.
+ * @param what - The read, for the log when the guard stops it.
+ * @param log - Where a paging fallback is said.
+ * @param log.warn - Warning logger.
+ * @returns The resources (matches in lastUpdated order, then includes as met).
+ * @throws ReadStopped when the guard stops a page (nothing of the search is used then).
+ */
+export async function searchGuarded(
+  medplum: MedplumClient,
+  resourceType: ResourceType,
+  query: SearchQuery,
+  guard: Guard,
+  what: string = `${resourceType} search`,
+  log: { warn(message: string): void } = { warn: () => undefined }
+): Promise<WithId<Resource>[]> {
+  const byRef = new Map<string, WithId<Resource>>();
+  const stop = await scanGuarded(medplum, resourceType, query, guard, (r) => byRef.set(getReferenceString(r), r), log, { includes: true });
+  if (stop) {
+    throw new ReadStopped(stop, what);
+  }
+  return [...byRef.values()];
 }
