@@ -7,9 +7,11 @@ import { getReferenceString, getStatus, normalizeOperationOutcome } from '@medpl
 import type { MedplumClient, WithId } from '@medplum/core';
 import type { Task } from '@medplum/fhirtypes';
 import type { BotLog } from '../lib/bot-runtime';
-import { isQuotaError, quotaLeft, QUOTA_COST } from '../lib/quota';
+import { isQuotaError, QUOTA_COST } from '../lib/quota';
+import type { Stop } from '../lib/read-guard';
 import { historyToRead, ownerChangeOf } from '../lib/reroute-plan';
 import type { OwnerChange, RouteFacts, ThreadToReroute } from '../lib/reroute-plan';
+import { guardOf } from './owners';
 import type { ReadLimits } from './owners';
 
 /** Owner changes read in one run, per Task version (a Task changed since is read again). */
@@ -22,22 +24,32 @@ export class OwnerHistory {
    * @param medplum - The client.
    * @param threads - Threads whose owners' facts are read.
    * @param route - The owners' facts.
-   * @param limits - Deadline and quota reserve.
+   * @param limits - The run's guard (asked before each history), or a deadline.
    * @param log - Logger.
    */
   async read(medplum: MedplumClient, threads: ThreadToReroute[], route: RouteFacts, limits: ReadLimits, log: BotLog): Promise<void> {
+    const guard = guardOf(limits);
     const wanted = threads.flatMap((t) => historyToRead(this.with(t), route)).filter((t) => !this.known.has(key(t)));
     for (const task of wanted) {
-      if (limits.nearDeadline()) {
-        this.known.set(key(task), { unread: 'deadline' });
-        continue;
-      }
-      if ((quotaLeft(medplum)?.points ?? Infinity) < QUOTA_COST.history + (limits.reserve ?? 0)) {
-        this.known.set(key(task), { unread: 'quota' });
-        continue;
-      }
-      this.known.set(key(task), await readChange(medplum, task, log));
+      const stop = guard.check(QUOTA_COST.history);
+      this.known.set(key(task), stop ? { unread: stop } : await readChange(medplum, task, log));
     }
+  }
+
+  /**
+   * Whether a history a thread's decision needs was left unread for the quota or the deadline (the
+   * thread's work is then deferred to a later run, not decided without it).
+   * @param thread - The thread.
+   * @returns Why, or undefined.
+   */
+  stopped(thread: ThreadToReroute): Stop | undefined {
+    for (const task of thread.tasks) {
+      const change = this.known.get(key(task));
+      if (change && 'unread' in change && (change.unread === 'quota' || change.unread === 'deadline')) {
+        return change.unread;
+      }
+    }
+    return undefined;
   }
 
   /**

@@ -6,8 +6,9 @@ import type { HumanName, Resource, Schedule, Slot } from '@medplum/fhirtypes';
 import { availabilityAt, fallbackEffect, isJudgedWithoutHours } from '../lib/availability';
 import type { OwnerFacts } from '../lib/availability';
 import type { BotLog } from '../lib/bot-runtime';
-import { searchAll } from '../lib/fhir';
-import { quotaLeft, QUOTA_COST } from '../lib/quota';
+import { QUOTA_COST } from '../lib/quota';
+import { ReadStopped, searchGuarded } from '../lib/read-guard';
+import type { Guard } from '../lib/read-guard';
 import { isReroutableOwner } from '../lib/reroute-plan';
 import { declaredTimeZone, parseRuleSets } from '../lib/schedule-rules';
 import type { Interval } from '../lib/schedule-rules';
@@ -15,11 +16,19 @@ import type { Interval } from '../lib/schedule-rules';
 /** Owners per Schedule search, and Schedules per Slot search (the references go in the URL). */
 const PER_SEARCH = 50;
 
-/** What stops a read: the quota left this minute, or the Bot's deadline. */
-export interface ReadLimits {
-  nearDeadline: () => boolean;
-  /** Quota points not to spend (left to the event path). */
-  reserve?: number;
+/**
+ * What stops a read: in a run, the run's guard (the quota the last response announced, less what
+ * it keeps, and the Bot's deadline); outside one (a report, a replay), a deadline alone.
+ */
+export type ReadLimits = Guard | { nearDeadline: () => boolean };
+
+/**
+ * The guard a read asks.
+ * @param limits - A run's guard, or a deadline.
+ * @returns The guard.
+ */
+export function guardOf(limits: ReadLimits): Guard {
+  return 'check' in limits ? limits : { check: () => (limits.nearDeadline() ? 'deadline' : undefined) };
 }
 
 /** Facts per owner, kept for the run: each owner's Schedules and blocks are read once. */
@@ -52,20 +61,29 @@ export class OwnerDirectory {
    * @param medplum - The client.
    * @param owners - Owner references, most urgent first.
    * @param window - The instants that will be decided.
-   * @param limits - Deadline and quota reserve.
+   * @param limits - The run's guard (asked before each search and page), or a deadline.
    * @returns The owners not read, and why.
    */
   async read(medplum: MedplumClient, owners: string[], window: Interval, limits: ReadLimits): Promise<{ notRead: string[]; why: 'quota' | 'deadline' }> {
+    const guard = guardOf(limits);
     // Owners already known over the window (an event's retry, a sweep's later chunk) cost nothing.
     const wanted = [...new Set(owners.filter((o) => isReroutableOwner(o) && !this.knownOver(o, window)))];
     for (let i = 0; i < wanted.length; i += PER_SEARCH) {
-      const stop = this.stopReason(medplum, limits);
+      // Both searches of a chunk (Schedules, then blocks), or neither.
+      const stop = guard.check(2 * QUOTA_COST.search);
       if (stop) {
         return { notRead: wanted.slice(i), why: stop };
       }
       const chunk = wanted.slice(i, i + PER_SEARCH);
-      await this.readSchedules(medplum, chunk.filter((o) => !this.schedules.has(o)));
-      await this.readBlocks(medplum, chunk, window);
+      try {
+        await this.readSchedules(medplum, chunk.filter((o) => !this.schedules.has(o)), guard);
+        await this.readBlocks(medplum, chunk, window, guard);
+      } catch (err) {
+        if (!(err instanceof ReadStopped)) {
+          throw err;
+        }
+        return { notRead: wanted.slice(i), why: err.why };
+      }
     }
     return { notRead: [], why: 'quota' };
   }
@@ -127,21 +145,20 @@ export class OwnerDirectory {
     }
   }
 
-  private stopReason(medplum: MedplumClient, limits: ReadLimits): 'quota' | 'deadline' | undefined {
-    if (limits.nearDeadline()) {
-      return 'deadline';
-    }
-    return (quotaLeft(medplum)?.points ?? Infinity) < 2 * QUOTA_COST.search + (limits.reserve ?? 0) ? 'quota' : undefined;
-  }
-
-  private async readSchedules(medplum: MedplumClient, owners: string[]): Promise<void> {
+  private async readSchedules(medplum: MedplumClient, owners: string[], guard: Guard): Promise<void> {
     if (!owners.length) {
       return;
     }
-    const found = await searchAll(medplum, 'Schedule', [
-      ['actor', owners.join(',')],
-      ['_include', 'Schedule:actor'],
-    ]);
+    const found = await searchGuarded(
+      medplum,
+      'Schedule',
+      [
+        ['actor', owners.join(',')],
+        ['_include', 'Schedule:actor'],
+      ],
+      guard,
+      'owner Schedule read'
+    );
     for (const owner of owners) {
       this.built.delete(owner);
       this.schedules.set(owner, found.filter((r): r is WithId<Schedule> => r.resourceType === 'Schedule' && !!r.actor?.some((a) => a.reference === owner)));
@@ -157,18 +174,24 @@ export class OwnerDirectory {
     return this.schedules.has(owner) && !!known && known.start <= window.start && known.end >= window.end;
   }
 
-  private async readBlocks(medplum: MedplumClient, owners: string[], window: Interval): Promise<void> {
+  private async readBlocks(medplum: MedplumClient, owners: string[], window: Interval, guard: Guard): Promise<void> {
     const pending = owners.filter((o) => !this.knownOver(o, window));
     const refs = [...new Set(pending.flatMap((o) => (this.schedules.get(o) ?? []).filter((s) => s.active !== false).map((s) => getReferenceString(s))))];
     const slots: WithId<Slot>[] = [];
     if (refs.length) {
       // Date search compares at the value's precision, so the exact overlap is checked here.
-      const found = await searchAll(medplum, 'Slot', [
-        ['schedule', refs.join(',')],
-        ['status', 'busy-unavailable'],
-        ['start', `lt${new Date(window.end).toISOString()}`],
-        ['end', `gt${new Date(window.start).toISOString()}`],
-      ]);
+      const found = await searchGuarded(
+        medplum,
+        'Slot',
+        [
+          ['schedule', refs.join(',')],
+          ['status', 'busy-unavailable'],
+          ['start', `lt${new Date(window.end).toISOString()}`],
+          ['end', `gt${new Date(window.start).toISOString()}`],
+        ],
+        guard,
+        'owner absence read'
+      );
       slots.push(
         ...found.filter(
           (r): r is WithId<Slot> =>

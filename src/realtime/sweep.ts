@@ -22,9 +22,9 @@ import { parseCron } from '../lib/cron';
 import { availabilityAt } from '../lib/availability';
 import type { BotLog } from '../lib/bot-runtime';
 import { RunFailedError } from '../lib/bot-runtime';
-import { applyWrites, guardedPatchEntry, referenceType, scanOpenThreadTasks, searchAll } from '../lib/fhir';
+import { applyWrites, guardedPatchEntry, openThreadTaskQuery, referenceType } from '../lib/fhir';
 import type { WriteOptions } from '../lib/fhir';
-import { readAll, ReadGuard, scanGuarded } from '../lib/read-guard';
+import { readAll, ReadGuard, ReadStopped, scanGuarded, searchGuarded } from '../lib/read-guard';
 import type { Stop } from '../lib/read-guard';
 import { isQuotaError, quotaLeft, QUOTA_COST } from '../lib/quota';
 import { isReroutableOwner, latestReroute, OOO_BOT_NAME, ownersToCheck, planThread } from '../lib/reroute-plan';
@@ -35,7 +35,6 @@ import { CLOCK_SKEW_MS, conversationOf, lifecycleNeeds, readConversations, threa
 import { coversNeeded } from './event';
 import { OwnerHistory } from './owner-history';
 import { OwnerDirectory } from './owners';
-import type { ReadLimits } from './owners';
 import type { RerouteConfig } from './settings';
 import { emptySweepSummary, lifecycleCounts, logCoverMisses, tallyLifecycle, tallyPlan } from './summary';
 import type { SweepSummary } from './summary';
@@ -104,28 +103,34 @@ async function sweepThreads(
   summary: SweepSummary
 ): Promise<string | undefined> {
   const now = Date.now();
-  // Every read after the first is sent only when the quota the last response announced covers it.
+  // Every read after the first (and every page) is sent only when the quota the last response
+  // announced covers it: one guard for the run, passed to every read.
   const guard = new ReadGuard(medplum, nearDeadline);
-  if (guard.check()) {
+  if (nearDeadline()) {
     return 'sweep stopped early (deadline) before it started; nothing written, the next sweep starts over';
   }
   // 1. Every open Task on a thread: ids, owners, notes (to recognise earlier reroutes).
   const tasksByThread = new Map<string, WithId<Task>[]>();
-  const complete = await scanOpenThreadTasks(
+  const scan = await scanGuarded(
     medplum,
-    'focus,owner,status,note,code,input,output,authoredOn',
-    (task, thread) => {
-      tasksByThread.set(thread, [...(tasksByThread.get(thread) ?? []).filter((t) => t.id !== task.id), task]);
-      summary.tasksScanned++;
+    'Task',
+    openThreadTaskQuery('focus,owner,status,note,code,input,output,authoredOn'),
+    guard,
+    (r) => {
+      const task = r as WithId<Task>;
+      const thread = referenceType(task.focus) === 'Communication' ? task.focus?.reference : undefined;
+      if (thread) {
+        tasksByThread.set(thread, [...(tasksByThread.get(thread) ?? []).filter((t) => t.id !== task.id), task]);
+        summary.tasksScanned++;
+      }
     },
-    { nearDeadline, log }
+    log
   );
-  if (!complete) {
-    return 'sweep stopped early (deadline) while scanning Tasks; nothing written, the next sweep starts over';
+  if (scan) {
+    return `sweep stopped early (${scan}) while scanning Tasks; nothing written, the next sweep starts over`;
   }
   const reserve = (quotaLeft(medplum)?.points ?? 0) * SWEEP_RESERVE_SHARE;
   guard.reserve = reserve;
-  const quotaShort = (points: number): boolean => (quotaLeft(medplum)?.points ?? Infinity) < points + reserve;
 
   // 2. Threads worth reading: a person owns an open Task, or an earlier reroute may be half-done;
   // with the lifecycle on, also an open response Task (to complete or cancel), and any thread with a
@@ -184,15 +189,17 @@ async function sweepThreads(
   const route: RouteFacts = { now, owner: (ref) => owners.facts(ref), coverage: config.coverage, serviceTypes: config.serviceTypes };
   const checked = new Set<string>();
   for (let k = 0; k < chunks.length; k++) {
-    if (nearDeadline() || quotaShort(2 * QUOTA_COST.search)) {
+    // The chunk's headers and first conversation page at least; every later read asks again.
+    const chunk = chunks[(first + k) % chunks.length];
+    const threads = guard.check(2 * QUOTA_COST.search) ?? (await readThreadsOrStop(medplum, chunk, lifecycle, guard, log));
+    if (typeof threads === 'string') {
+      // Nothing of the chunk is decided on half its reads, nothing written: the next sweep reads it.
       const left = chunks.slice(k).reduce((n, _c, j) => n + chunks[(first + k + j) % chunks.length].length, 0);
-      summary.deferred[nearDeadline() ? 'deadline' : 'quota'] += left;
+      summary.deferred[threads] += left;
       break;
     }
-    const chunk = chunks[(first + k) % chunks.length];
-    const threads = await readThreads(medplum, chunk, lifecycle, log);
     summary.threadsRead += chunk.length;
-    await sweepChunk(medplum, threads, { owners, route, checked, lifecycle, limits: { nearDeadline, reserve } }, log, summary);
+    await sweepChunk(medplum, threads, { owners, route, checked, lifecycle, guard }, log, summary);
   }
   summary.ownersChecked = checked.size;
   summary.ownersUnavailable = [...checked].filter((o) => availabilityAt(owners.facts(o), now, config.serviceTypes).state === 'unavailable').length;
@@ -303,7 +310,8 @@ interface SweepState {
   /** Owners read so far. */
   checked: Set<string>;
   lifecycle: LifecycleConfig;
-  limits: ReadLimits;
+  /** The run's guard (its reserve is the event path's share, also kept by the writes). */
+  guard: ReadGuard;
 }
 
 /**
@@ -316,30 +324,36 @@ interface SweepState {
  * @param summary - Added to.
  */
 async function sweepChunk(medplum: MedplumClient, threads: SweptThread[], state: SweepState, log: BotLog, summary: SweepSummary): Promise<void> {
-  const { owners, route, limits, lifecycle } = state;
+  const { owners, route, guard, lifecycle } = state;
   const waiting = threads.filter((t) => t.waitingOnCareTeam).sort((a, b) => (a.triggerTime ?? 0) - (b.triggerTime ?? 0));
   summary.waiting += waiting.length;
   const toOpen = threads.filter((t) => opensTask(t.lifecycle, lifecycle));
   const needs = (t: SweptThread): string[] => [...(t.waitingOnCareTeam ? ownersToCheck(t) : []), ...(toOpen.includes(t) ? routeCandidates(t.lifecycle) : [])];
   const window = { start: Math.min(route.now, ...waiting.map((t) => t.triggerTime ?? route.now)), end: route.now + 1 };
   const ownerRefs = [...new Set(threads.flatMap(needs))];
-  const unread = await owners.read(medplum, ownerRefs, window, limits);
+  const unread = await owners.read(medplum, ownerRefs, window, guard);
   // Known only once the owners are read: whose Task leaves them, and whether any candidate is available.
   const coversOf = (t: SweptThread): string[] => [...(t.waitingOnCareTeam ? coversNeeded(t, route) : []), ...(toOpen.includes(t) ? coversToRead(routeCandidates(t.lifecycle), route) : [])];
-  const covers = await owners.read(medplum, [...new Set(threads.flatMap(coversOf))], window, limits);
+  const covers = await owners.read(medplum, [...new Set(threads.flatMap(coversOf))], window, guard);
   const notRead = new Set([...unread.notRead, ...covers.notRead]);
   const read = ownerRefs.filter((o) => !notRead.has(o));
   read.forEach((o) => state.checked.add(o));
   owners.warnUnjudged(read, route.now, route.serviceTypes, log);
   // Who gave a Task its owner, for a Task that would move whose owner changed after the patient wrote.
   const history = new OwnerHistory();
-  await history.read(medplum, waiting, route, limits, log);
+  await history.read(medplum, waiting, route, guard, log);
 
   // Oldest waiting message first, then the threads the care team answered or that were closed.
   const groups: { plan: ThreadPlan | LifecyclePlan; lifecycle: boolean }[] = [];
   for (const thread of [...waiting, ...threads.filter((t) => !t.waitingOnCareTeam)]) {
     if ([...needs(thread), ...coversOf(thread)].some((o) => notRead.has(o))) {
       summary.deferred[unread.notRead.length ? unread.why : covers.why]++;
+      continue;
+    }
+    // A Task's history the quota or deadline left unread: the whole thread waits for the next sweep.
+    const historyStop = thread.waitingOnCareTeam ? history.stopped(thread) : undefined;
+    if (historyStop) {
+      summary.deferred[historyStop]++;
       continue;
     }
     if (thread.waitingOnCareTeam) {
@@ -357,7 +371,7 @@ async function sweepChunk(medplum: MedplumClient, threads: SweptThread[], state:
   const outcomes = await applyWrites(
     medplum,
     writing.map((g) => g.plan.entries),
-    { shouldStop: limits.nearDeadline, reserve: limits.reserve }
+    { shouldStop: guard.nearDeadline, reserve: guard.reserve }
   );
   writing.forEach((group, i) => {
     const result = group.lifecycle ? tallyLifecycle(summary, group.plan as LifecyclePlan, outcomes[i], log) : tallyPlan(group.plan as ThreadPlan, outcomes[i], log);
@@ -414,6 +428,32 @@ async function recentThreads(
   return { threads: [...threads], stop, reached };
 }
 
+/**
+ * readThreads, or why the guard stopped one of its reads.
+ * @param medplum - The client.
+ * @param chunk - Thread references with their open Tasks.
+ * @param lifecycle - The lifecycle settings.
+ * @param guard - The run's guard.
+ * @param log - Logger.
+ * @returns The threads, or quota / deadline.
+ */
+async function readThreadsOrStop(
+  medplum: MedplumClient,
+  chunk: [string, WithId<Task>[]][],
+  lifecycle: LifecycleConfig,
+  guard: ReadGuard,
+  log: BotLog
+): Promise<SweptThread[] | Stop> {
+  try {
+    return await readThreads(medplum, chunk, lifecycle, guard, log);
+  } catch (err) {
+    if (err instanceof ReadStopped) {
+      return err.why;
+    }
+    throw err;
+  }
+}
+
 /** A thread as the sweep read it: for the reroute decision and for the lifecycle. */
 type SweptThread = ThreadToReroute & { lifecycle: LifecycleThread };
 
@@ -424,6 +464,7 @@ type SweptThread = ThreadToReroute & { lifecycle: LifecycleThread };
  * @param medplum - The client.
  * @param chunk - Thread references with their open Tasks.
  * @param lifecycle - The lifecycle settings: when on, closed and deleted threads are returned too (to cancel their response Tasks).
+ * @param guard - The run's guard, asked before each search (ReadStopped when it stops one).
  * @param log - Logger.
  * @returns The threads, each with its last patient message and whether it waits.
  */
@@ -431,11 +472,12 @@ async function readThreads(
   medplum: MedplumClient,
   chunk: [string, WithId<Task>[]][],
   lifecycle: LifecycleConfig,
+  guard: ReadGuard,
   log: BotLog
 ): Promise<SweptThread[]> {
   const ids = chunk.map(([ref]) => ref.split('/')[1]);
   const headers = new Map(
-    (await searchAll(medplum, 'Communication', { _id: ids.join(',') })).map((h) => [getReferenceString(h), h as WithId<Communication>])
+    (await searchGuarded(medplum, 'Communication', { _id: ids.join(',') }, guard, 'thread header read', log)).map((h) => [getReferenceString(h), h as WithId<Communication>])
   );
   const open = chunk.filter(([ref]) => headers.get(ref)?.status === 'in-progress');
   const talks = await readConversations(
@@ -445,7 +487,7 @@ async function readThreads(
       header: headers.get(ref),
       ...(lifecycle.enabled ? lifecycleNeeds(tasks, (t) => isResponseTask(t, lifecycle.code)) : {}),
     })),
-    { writer: lifecycle.enabled }
+    { writer: lifecycle.enabled, guard }
   );
   const closed = chunk.length - open.length;
   if (closed && !lifecycle.enabled) {
