@@ -6,8 +6,10 @@ import type { Communication, Resource, Task } from '@medplum/fhirtypes';
 import type { BotLog } from '../lib/bot-runtime';
 import { RunFailedError } from '../lib/bot-runtime';
 import { conversationOf, lifecycleNeeds, readConversations, threadToReroute } from '../lib/conversation-reads';
-import { applyWrites, isOpenTask, OPEN_TASK_STATUSES, referenceType, searchAll } from '../lib/fhir';
-import { isQuotaError } from '../lib/quota';
+import { applyWrites, isOpenTask, OPEN_TASK_STATUSES, referenceType } from '../lib/fhir';
+import { isQuotaError, QUOTA_COST } from '../lib/quota';
+import { mayRead, ReadGuard, ReadStopped, searchGuarded } from '../lib/read-guard';
+import type { Guard, Stop } from '../lib/read-guard';
 import { handOff, OOO_BOT_NAME, ownersToCheck, planThread } from '../lib/reroute-plan';
 import type { RouteFacts, ThreadPlan, ThreadToReroute } from '../lib/reroute-plan';
 import { coversToRead, isResponseTask, planLifecycle, routeCandidates } from '../lib/response-lifecycle';
@@ -83,24 +85,29 @@ export async function onMessage(
   const history = new OwnerHistory();
   const movedThisRun = new Set<string>();
   const now = Date.now();
+  // Every read after the first is sent only when the quota the last response announced covers it:
+  // short of it the event stops, deferred, and the sweep (which reads every open Task and, with the
+  // lifecycle on, every thread with a recent message) does the work. A failed Subscription run is
+  // never retried, so the event never fails for quota.
+  const guard = new ReadGuard(medplum, nearDeadline);
   try {
     // A version-guarded patch that fails means someone changed the resource since it was read:
     // read again and decide again, once. The retry sees Tasks the first attempt moved as already
     // rerouted, and finishes the header if its patch was the one refused.
     for (let attempt = 1; attempt <= 2; attempt++) {
-      const read = await readThread(medplum, trigger, log);
+      const read = await readThread(medplum, trigger, guard, log);
       owners.addIncluded(read.included);
       const route: RouteFacts = { now, owner: (ref) => owners.facts(ref), coverage: config.coverage, serviceTypes: config.serviceTypes, movedThisRun };
       // The lifecycle reads the conversation whenever it has work; the reroute, only when it would
       // move a Task on a message that may have been stored after a reply (see readsConversation).
-      let talk = lifecycleHasWork(trigger.role, read, config.lifecycle) ? await readTalk(medplum, read, config.lifecycle) : undefined;
-      let decided = await decide(medplum, trigger, talk ? talk.thread : read, talk?.lifecycle, { owners, history, route, config, nearDeadline, log });
+      let talk = lifecycleHasWork(trigger.role, read, config.lifecycle) ? await readTalk(medplum, read, config.lifecycle, guard) : undefined;
+      let decided = await decide(medplum, trigger, talk ? talk.thread : read, talk?.lifecycle, { owners, history, route, config, guard, log });
       if (!('deferred' in decided) && !talk && readsConversation(trigger, decided.plan, now)) {
-        talk = await readTalk(medplum, read, config.lifecycle);
-        decided = await decide(medplum, trigger, talk.thread, undefined, { owners, history, route, config, nearDeadline, log });
+        talk = await readTalk(medplum, read, config.lifecycle, guard);
+        decided = await decide(medplum, trigger, talk.thread, undefined, { owners, history, route, config, guard, log });
       }
       if ('deferred' in decided) {
-        summary.deferred[decided.deferred]++;
+        deferEvent(summary, decided.deferred, decided.what, log);
         break;
       }
       const { plan, lifecyclePlan } = decided;
@@ -112,7 +119,7 @@ export async function onMessage(
         break;
       }
       if (nearDeadline()) {
-        summary.deferred.deadline++;
+        deferEvent(summary, 'deadline', 'writes', log);
         break;
       }
       const [outcomes, lifecycleOutcomes] = await applyWrites(medplum, [plan.entries, lifecyclePlan?.entries ?? []]);
@@ -133,12 +140,29 @@ export async function onMessage(
       log.info(`${trigger.thread}: changed by someone else meanwhile; reading again`);
     }
   } catch (err) {
-    if (!isQuotaError(err)) {
+    if (err instanceof ReadStopped) {
+      deferEvent(summary, err.why, err.what, log);
+    } else if (isQuotaError(err)) {
+      deferEvent(summary, 'quota', 'refused', log); // another run spent the minute after the last header: the sweep does it
+    } else {
       throw err;
     }
-    summary.deferred.quota++;
   }
   return finishEvent(summary, log);
+}
+
+/**
+ * Records why the event stopped before its work was done: the run ends cleanly, and the sweep finds
+ * the thread (its open Tasks, or its recent message) and does it.
+ * @param summary - The event's summary.
+ * @param why - Quota or deadline.
+ * @param what - What was not sent (a code: `conversation read`, `owner Schedule read`...).
+ * @param log - Logger.
+ */
+function deferEvent(summary: RerouteSummary, why: Stop, what: string, log: BotLog): void {
+  summary.deferred[why]++;
+  summary.reason = `deferred: ${why} (${what} not sent)`;
+  log.info(`${summary.thread} ${summary.message}: deferred: ${why} (${what} not sent); the sweep does the work`);
 }
 
 /** A patient message whose run starts this long after it was sent may have been stored after a reply. */
@@ -168,7 +192,8 @@ interface Deciding {
   history: OwnerHistory;
   route: RouteFacts;
   config: RerouteConfig;
-  nearDeadline: () => boolean;
+  /** The run's guard, asked before every read. */
+  guard: Guard;
   log: BotLog;
 }
 
@@ -189,22 +214,26 @@ async function decide(
   thread: ThreadToReroute,
   lifecycle: LifecycleThread | undefined,
   d: Deciding
-): Promise<{ plan: ThreadPlan; lifecyclePlan?: LifecyclePlan } | { deferred: 'quota' | 'deadline' }> {
-  const { owners, history, route, config, nearDeadline, log } = d;
+): Promise<{ plan: ThreadPlan; lifecyclePlan?: LifecyclePlan } | { deferred: Stop; what: string }> {
+  const { owners, history, route, config, guard, log } = d;
   const patient = trigger.role === 'patient';
   const needed = patient ? [...ownersToCheck(thread, {}, route.movedThisRun), ...(lifecycle ? routeCandidates(lifecycle) : [])] : [];
   const window = { start: Math.min(thread.triggerTime ?? route.now, route.now), end: route.now + 1 };
-  let unread = await owners.read(medplum, needed, window, { nearDeadline });
+  let unread = await owners.read(medplum, needed, window, guard);
   if (!unread.notRead.length && patient) {
     const covers = [...coversNeeded(thread, route), ...(lifecycle ? coversToRead(routeCandidates(lifecycle), route) : [])];
-    unread = await owners.read(medplum, covers, window, { nearDeadline });
+    unread = await owners.read(medplum, covers, window, guard);
   }
   if (unread.notRead.length) {
-    return { deferred: unread.why };
+    return { deferred: unread.why, what: 'owner read' };
   }
   owners.warnUnjudged(needed, route.now, config.serviceTypes, log);
   if (patient) {
-    await history.read(medplum, [thread], route, { nearDeadline }, log);
+    await history.read(medplum, [thread], route, guard, log);
+    const stopped = history.stopped(thread);
+    if (stopped) {
+      return { deferred: stopped, what: 'Task history read' };
+    }
   }
   return {
     plan: patient ? planThread(history.with(thread), route) : { thread: thread.thread, decisions: [], repaired: [], entries: [] },
@@ -233,18 +262,27 @@ export function lifecycleHasWork(role: 'patient' | 'care-team', thread: ThreadTo
  * @param medplum - The client.
  * @param read - The thread as the Task search read it.
  * @param config - The lifecycle settings.
+ * @param guard - The run's guard (ReadStopped when it stops a read).
  * @returns The thread for the reroute and for the lifecycle.
  */
-async function readTalk(medplum: MedplumClient, read: ThreadToReroute, config: LifecycleConfig): Promise<{ thread: ThreadToReroute; lifecycle: LifecycleThread }> {
-  const header = read.header ?? (await readHeader(medplum, read.thread));
+async function readTalk(
+  medplum: MedplumClient,
+  read: ThreadToReroute,
+  config: LifecycleConfig,
+  guard: Guard
+): Promise<{ thread: ThreadToReroute; lifecycle: LifecycleThread }> {
+  const header = read.header ?? (await readHeader(medplum, read.thread, guard));
   const needs = config.enabled ? lifecycleNeeds(read.tasks, (t) => isResponseTask(t, config.code)) : {};
-  const talk = (await readConversations(medplum, [{ thread: read.thread, header, ...needs }], { writer: config.enabled })).get(read.thread)?.conversation ?? conversationOf(header, []);
+  const talk =
+    (await readConversations(medplum, [{ thread: read.thread, header, ...needs }], { writer: config.enabled, guard })).get(read.thread)?.conversation ??
+    conversationOf(header, []);
   // A header the bot cannot read is decided as open, as before the conversation was read.
   const thread = threadToReroute({ thread: read.thread, header, tasks: read.tasks }, talk, header ? header.status === 'in-progress' : true);
   return { thread, lifecycle: { thread: read.thread, header, tasks: read.tasks, conversation: talk } };
 }
 
-async function readHeader(medplum: MedplumClient, ref: string): Promise<WithId<Communication> | undefined> {
+async function readHeader(medplum: MedplumClient, ref: string, guard: Guard): Promise<WithId<Communication> | undefined> {
+  mayRead(guard, 'thread header read', QUOTA_COST.read);
   try {
     return await medplum.readResource('Communication', ref.split('/')[1], { cache: 'no-cache' });
   } catch (err) {
@@ -273,16 +311,24 @@ export function coversNeeded(thread: ThreadToReroute, route: RouteFacts): string
 async function readThread(
   medplum: MedplumClient,
   trigger: Exclude<Trigger, { ignore: string }>,
+  guard: Guard,
   log: BotLog
 ): Promise<ThreadToReroute & { included: WithId<Resource>[] }> {
   // `:iterate` is what makes the server follow Schedule.actor from the included owners.
-  const resources = await searchAll(medplum, 'Task', [
-    ['focus', trigger.thread],
-    ['status', OPEN_TASK_STATUSES.join(',')],
-    ['_include', 'Task:focus'],
-    ['_include', 'Task:owner'],
-    ['_revinclude:iterate', 'Schedule:actor'],
-  ]);
+  const resources = await searchGuarded(
+    medplum,
+    'Task',
+    [
+      ['focus', trigger.thread],
+      ['status', OPEN_TASK_STATUSES.join(',')],
+      ['_include', 'Task:focus'],
+      ['_include', 'Task:owner'],
+      ['_revinclude:iterate', 'Schedule:actor'],
+    ],
+    guard,
+    'Task search',
+    log
+  );
   const byRef = new Map(resources.map((r) => [getReferenceString(r), r]));
   const tasks = resources.filter(
     (r): r is WithId<Task> => r.resourceType === 'Task' && r.focus?.reference === trigger.thread && isOpenTask(r)

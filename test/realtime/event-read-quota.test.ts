@@ -1,0 +1,86 @@
+// Issue #28, invariant 6 (`throttled`): every read of the event path (the Task search, the thread's
+// header and conversation, the owners' Schedules and absences, a Task's history) is sent only when
+// the quota the last response announced (RateLimit) covers it; one guard per run
+// (src/lib/read-guard.ts) is asked before each. Short of it the event stops cleanly, logged with its
+// ids and `deferred: quota` (a failed Subscription run is never retried), and the sweep,
+// level-triggered, does the work in its next run with quota. As in the simulation's seed 1, 30 days,
+// step 8958 (the event of m3002 sent its message search with 9 points left alongside a sweep).
+import type { Communication, Task } from '@medplum/fhirtypes';
+import { describe, expect, test, vi } from 'vitest';
+import { handler } from '../../src/ooo-reroute';
+import type { RerouteSummary, SweepSummary } from '../../src/ooo-reroute';
+import { useFixedTimeAndQuietConsole } from '../harness/bot-test-setup';
+import { botEvent, ref, seedMessage, seedPatient, seedPractitioner, seedSchedule, seedThread } from '../harness/fixtures';
+import { createServerMock, DEFAULT_CALLER } from '../harness/server-mock';
+import type { RecordedRequest, ServerMock } from '../harness/server-mock';
+
+const NOW = Date.parse('2026-11-27T15:17:00.000Z'); // Friday, 10:17 in New York
+const MINUTE = 60_000;
+const ON = { RESPONSE_TASKS: 'on', BOT_TIMEOUT_SECONDS: '60' };
+const CRON = { resourceType: 'Bot', id: 'ooo', name: 'ooo-reroute' };
+
+useFixedTimeAndQuietConsole(NOW);
+
+async function event(server: ServerMock, message: Communication, secrets = ON): Promise<RerouteSummary> {
+  return (await handler(server.medplum, botEvent(message, secrets))) as RerouteSummary;
+}
+
+async function sweep(server: ServerMock, secrets: Record<string, string>): Promise<SweepSummary> {
+  return (await handler(server.medplum, botEvent(CRON, secrets))) as SweepSummary;
+}
+
+/**
+ * The Bot's other work spends the minute while a request of the bot is answered: after it, `left`
+ * points remain (the RateLimit header of its response says so). The request is a search (20 points).
+ * @param server - The server.
+ * @param matches - The request after which the burst comes.
+ * @param left - Points left after that request.
+ */
+function burstAfter(server: ServerMock, matches: (request: RecordedRequest) => boolean, left: number): void {
+  server.beforeRequest = (request) => {
+    if (request.caller === DEFAULT_CALLER && matches(request)) {
+      server.beforeRequest = undefined;
+      server.quota.begin(DEFAULT_CALLER).charge(server.quota.remaining(DEFAULT_CALLER) - 20 - left);
+    }
+  };
+}
+
+const refused = (server: ServerMock): string[] => server.requests.filter((r) => r.status === 429 || r.entryStatuses?.includes('429')).map((r) => r.key);
+const logged = (): string[] => vi.mocked(console.log).mock.calls.map((args) => args.map(String).join(' '));
+
+describe('the event path', () => {
+  test('9 points left after its Task search: the conversation read is not sent, the event stops deferred (logged), and the next sweep opens the Task', async () => {
+    const server = createServerMock();
+    const drB = ref(await seedPractitioner(server));
+    await seedSchedule(server, [drB]);
+    const patient = ref(await seedPatient(server));
+    const thread = await seedThread(server, { subject: patient, recipient: [patient, drB] });
+    const message = await seedMessage(server, thread, patient, new Date(NOW - 1_000).toISOString());
+
+    burstAfter(server, (r) => r.key === 'GET Task', 9);
+    const summary = await event(server, message);
+    expect(refused(server)).toEqual([]);
+    // The header (no Task brought it) costs 1 point and is read; the message search (20) is not sent.
+    expect(server.requests.filter((r) => r.caller === DEFAULT_CALLER).map((r) => r.key)).toEqual(['GET Task', 'GET Communication/:id']);
+    expect(summary).toMatchObject({ outcome: 'deferred', deferred: { quota: 1, deadline: 0 }, opened: 0, failed: 0, reason: 'deferred: quota (conversation read not sent)' });
+    expect(logged()).toContainEqual(expect.stringContaining(`Communication/${thread.id} Communication/${message.id}: deferred: quota (conversation read not sent); the sweep does the work`));
+
+    // The sweep, 15 minutes later, has its quota: its recent-message scan finds the thread.
+    vi.setSystemTime(NOW + 15 * MINUTE);
+    expect(await sweep(server, ON)).toMatchObject({ stoppedEarly: false, opened: 1, failed: 0 });
+    const tasks = await server.searchAll<Task>('Task', `focus=Communication/${thread.id}`);
+    expect(tasks.map((t) => t.status)).toEqual(['requested']);
+    expect(refused(server)).toEqual([]);
+  });
+
+  test('control: with its quota, the same event opens the Task itself', async () => {
+    const server = createServerMock();
+    const drB = ref(await seedPractitioner(server));
+    await seedSchedule(server, [drB]);
+    const patient = ref(await seedPatient(server));
+    const thread = await seedThread(server, { subject: patient, recipient: [patient, drB] });
+    const message = await seedMessage(server, thread, patient, new Date(NOW - 1_000).toISOString());
+    expect(await event(server, message)).toMatchObject({ outcome: 'done', opened: 1 });
+  });
+});
+
