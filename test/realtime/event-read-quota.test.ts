@@ -5,23 +5,27 @@
 // ids and `deferred: quota` (a failed Subscription run is never retried), and the sweep,
 // level-triggered, does the work in its next run with quota. As in the simulation's seed 1, 30 days,
 // step 8958 (the event of m3002 sent its message search with 9 points left alongside a sweep).
+import type { WithId } from '@medplum/core';
 import type { Communication, Task } from '@medplum/fhirtypes';
 import { describe, expect, test, vi } from 'vitest';
 import { handler } from '../../src/ooo-reroute';
+import { OOO_BOT_NAME, REROUTE_RECORD_URL } from '../../src/lib/reroute-plan';
 import type { RerouteSummary, SweepSummary } from '../../src/ooo-reroute';
 import { useFixedTimeAndQuietConsole } from '../harness/bot-test-setup';
-import { botEvent, ref, seedMessage, seedPatient, seedPractitioner, seedSchedule, seedThread } from '../harness/fixtures';
+import { botEvent, ref, seedMessage, seedOwnedThread, seedPatient, seedPractitioner, seedSchedule, seedThread } from '../harness/fixtures';
 import { createServerMock, DEFAULT_CALLER } from '../harness/server-mock';
 import type { RecordedRequest, ServerMock } from '../harness/server-mock';
 
 const NOW = Date.parse('2026-11-27T15:17:00.000Z'); // Friday, 10:17 in New York
 const MINUTE = 60_000;
 const ON = { RESPONSE_TASKS: 'on', BOT_TIMEOUT_SECONDS: '60' };
+const OFF = { BOT_TIMEOUT_SECONDS: '60' };
+const at = (minutesAgo: number): string => new Date(NOW - minutesAgo * MINUTE).toISOString();
 const CRON = { resourceType: 'Bot', id: 'ooo', name: 'ooo-reroute' };
 
 useFixedTimeAndQuietConsole(NOW);
 
-async function event(server: ServerMock, message: Communication, secrets = ON): Promise<RerouteSummary> {
+async function event(server: ServerMock, message: Communication, secrets: Record<string, string> = ON): Promise<RerouteSummary> {
   return (await handler(server.medplum, botEvent(message, secrets))) as RerouteSummary;
 }
 
@@ -84,3 +88,32 @@ describe('the event path', () => {
   });
 });
 
+
+describe("a Task's history", () => {
+  test('9 points left after the absence read: the history (10) is not read, the event stops deferred instead of deciding without it, and the next sweep keeps the person\'s choice', async () => {
+    // Dr A away all week; the bot sent the Task to the pool 7 hours ago; the care team replied; the
+    // patient wrote again 3 hours ago (its copy comes late); a person gave the Task to Dr A 3 minutes
+    // ago, which only the Task's history can tell.
+    const server = createServerMock();
+    const pool = { time: at(420), authorString: OOO_BOT_NAME, text: 'Returned to the team pool.', extension: [{ url: REROUTE_RECORD_URL, extension: [{ url: 'reason', valueCode: 'absent' }] }] };
+    const t = await seedOwnedThread(server, { away: true, task: { owner: undefined, status: 'requested', authoredOn: at(420), note: [pool], meta: { lastUpdated: at(420) } } });
+    const colleague = ref(await seedPractitioner(server));
+    await seedMessage(server, t.thread, t.patient, at(425));
+    await seedMessage(server, t.thread, colleague, at(300));
+    const latest = await seedMessage(server, t.thread, t.patient, at(180));
+    const task = await server.read<WithId<Task>>('Task', t.task.id);
+    await server.seedVersion<WithId<Task>>({ ...task, owner: ref(t.owner), meta: { lastUpdated: at(3) } });
+
+    burstAfter(server, (r) => r.key === 'GET Slot', 9);
+    const summary = await event(server, latest, OFF);
+    expect(refused(server)).toEqual([]);
+    expect(server.requests.filter((r) => r.path.endsWith('/_history'))).toEqual([]);
+    expect(summary).toMatchObject({ outcome: 'deferred', deferred: { quota: 1, deadline: 0 }, rerouted: 0, failed: 0, reason: 'deferred: quota (Task history read not sent)' });
+    expect((await server.read<Task>('Task', t.task.id)).owner).toEqual(ref(t.owner));
+
+    vi.setSystemTime(NOW + 15 * MINUTE);
+    expect(await sweep(server, OFF)).toMatchObject({ stoppedEarly: false, rerouted: 0, failed: 0 });
+    expect((await server.read<Task>('Task', t.task.id)).owner).toEqual(ref(t.owner));
+    expect(server.requests.filter((r) => r.path.endsWith('/_history')).length).toBe(1);
+  });
+});
