@@ -13,17 +13,15 @@
 // With the lifecycle on, the sweep also reads every thread with a message stored since the last
 // sweep that finished cleanly (at least the last 24 hours, at most 14 days), so an episode whose event
 // was lost, or that came while the bot was off, gets its Task whenever the bot comes back. The one
-// state it keeps is that instant, in a marker it owns (a Basic found and made by its identifier,
-// tagged as the project's), written by each clean sweep with a version-guarded patch.
+// state it keeps is that instant, in a marker it owns (./sweep-marker.ts).
 import { getReferenceString } from '@medplum/core';
 import type { MedplumClient, WithId } from '@medplum/core';
-import type { Basic, BundleEntry, Communication, Extension, Task } from '@medplum/fhirtypes';
+import type { Basic, Communication, Task } from '@medplum/fhirtypes';
 import { parseCron } from '../lib/cron';
 import { availabilityAt } from '../lib/availability';
 import type { BotLog } from '../lib/bot-runtime';
 import { RunFailedError } from '../lib/bot-runtime';
-import { applyWrites, guardedPatchEntry, openThreadTaskQuery, referenceType } from '../lib/fhir';
-import type { WriteOptions } from '../lib/fhir';
+import { applyWrites, openThreadTaskQuery, referenceType } from '../lib/fhir';
 import { readAll, ReadGuard, ReadStopped, scanGuarded, searchGuarded } from '../lib/read-guard';
 import type { Stop } from '../lib/read-guard';
 import { isQuotaError, quotaLeft, QUOTA_COST } from '../lib/quota';
@@ -35,23 +33,13 @@ import { CLOCK_SKEW_MS, conversationOf, lifecycleNeeds, readConversations, threa
 import { coversNeeded } from './event';
 import { OwnerHistory } from './owner-history';
 import { OwnerDirectory } from './owners';
+import { LIFECYCLE_LOOKBACK_MS, lastCleanSweep, lookBackFrom, recordCleanSweep, recordsCleanSweep, SWEEP_MARKER_IDENTIFIER } from './sweep-marker';
 import type { RerouteConfig } from './settings';
 import { emptySweepSummary, lifecycleCounts, logCoverMisses, tallyLifecycle, tallyPlan } from './summary';
 import type { SweepSummary } from './summary';
 
 /** Threads per header or message search (the ids go in the URL). */
 export const THREADS_PER_SEARCH = 100;
-/** With the lifecycle on, threads with a message stored this recently are read even without a Task (the least look-back). */
-export const LIFECYCLE_LOOKBACK_MS = 24 * 3_600_000;
-/** The most the look-back reaches, however long ago the last clean sweep was (the cost stays bounded). */
-export const LIFECYCLE_LOOKBACK_CAP_MS = 14 * LIFECYCLE_LOOKBACK_MS;
-/** The sweep's marker: found and made by this identifier. */
-export const SWEEP_MARKER_IDENTIFIER = { system: 'urn:medplum-messaging-bots:ooo-reroute', value: 'sweep' };
-/** The marker's extension: when the last clean sweep started. */
-export const SWEEP_CLEAN_URL = 'urn:medplum-messaging-bots:ooo-sweep-clean';
-/** What setup tags as the project's (src/admin/project-setup.ts, MANAGED_TAG_SYSTEM and the bot's name). */
-const SWEEP_MARKER_TAG = { system: 'urn:medplum-messaging-bots', code: OOO_BOT_NAME };
-const SWEEP_MARKER_CODE = { system: 'urn:medplum-messaging-bots', code: 'ooo-sweep-progress' };
 /** The sweep leaves this share of the quota it found to the event path, which shares the Bot's quota. */
 const SWEEP_RESERVE_SHARE = 0.1;
 
@@ -207,8 +195,10 @@ async function sweepThreads(
     return undefined;
   }
   if (scanned.complete) {
-    // Clean: every thread with a message stored before `now` was handled (the next look-back starts here).
-    await recordCleanSweep(medplum, marker.found, now, { shouldStop: nearDeadline, reserve }, log);
+    // Clean: every thread with a message stored before `now` was handled (the next look-back may start here).
+    if (recordsCleanSweep(marker.lastClean, now)) {
+      await recordCleanSweep(medplum, marker.found, now, { shouldStop: nearDeadline, reserve }, log);
+    }
     return undefined;
   }
   if (scanned.reached !== undefined && (marker.lastClean === undefined || scanned.reached > marker.lastClean)) {
@@ -216,63 +206,6 @@ async function sweepThreads(
     await recordCleanSweep(medplum, marker.found, scanned.reached, { shouldStop: nearDeadline, reserve }, log);
   }
   return `sweep stopped early (${scanned.stop}) while reading the threads with recent messages; the next sweep reads on`;
-}
-
-/**
- * When the last clean sweep started, as its marker records it.
- * @param markers - The marker (several only if made twice; the earliest instant is kept: a longer look-back is safe).
- * @returns Epoch milliseconds, or undefined when none is recorded.
- */
-export function lastCleanSweep(markers: Basic[]): number | undefined {
-  const times = markers
-    .map((m) => Date.parse(m.extension?.find((e) => e.url === SWEEP_CLEAN_URL)?.valueInstant ?? ''))
-    .filter((t) => !Number.isNaN(t));
-  return times.length ? Math.min(...times) : undefined;
-}
-
-/**
- * Where the lifecycle's look-back starts: the last clean sweep's start (less a clock margin: the
- * server stamps what is stored), never later than 24 hours ago and never earlier than 14 days ago.
- * No clean sweep recorded (the first sweep with the lifecycle on): 24 hours.
- * @param lastClean - When the last clean sweep started, if recorded.
- * @param now - Epoch milliseconds.
- * @returns Epoch milliseconds: threads with a message stored since are read.
- */
-export function lookBackFrom(lastClean: number | undefined, now: number): number {
-  const least = now - LIFECYCLE_LOOKBACK_MS;
-  if (lastClean === undefined) {
-    return least;
-  }
-  return Math.max(now - LIFECYCLE_LOOKBACK_CAP_MS, Math.min(least, lastClean - CLOCK_SKEW_MS));
-}
-
-/**
- * The write that records a clean sweep: a version-guarded patch of the marker, or its conditional create.
- * @param marker - The marker as read, if any.
- * @param startedAt - When the clean sweep started.
- * @returns The batch entry.
- */
-export function sweepMarkerEntry(marker: WithId<Basic> | undefined, startedAt: number): BundleEntry {
-  const extension: Extension[] = [{ url: SWEEP_CLEAN_URL, valueInstant: new Date(startedAt).toISOString() }];
-  if (marker) {
-    return guardedPatchEntry(marker, [{ op: 'add', path: '/extension', value: extension }]);
-  }
-  const resource: Basic = {
-    resourceType: 'Basic',
-    meta: { tag: [SWEEP_MARKER_TAG] },
-    identifier: [SWEEP_MARKER_IDENTIFIER],
-    code: { coding: [SWEEP_MARKER_CODE], text: 'Out-of-office sweep: when the last clean sweep started' },
-    extension,
-  };
-  return { request: { method: 'POST', url: 'Basic', ifNoneExist: `identifier=${SWEEP_MARKER_IDENTIFIER.system}|${SWEEP_MARKER_IDENTIFIER.value}` }, resource };
-}
-
-async function recordCleanSweep(medplum: MedplumClient, marker: WithId<Basic> | undefined, startedAt: number, options: WriteOptions, log: BotLog): Promise<void> {
-  const [[outcome]] = await applyWrites(medplum, [[sweepMarkerEntry(marker, startedAt)]], options);
-  if (outcome.kind !== 'applied') {
-    // Another sweep moved it meanwhile, or no quota was left: the next sweep reads further back, no harm.
-    log.info(`sweep: clean, not recorded (${outcome.kind}${'status' in outcome ? ` ${outcome.status}` : ''}); the next sweep looks back from the marker as it is`);
-  }
 }
 
 /**

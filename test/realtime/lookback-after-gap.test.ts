@@ -8,7 +8,7 @@ import type { Basic, Task } from '@medplum/fhirtypes';
 import { describe, expect, test, vi } from 'vitest';
 import { handler } from '../../src/ooo-reroute';
 import type { SweepSummary } from '../../src/ooo-reroute';
-import { LIFECYCLE_LOOKBACK_CAP_MS, LIFECYCLE_LOOKBACK_MS, lookBackFrom, SWEEP_CLEAN_URL, SWEEP_MARKER_IDENTIFIER } from '../../src/realtime/sweep';
+import { LIFECYCLE_LOOKBACK_CAP_MS, LIFECYCLE_LOOKBACK_MS, lookBackFrom, MARKER_REFRESH_MS, SWEEP_CLEAN_URL, SWEEP_MARKER_IDENTIFIER } from '../../src/realtime/sweep-marker';
 import { useFixedTimeAndQuietConsole } from '../harness/bot-test-setup';
 import { botEvent, ref, seedMessage, seedPatient, seedPractitioner, seedSchedule, seedThread } from '../harness/fixtures';
 import { createServerMock, DEFAULT_CALLER } from '../harness/server-mock';
@@ -84,8 +84,9 @@ describe('the bot off for a little over a day', () => {
   test('a sweep whose writes are deferred does not move the marker', async () => {
     const { server, write } = await clinic();
     await sweep(server);
-    vi.setSystemTime(T0 + 15 * MINUTE);
-    await write(T0 + 10 * MINUTE);
+    // Late enough that a clean sweep would rewrite the marker.
+    vi.setSystemTime(T0 + MARKER_REFRESH_MS + 15 * MINUTE);
+    await write(T0 + MARKER_REFRESH_MS + 10 * MINUTE);
     // Everything but what the reads need is spent before the batch: the Task's create is deferred.
     server.beforeRequest = (request) => {
       if (request.caller === DEFAULT_CALLER && request.key === 'POST batch') {
@@ -99,6 +100,27 @@ describe('the bot off for a little over a day', () => {
     expect(summary.opened).toBe(0);
     expect(summary.deferred.quota).toBeGreaterThan(0);
     expect((await markers(server)).map(recorded)).toEqual([at(T0)]);
+  });
+});
+
+describe('the marker is rewritten every few hours, not by every sweep', () => {
+  test('clean sweeps within MARKER_REFRESH_MS of the recorded one write nothing; the first one after it records itself', async () => {
+    const { server } = await clinic();
+    await sweep(server);
+    const first = await markers(server);
+    expect(first.map(recorded)).toEqual([at(T0)]);
+
+    for (let t = T0 + 15 * MINUTE; t < T0 + MARKER_REFRESH_MS; t += 15 * MINUTE) {
+      vi.setSystemTime(t);
+      expect(await sweep(server)).toMatchObject({ stoppedEarly: false });
+    }
+    const unchanged = await markers(server);
+    expect(unchanged.map(recorded)).toEqual([at(T0)]);
+    expect(unchanged[0].meta?.versionId).toBe(first[0].meta?.versionId);
+
+    vi.setSystemTime(T0 + MARKER_REFRESH_MS);
+    await sweep(server);
+    expect((await markers(server)).map(recorded)).toEqual([at(T0 + MARKER_REFRESH_MS)]);
   });
 });
 

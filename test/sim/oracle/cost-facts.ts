@@ -8,6 +8,8 @@ import type { ClinicRecord } from './record';
 import type { Snapshot } from './snapshot';
 
 const DAY = 86_400_000;
+/** The README: a clean sweep is recorded when the one recorded is six hours old. */
+const MARKER_AGE_MS = 6 * 3_600_000;
 
 /**
  * Counts for a run about to start.
@@ -17,7 +19,7 @@ const DAY = 86_400_000;
  * @param now - Epoch ms.
  * @param message - For an event: the message.
  * @param model - Who is available (for an event: whether it has to read covers).
- * @param lastCleanSweep - For a sweep: when the last clean sweep started (its look-back reaches back there, 10 minutes more, at most 14 days).
+ * @param lastCleanSweep - For a sweep: when the last clean sweep started (its look-back reaches back to the one the marker records, at most 6 hours before it, 10 minutes more, at most 14 days).
  * @returns The facts.
  */
 export function costFacts(
@@ -60,7 +62,7 @@ export function costFacts(
     const withTask = new Set(openTasks.map((t) => t.thread));
     let recentMessages = 0;
     let olderMessages = 0;
-    const from = lastCleanSweep === undefined ? now - DAY : Math.max(now - 14 * DAY, Math.min(now - DAY, lastCleanSweep - 10 * 60_000));
+    const from = lastCleanSweep === undefined ? now - DAY : Math.max(now - 14 * DAY, Math.min(now - DAY, lastCleanSweep - MARKER_AGE_MS - 10 * 60_000));
     const recent = new Set<string>();
     for (const t of record.threads.values()) {
       for (const m of t.messages) {
