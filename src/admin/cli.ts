@@ -7,7 +7,7 @@ import type { ParseArgsConfig } from 'node:util';
 import { parseCommandLine } from './command-line';
 import { QuotaPacer } from '../sla/quota-pacer';
 import { connect, connectionEnv, dotEnvFile, loadDotEnv } from './connect';
-import { deployBot, deployProblems } from './deploy';
+import { deployBot, deployProblems, policyGap, policyGapProblem } from './deploy';
 import { applySetup, checkRuleSecrets, describePlan, planSetup, readProjectState, RUNTIMES } from './project-setup';
 import type { BotConfig, ProjectState, SetupOptions } from './project-setup';
 import { describeUnjudged, unjudgedOwners } from './data-checks';
@@ -52,7 +52,8 @@ ${COMMON}`,
   deploy: `Usage: npm run deploy -- [options]
 
 Builds (npm run build), then uploads each bot's source and bundle (what \`medplum bot deploy\` does), through the API so
-that a failure shows the server's reason. Checks credentials, Bot ids and files first.
+that a failure shows the server's reason. Checks credentials, Bot ids and files first, and deploys nothing when a
+Bot's AccessPolicy lacks what this version uses (after an upgrade: run npm run setup first).
 
 Options:
 ${COMMON}`,
@@ -298,6 +299,18 @@ async function deploy(
   const medplum = await login();
   io.out(`Deploying to ${server.MEDPLUM_BASE_URL} (Project ${medplum.getProject()?.id ?? 'of these credentials'}):`);
   const pacer = new QuotaPacer(medplum, { onWait: (s) => io.out(`waiting ${s} s for the FHIR quota to reset`) });
+  // Code that needs a right its policy lacks would fail every run (a failed Subscription run is not retried): none is deployed.
+  const gaps: string[] = [];
+  for (const bot of bots) {
+    const gap = await pacer.run(21, () => policyGap(medplum, bot));
+    if (gap) {
+      gaps.push(policyGapProblem(bot.name, gap));
+    }
+  }
+  if (gaps.length) {
+    io.err(`Not deploying:\n${gaps.map((p) => `- ${p}`).join('\n')}`);
+    return 1;
+  }
   let failed = 0;
   for (const bot of bots) {
     const result = await deployBot(medplum, bot, read, pacer);

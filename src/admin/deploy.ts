@@ -4,12 +4,13 @@
 // "Number of errors: 1" without the reason when the server refuses, a 429 included.)
 import { normalizeErrorString } from '@medplum/core';
 import type { MedplumClient, WithId } from '@medplum/core';
-import type { Bot, OperationOutcome } from '@medplum/fhirtypes';
+import type { AccessPolicy, Bot, OperationOutcome } from '@medplum/fhirtypes';
 import { basename } from 'node:path';
 import { QuotaPacer } from '../sla/quota-pacer';
 import type { ConnectionEnv } from './connect';
 import type { BotConfig } from './project-setup';
-import { PLACEHOLDER_BOT_ID } from './project-setup';
+import { BOT_WIRING, MANAGED_TAG_SYSTEM, PLACEHOLDER_BOT_ID } from './project-setup';
+import { missingRights } from './project-status';
 
 /**
  * Everything that would make a deploy fail or, worse, "succeed" without deploying.
@@ -51,6 +52,43 @@ export function deployProblems(
     }
   }
   return problems;
+}
+
+/**
+ * What this version of a bot uses that the AccessPolicy on its Bot's membership does not grant. A
+ * bot deployed without it fails at the first refused request (a new resource type or interaction
+ * after an upgrade: CI deploys, setup updates the policy), so a deploy checks first.
+ * @param medplum - A client of the Project (an admin's: memberships are read).
+ * @param bot - The config entry.
+ * @returns The policy's reference, whether setup made it, and what it lacks; undefined when it lacks nothing
+ *   (or the membership has no policy, or it cannot be read: `npm run status` reports those).
+ */
+export async function policyGap(medplum: MedplumClient, bot: BotConfig): Promise<{ policy: string; ours: boolean; missing: string[] } | undefined> {
+  const wiring = BOT_WIRING[bot.name];
+  const membership = wiring && (await medplum.searchOne('ProjectMembership', { profile: `Bot/${bot.id}` }, { cache: 'no-cache' }));
+  if (!membership?.accessPolicy) {
+    return undefined;
+  }
+  const policy = await medplum.readReference<AccessPolicy>(membership.accessPolicy).catch(() => undefined);
+  const missing = policy ? missingRights(policy, wiring.accessPolicy) : [];
+  if (!missing.length) {
+    return undefined;
+  }
+  const ours = !!policy?.meta?.tag?.some((t) => t.system === MANAGED_TAG_SYSTEM && t.code === bot.name);
+  return { policy: membership.accessPolicy.reference ?? 'AccessPolicy', ours, missing };
+}
+
+/**
+ * The line a deploy refuses with when a bot's AccessPolicy lacks what this version uses.
+ * @param bot - The bot's name.
+ * @param gap - What policyGap found.
+ * @returns One line.
+ */
+export function policyGapProblem(bot: string, gap: { policy: string; ours: boolean; missing: string[] }): string {
+  const fix = gap.ours
+    ? 'run `npm run setup` first (it updates the AccessPolicy it made), then deploy'
+    : 'the policy is not one setup made: grant these in it (or give the Bot setup\'s with `npm run setup -- --adopt`), then deploy';
+  return `${bot}: ${gap.policy} lacks what this version uses (${gap.missing.join(', ')}): ${fix}`;
 }
 
 /** What deploying one bot did. */
