@@ -39,8 +39,8 @@ export interface ThreadToReroute {
   waitingOnCareTeam: boolean;
   /**
    * When each Task's owner was given it, from the Task's history, per Task reference: read only for
-   * a Task that would move and whose owner changed after the patient wrote without the bot's notes
-   * saying who changed it (see historyToRead).
+   * a Task that would move and changed after the patient wrote, when neither the bot's notes nor
+   * when the Task was made say who set its owner (see needsOwnerHistory).
    */
   ownerChanges?: ReadonlyMap<string, OwnerChange>;
 }
@@ -169,9 +169,11 @@ export function latestReroute(task: Task): RerouteRecord | undefined {
  *   changed after the latest message: a person gave it back, or passed it on, after reading it;
  * - otherwise, a Task the bot routed, changed after the latest message, whose owner is not the
  *   bot's last choice: its history says when the owner was given it, and whether by the bot (its
- *   versions add its note) or a person; a person's after the message counts.
- * A Task the bot never routed, made before the message and reassigned by hand after it, is still
- * not seen (see needsOwnerHistory); it is decided by availability.
+ *   versions add its note) or a person; a person's after the message counts (the Task's creation
+ *   counts only more than two minutes after it, as above);
+ * - a Task the bot never routed, changed after the latest message: its history says the same (a
+ *   Task made before the message and given by hand after it is a person's choice; one only
+ *   accepted or started after it kept the owner it had, and is decided by availability).
  * A choice made before the latest message (a new message while the owner is still away) is decided
  * again; so is one made in an earlier episode, whatever else was touched since.
  * @param task - An open Task with an owner.
@@ -220,11 +222,16 @@ function routedTo(note: Annotation): string | undefined {
 }
 
 /**
- * Whether the notes cannot tell who gave a Task its owner and its history can: the bot routed the
- * Task, its owner is no longer the bot's choice, the Task changed after the patient's latest
- * message, and the notes do not already show a person's choice. A Task the bot never routed is
- * judged from when it was made, as before: most are changed after a message (accepted, started)
- * without a change of owner, and a history read for each would add to every reroute's cost.
+ * Whether the notes cannot tell who gave a Task its owner and its history can: the Task changed
+ * after the patient's latest message (a new owner, or only a new status: the history tells which)
+ * and nothing already settles who chose the owner:
+ * - the bot routed the Task: only when its owner is no longer the bot's choice and the notes do not
+ *   already show a person's choice;
+ * - the bot never routed it: unless it was made more than two minutes after the message (a person's
+ *   hand-off, kept without a read), or made within two minutes of the message and not changed since
+ *   (an integration's Task opened per message, decided by availability).
+ * Called only for a Task the decision would move (historyToRead), so a Task accepted after the
+ * message costs one history read (10 points) only when its owner is unavailable.
  * @param task - An open Task.
  * @param thread - When the patient wrote and began to wait.
  * @returns True when the history says whether a person chose the owner after the message.
@@ -232,17 +239,23 @@ function routedTo(note: Annotation): string | undefined {
 export function needsOwnerHistory(task: Task, thread: Pick<ThreadToReroute, 'triggerTime' | 'waitingSince'>): boolean {
   const wroteAt = thread.triggerTime;
   const owner = task.owner?.reference;
-  if (wroteAt === undefined || !isReroutableOwner(owner) || !(Date.parse(task.meta?.lastUpdated ?? '') > wroteAt)) {
+  const changed = Date.parse(task.meta?.lastUpdated ?? '');
+  if (wroteAt === undefined || !isReroutableOwner(owner) || !(changed > wroteAt) || assignedByPersonFromNotes(task, wroteAt, thread.waitingSince)) {
     return false;
   }
   const last = lastRouteNote(task);
-  return !!last && routedTo(last) !== owner && !assignedByPersonFromNotes(task, wroteAt, thread.waitingSince);
+  if (last) {
+    return routedTo(last) !== owner;
+  }
+  const made = Date.parse(task.authoredOn ?? '');
+  const madeWithMessage = Math.abs(made - wroteAt) <= MADE_BY_HAND_AFTER_MS;
+  return !(madeWithMessage && changed <= wroteAt + MADE_BY_HAND_AFTER_MS);
 }
 
 /**
- * The Tasks whose history a thread's decision needs: those it would move whose owner changed after
- * the patient wrote without the notes telling who changed it. Only they cost a history read (10
- * points), so the cost follows what changed.
+ * The Tasks whose history a thread's decision needs: those it would move that changed after the
+ * patient wrote, when the notes and when the Task was made do not tell who set its owner. Only they
+ * cost a history read (10 points), so the cost follows what changed.
  * @param thread - The thread, with the owner changes already read.
  * @param route - The owners' facts (read).
  * @returns The Tasks.

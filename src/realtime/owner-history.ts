@@ -1,7 +1,8 @@
 // Who gave a Task its owner, when the bot's notes cannot tell: the Task's history (`GET
-// Task/{id}/_history`, 10 quota points), read only for a Task the decision would move whose owner
-// changed after the patient wrote (historyToRead), so a person's choice made after the message is
-// never undone and the cost follows what changed. The server does not give a Project's bots
+// Task/{id}/_history`, 10 quota points), read only for a Task the decision would move that changed
+// after the patient wrote, when neither the bot's notes nor when the Task was made tell who set its
+// owner (historyToRead), so a person's choice made after the message is never undone, a Task only
+// accepted after it is still decided by availability, and the cost follows what changed. The server does not give a Project's bots
 // `meta.author`; the history's versions show the bot's own changes by the note each adds.
 import { getReferenceString, getStatus, normalizeOperationOutcome } from '@medplum/core';
 import type { MedplumClient, WithId } from '@medplum/core';
