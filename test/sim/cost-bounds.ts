@@ -4,8 +4,8 @@
 //
 // README.md, "Operate" → "Quota": "A patient message costs 40 points when nothing moves, 240 for a
 // reroute during an absence (140 at the end of a shift, which does not touch the thread), 20 more
-// when a message that arrives late would move a Task ..., 10 more per Task that would move whose owner
-// changed after the patient wrote and is no longer the bot's choice ...; with RESPONSE_TASKS=on, about 200 to open
+// when a message that arrives late would move a Task ..., 10 more per Task that would move and
+// changed after the patient wrote, unless the bot's notes or when it was made already say who set its owner ...; with RESPONSE_TASKS=on, about 200 to open
 // and route a Task, 140 to complete it, nothing more for a follow-up; an hourly reminders run a few
 // hundred to a few thousand, whatever the history of the threads (docs/design.md has the table)."
 // docs/design.md, "Cost, quota and timeouts": the table the rows below restate.
@@ -28,7 +28,7 @@ export interface CostRow {
 export const COST_TABLE: CostRow[] = [
   {
     run: 'event: a patient writes, a response Task is open',
-    published: '40 when nothing moves; 240 for an absence reroute (+ Task patch, header patch), 140 at the end of a shift (+ Task patch); + 20 for a late message that would move a Task; + 10 per Task that would move whose owner changed after the message (its history)',
+    published: '40 when nothing moves; 240 for an absence reroute (+ Task patch, header patch), 140 at the end of a shift (+ Task patch); + 20 for a late message that would move a Task; + 10 per Task that would move and changed after the message, unless its notes or creation say who set its owner (its history)',
     source: 'README "Quota"; docs/design.md rows "OOO event, owner available", "… reroutes one Task for an absence", "… at the end of a shift", "… for a late message"',
     bound: 'reads 40, + 20 when the message was sent over 2 minutes before the run, + 40 when an owner who may lose the Task has a cover, + 10 per open Task of the thread (a history); writes 100 per open Task of the thread + 100 for the header',
   },
@@ -53,7 +53,7 @@ export const COST_TABLE: CostRow[] = [
   {
     run: 'sweep (every 15 minutes)',
     published:
-      'Task scan 20 per 1,000 open Tasks; per 100 threads read, 20 for their headers and 20 per page of their latest messages; per 50 owners of waiting threads 40; 10 per Task that would move whose owner changed after the message; 200 per absence reroute, 100 per end-of-shift reroute; ' +
+      'Task scan 20 per 1,000 open Tasks; per 100 threads read, 20 for their headers and 20 per page of their latest messages; per 50 owners of waiting threads 40; 10 per Task that would move and changed after the message (unless its notes or creation say who set its owner); 200 per absence reroute, 100 per end-of-shift reroute; ' +
       'with the lifecycle on, 20 for its marker, 20 per 1,000 messages of the last day and per 1,000 older ones stored since the last clean sweep recorded (at most 14 days back), 100 to record a clean sweep when the one recorded is 6 hours old (120 the first time)',
     source:
       'docs/design.md row "OOO sweep" and "Sweep"; README "Quota"; the lifecycle rows for opening (120) and completing (100); threads with a message stored since the last clean sweep (at least the last day) are read',
@@ -111,7 +111,7 @@ export function costBound(facts: CostFacts, attempts = 1): { reads: number; writ
       if (facts.role === 'care-team') {
         return { reads: attempts * 40, writes: attempts * 100 * facts.openTasks };
       }
-      // A history (10) for each Task that would move whose owner changed after the message.
+      // A history (10) for each Task that would move and changed after the message.
       const extra = (facts.covers ? 40 : 0) + (facts.late ? 20 : 0) + 10 * facts.openTasks;
       const reads = (facts.openResponse ? 40 : 81 + 20 * (pages(facts.messages) - 1)) + extra;
       return { reads: attempts * reads, writes: attempts * (100 * facts.openTasks + 100 + (facts.openResponse ? 0 : 120)) };
