@@ -17,7 +17,8 @@ import type { Bundle, Communication, Task } from '@medplum/fhirtypes';
 import { MAX_PAGE_SIZE, readLatest, readPages } from './fhir';
 import { mayRead, UNGUARDED } from './read-guard';
 import type { Guard } from './read-guard';
-import { openingRef, taskTime } from './response-lifecycle';
+import { answeredTasks, openingRef, taskTime } from './response-lifecycle';
+import type { LifecycleConfig, LifecycleThread } from './response-lifecycle';
 import type { ThreadToReroute } from './reroute-plan';
 import { conversation, currentEpisode, isLater, messagePoint } from './thread';
 import type { Conversation, MessagePoint } from './thread';
@@ -287,4 +288,20 @@ export function threadToReroute(
     waitingSince: currentEpisode(talk).opening?.time,
     waitingOnCareTeam: inProgress && last?.role === 'patient',
   };
+}
+
+/**
+ * The thread the reroute decides, from the lifecycle's view of it: who waits (threadToReroute), and
+ * only the Tasks the lifecycle does not complete. A response Task the care team already answered is
+ * the lifecycle's to complete, with its answer as output and its owner kept (the SLA counts that
+ * reply as theirs), never the reroute's to move. One definition for the event path and the sweep.
+ * @param thread - The thread as read for the lifecycle (header, open Tasks, conversation).
+ * @param config - The lifecycle settings (off: no Task is answered, all are decided).
+ * @param inProgress - Whether the thread is open (see threadToReroute).
+ * @returns The thread, for planThread.
+ */
+export function threadToDecide(thread: LifecycleThread, config: LifecycleConfig, inProgress: boolean): ThreadToReroute {
+  const answered = new Set(answeredTasks(thread, config).map((a) => a.task.id));
+  const tasks = thread.tasks.filter((t) => !answered.has(t.id));
+  return threadToReroute({ thread: thread.thread, header: thread.header, tasks }, thread.conversation, inProgress);
 }

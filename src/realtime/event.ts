@@ -5,14 +5,14 @@ import type { MedplumClient, WithId } from '@medplum/core';
 import type { Communication, Resource, Task } from '@medplum/fhirtypes';
 import type { BotLog } from '../lib/bot-runtime';
 import { RunFailedError } from '../lib/bot-runtime';
-import { conversationOf, lifecycleNeeds, readConversations, threadToReroute } from '../lib/conversation-reads';
+import { conversationOf, lifecycleNeeds, readConversations, threadToDecide } from '../lib/conversation-reads';
 import { applyWrites, isOpenTask, OPEN_TASK_STATUSES, referenceType } from '../lib/fhir';
 import { isQuotaError, QUOTA_COST } from '../lib/quota';
 import { mayRead, ReadGuard, ReadStopped, searchGuarded } from '../lib/read-guard';
 import type { Guard, Stop } from '../lib/read-guard';
 import { handOff, OOO_BOT_NAME, ownersToCheck, planThread } from '../lib/reroute-plan';
 import type { RouteFacts, ThreadPlan, ThreadToReroute } from '../lib/reroute-plan';
-import { coversToRead, isResponseTask, planLifecycle, routeCandidates } from '../lib/response-lifecycle';
+import { coversToRead, isResponseTask, opensTask, planLifecycle, routeCandidates } from '../lib/response-lifecycle';
 import type { LifecycleConfig, LifecyclePlan, LifecycleThread } from '../lib/response-lifecycle';
 import { senderRole } from '../lib/thread';
 import { OwnerHistory } from './owner-history';
@@ -99,21 +99,28 @@ export async function onMessage(
       owners.addIncluded(read.included);
       const route: RouteFacts = { now, owner: (ref) => owners.facts(ref), coverage: config.coverage, serviceTypes: config.serviceTypes, movedThisRun };
       // The lifecycle reads the conversation whenever it has work; the reroute, only when it would
-      // move a Task on a message that may have been stored after a reply (see readsConversation).
+      // move a Task on a message that may have been stored after a reply (see readsConversation), or
+      // would move a response Task the care team may already have answered (see movesResponseTask):
+      // the thread is then decided from the conversation as the sweep decides it.
       let talk = lifecycleHasWork(trigger.role, read, config.lifecycle) ? await readTalk(medplum, read, config.lifecycle, guard) : undefined;
       let decided = await decide(medplum, trigger, talk ? talk.thread : read, talk?.lifecycle, { owners, history, route, config, guard, log });
-      if (!('deferred' in decided) && !talk && readsConversation(trigger, decided.plan, now)) {
-        talk = await readTalk(medplum, read, config.lifecycle, guard);
-        decided = await decide(medplum, trigger, talk.thread, undefined, { owners, history, route, config, guard, log });
+      if (!('deferred' in decided) && !talk) {
+        const answerUnknown = movesResponseTask(trigger, decided.plan, read, config.lifecycle);
+        if (answerUnknown || readsConversation(trigger, decided.plan, now)) {
+          talk = await readTalk(medplum, read, config.lifecycle, guard);
+          decided = await decide(medplum, trigger, talk.thread, answerUnknown ? talk.lifecycle : undefined, { owners, history, route, config, guard, log });
+          if (answerUnknown && !('deferred' in decided)) {
+            logAnswered(trigger, read, decided.plan, decided.lifecyclePlan, log);
+          }
+        }
       }
       if ('deferred' in decided) {
         deferEvent(summary, decided.deferred, decided.what, log);
         break;
       }
       const { plan, lifecyclePlan } = decided;
-      const thread = talk?.thread ?? read;
       logCoverMisses(plan, route, log);
-      summary.tasksExamined = thread.tasks.length;
+      summary.tasksExamined = read.tasks.length;
       mergeDecisions(summary, plan);
       if (!plan.entries.length && !lifecyclePlan?.entries.length) {
         break;
@@ -185,6 +192,35 @@ export function readsConversation(trigger: Exclude<Trigger, { ignore: string }>,
   return trigger.role === 'patient' && plan.entries.length > 0 && trigger.sentAt !== undefined && now - trigger.sentAt > LATE_AFTER_MS;
 }
 
+/**
+ * Whether the reroute, decided without the conversation, would move a response Task while the
+ * lifecycle is on: the care team may have answered it in a reply whose event was lost, and an
+ * answered Task is the lifecycle's to complete (its owner kept, its answer as output), not the
+ * reroute's to move (the sweep leaves it, see threadToDecide). The conversation then decides, as in
+ * the sweep. A follow-up that moves no response Task costs nothing more.
+ * @param trigger - The message.
+ * @param plan - The reroute decided as if no reply had come.
+ * @param thread - The thread's open Tasks.
+ * @param config - The lifecycle settings.
+ * @returns True when the conversation must be read and the thread decided again, with the lifecycle.
+ */
+export function movesResponseTask(trigger: Exclude<Trigger, { ignore: string }>, plan: ThreadPlan, thread: ThreadToReroute, config: LifecycleConfig): boolean {
+  if (!config.enabled || trigger.role !== 'patient') {
+    return false;
+  }
+  const response = new Set(thread.tasks.filter((t) => isResponseTask(t, config.code)).map((t) => getReferenceString(t)));
+  return plan.decisions.some((d) => d.action !== 'kept' && response.has(d.task));
+}
+
+/** Logs, with ids and codes, what the conversation changed for the response Tasks the reroute would have moved. */
+function logAnswered(trigger: Exclude<Trigger, { ignore: string }>, read: ThreadToReroute, plan: ThreadPlan, lifecyclePlan: LifecyclePlan | undefined, log: BotLog): void {
+  const completed = new Set((lifecyclePlan?.decisions ?? []).filter((d) => d.action === 'complete').map((d) => d.task));
+  const left = read.tasks.map((t) => getReferenceString(t)).filter((ref) => completed.has(ref) && !plan.decisions.some((d) => d.task === ref));
+  if (left.length) {
+    log.info(`${trigger.thread} ${trigger.message}: ${left.join(',')} answered by the care team: completed, not rerouted (answered-not-rerouted)`);
+  }
+}
+
 /** What one decision of the event path shares with the next. */
 interface Deciding {
   owners: OwnerDirectory;
@@ -217,11 +253,13 @@ async function decide(
 ): Promise<{ plan: ThreadPlan; lifecyclePlan?: LifecyclePlan } | { deferred: Stop; what: string }> {
   const { owners, history, route, config, guard, log } = d;
   const patient = trigger.role === 'patient';
-  const needed = patient ? [...ownersToCheck(thread, {}, route.movedThisRun), ...(lifecycle ? routeCandidates(lifecycle) : [])] : [];
+  // Routing a new Task needs its candidates' owners, and only then (as in the sweep).
+  const opening = patient && !!lifecycle && opensTask(lifecycle, config.lifecycle);
+  const needed = patient ? [...ownersToCheck(thread, {}, route.movedThisRun), ...(opening && lifecycle ? routeCandidates(lifecycle) : [])] : [];
   const window = { start: Math.min(thread.triggerTime ?? route.now, route.now), end: route.now + 1 };
   let unread = await owners.read(medplum, needed, window, guard);
   if (!unread.notRead.length && patient) {
-    const covers = [...coversNeeded(thread, route), ...(lifecycle ? coversToRead(routeCandidates(lifecycle), route) : [])];
+    const covers = [...coversNeeded(thread, route), ...(opening && lifecycle ? coversToRead(routeCandidates(lifecycle), route) : [])];
     unread = await owners.read(medplum, covers, window, guard);
   }
   if (unread.notRead.length) {
@@ -276,9 +314,10 @@ async function readTalk(
   const talk =
     (await readConversations(medplum, [{ thread: read.thread, header, ...needs }], { writer: config.enabled, guard })).get(read.thread)?.conversation ??
     conversationOf(header, []);
-  // A header the bot cannot read is decided as open, as before the conversation was read.
-  const thread = threadToReroute({ thread: read.thread, header, tasks: read.tasks }, talk, header ? header.status === 'in-progress' : true);
-  return { thread, lifecycle: { thread: read.thread, header, tasks: read.tasks, conversation: talk } };
+  const lifecycle: LifecycleThread = { thread: read.thread, header, tasks: read.tasks, conversation: talk };
+  // A header the bot cannot read is decided as open, as before the conversation was read. A
+  // response Task the care team answered is left to the lifecycle, as in the sweep.
+  return { thread: threadToDecide(lifecycle, config, header ? header.status === 'in-progress' : true), lifecycle };
 }
 
 async function readHeader(medplum: MedplumClient, ref: string, guard: Guard): Promise<WithId<Communication> | undefined> {
