@@ -4,12 +4,15 @@
 // reads back to it. It is rewritten at most every MARKER_REFRESH_MS (a version-guarded patch), not by
 // every sweep: a marker a few hours old only makes a look-back that is at least a day anyway no
 // longer, and a resource rewritten every 15 minutes would pile up 35,000 versions a year.
+import { getStatus, normalizeOperationOutcome } from '@medplum/core';
 import type { MedplumClient, WithId } from '@medplum/core';
 import type { Basic, BundleEntry, Extension } from '@medplum/fhirtypes';
 import type { BotLog } from '../lib/bot-runtime';
 import { applyWrites, guardedPatchEntry } from '../lib/fhir';
 import type { WriteOptions } from '../lib/fhir';
 import { CLOCK_SKEW_MS } from '../lib/conversation-reads';
+import { readAll } from '../lib/read-guard';
+import type { Guard, Stop } from '../lib/read-guard';
 import { OOO_BOT_NAME } from '../lib/reroute-plan';
 
 /** With the lifecycle on, threads with a message stored this recently are read even without a Task (the least look-back). */
@@ -25,6 +28,57 @@ export const MARKER_REFRESH_MS = 6 * 3_600_000;
 /** What setup tags as the project's (src/admin/project-setup.ts, MANAGED_TAG_SYSTEM and the bot's name). */
 const SWEEP_MARKER_TAG = { system: 'urn:medplum-messaging-bots', code: OOO_BOT_NAME };
 const SWEEP_MARKER_CODE = { system: 'urn:medplum-messaging-bots', code: 'ooo-sweep-progress' };
+
+/** What the bot is told when its AccessPolicy refuses the marker (a deploy without `npm run setup` after an upgrade). */
+export const MARKER_FORBIDDEN_HINT = "AccessPolicy does not allow Basic: run npm run setup to update the bot's AccessPolicy";
+
+/** The marker as one sweep read it. */
+export interface SweepMarker {
+  /** The marker, when one exists. */
+  found?: WithId<Basic>;
+  /** When the last clean sweep started, if recorded. */
+  lastClean?: number;
+  /** False when the AccessPolicy refused the read: nothing is recorded this run. */
+  writable: boolean;
+}
+
+/**
+ * Reads the marker under the run's guard. A marker the AccessPolicy refuses (401/403: the bot was
+ * deployed without `npm run setup` after an upgrade) is no marker, said once in a warning with
+ * what to run: the sweep looks back the least (24 hours) and does everything else, since a failed
+ * run is never retried and failing here would stop every reroute, repair and lifecycle step.
+ * @param medplum - The client.
+ * @param guard - The run's guard.
+ * @param log - Logger.
+ * @returns The marker, or why the guard stopped its read.
+ */
+export async function readSweepMarker(medplum: MedplumClient, guard: Guard, log: BotLog): Promise<SweepMarker | Stop> {
+  let found: WithId<Basic>[] | Stop;
+  try {
+    found = await readAll<Basic>(medplum, 'Basic', { identifier: `${SWEEP_MARKER_IDENTIFIER.system}|${SWEEP_MARKER_IDENTIFIER.value}` }, guard, log);
+  } catch (err) {
+    const status = refusedStatus(err);
+    if (status === undefined) {
+      throw err;
+    }
+    log.warn(`sweep: its marker could not be read (${status}): ${MARKER_FORBIDDEN_HINT}; this run looks back 24 hours and records nothing`);
+    return { writable: false };
+  }
+  if (typeof found === 'string') {
+    return found;
+  }
+  return { found: found[0], lastClean: lastCleanSweep(found), writable: true };
+}
+
+/**
+ * The status of a refusal by the AccessPolicy or the login.
+ * @param err - What a request threw.
+ * @returns 401 or 403, else undefined.
+ */
+export function refusedStatus(err: unknown): 401 | 403 | undefined {
+  const status = getStatus(normalizeOperationOutcome(err));
+  return status === 401 || status === 403 ? status : undefined;
+}
 
 /**
  * When the last clean sweep started, as its marker records it.
@@ -88,7 +142,9 @@ export function sweepMarkerEntry(marker: WithId<Basic> | undefined, startedAt: n
 
 export async function recordCleanSweep(medplum: MedplumClient, marker: WithId<Basic> | undefined, startedAt: number, options: WriteOptions, log: BotLog): Promise<void> {
   const [[outcome]] = await applyWrites(medplum, [[sweepMarkerEntry(marker, startedAt)]], options);
-  if (outcome.kind !== 'applied') {
+  if (outcome.kind === 'failed' && (outcome.status === '401' || outcome.status === '403')) {
+    log.warn(`sweep: its marker could not be written (${outcome.status}): ${MARKER_FORBIDDEN_HINT}; the next sweep looks back from the marker as it is`);
+  } else if (outcome.kind !== 'applied') {
     // Another sweep moved it meanwhile, or no quota was left: the next sweep reads further back, no harm.
     log.info(`sweep: clean, not recorded (${outcome.kind}${'status' in outcome ? ` ${outcome.status}` : ''}); the next sweep looks back from the marker as it is`);
   }

@@ -16,13 +16,13 @@
 // state it keeps is that instant, in a marker it owns (./sweep-marker.ts).
 import { getReferenceString } from '@medplum/core';
 import type { MedplumClient, WithId } from '@medplum/core';
-import type { Basic, Communication, Task } from '@medplum/fhirtypes';
+import type { Communication, Task } from '@medplum/fhirtypes';
 import { parseCron } from '../lib/cron';
 import { availabilityAt } from '../lib/availability';
 import type { BotLog } from '../lib/bot-runtime';
 import { RunFailedError } from '../lib/bot-runtime';
 import { applyWrites, openThreadTaskQuery, referenceType } from '../lib/fhir';
-import { readAll, ReadGuard, ReadStopped, scanGuarded, searchGuarded } from '../lib/read-guard';
+import { ReadGuard, ReadStopped, scanGuarded, searchGuarded } from '../lib/read-guard';
 import type { Stop } from '../lib/read-guard';
 import { isQuotaError, quotaLeft, QUOTA_COST } from '../lib/quota';
 import { isReroutableOwner, latestReroute, OOO_BOT_NAME, ownersToCheck, planThread } from '../lib/reroute-plan';
@@ -33,7 +33,8 @@ import { CLOCK_SKEW_MS, conversationOf, lifecycleNeeds, readConversations, threa
 import { coversNeeded } from './event';
 import { OwnerHistory } from './owner-history';
 import { OwnerDirectory } from './owners';
-import { LIFECYCLE_LOOKBACK_MS, lastCleanSweep, lookBackFrom, recordCleanSweep, recordsCleanSweep, SWEEP_MARKER_IDENTIFIER } from './sweep-marker';
+import { LIFECYCLE_LOOKBACK_MS, lookBackFrom, readSweepMarker, recordCleanSweep, recordsCleanSweep } from './sweep-marker';
+import type { SweepMarker } from './sweep-marker';
 import type { RerouteConfig } from './settings';
 import { emptySweepSummary, lifecycleCounts, logCoverMisses, tallyLifecycle, tallyPlan } from './summary';
 import type { SweepSummary } from './summary';
@@ -126,16 +127,16 @@ async function sweepThreads(
   const { lifecycle } = config;
   const worthReading = (t: WithId<Task>): boolean => isReroutableOwner(t.owner?.reference) || !!latestReroute(t) || (lifecycle.enabled && isResponseTask(t, lifecycle.code));
   const candidates = [...tasksByThread].filter(([, tasks]) => tasks.some(worthReading));
-  let marker: { found: WithId<Basic> | undefined; lastClean?: number } | undefined;
+  let marker: SweepMarker | undefined;
   /** How far the look-back was read: every message stored since `from` (complete), or before `reached` (a catch-up cut short). */
   let scanned: { complete: true } | { complete: false; stop: Stop; reached?: number } = { complete: true };
   if (lifecycle.enabled) {
-    const found = await readAll<Basic>(medplum, 'Basic', { identifier: `${SWEEP_MARKER_IDENTIFIER.system}|${SWEEP_MARKER_IDENTIFIER.value}` }, guard, log);
-    if (typeof found === 'string') {
-      return `sweep stopped early (${found}) before reading its marker; nothing written, the next sweep starts over`;
+    const read = await readSweepMarker(medplum, guard, log);
+    if (typeof read === 'string') {
+      return `sweep stopped early (${read}) before reading its marker; nothing written, the next sweep starts over`;
     }
-    const lastClean = lastCleanSweep(found);
-    marker = { found: found[0], lastClean };
+    marker = read;
+    const { lastClean } = read;
     const least = now - LIFECYCLE_LOOKBACK_MS;
     const since = lookBackFrom(lastClean, now);
     // The last day first, as every sweep reads it; then, after a gap, the older part back to the last clean sweep.
@@ -191,7 +192,7 @@ async function sweepThreads(
   }
   summary.ownersChecked = checked.size;
   summary.ownersUnavailable = [...checked].filter((o) => availabilityAt(owners.facts(o), now, config.serviceTypes).state === 'unavailable').length;
-  if (!marker || summary.failed || summary.deferred.quota || summary.deferred.deadline) {
+  if (!marker?.writable || summary.failed || summary.deferred.quota || summary.deferred.deadline) {
     return undefined;
   }
   if (scanned.complete) {

