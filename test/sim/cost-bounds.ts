@@ -6,7 +6,8 @@
 // reroute during an absence (140 at the end of a shift, which does not touch the thread), 20 more
 // when a message that arrives late would move a Task ..., 10 more per Task that would move and
 // changed after the patient wrote, unless the bot's notes or when it was made already say who set its owner ...; with RESPONSE_TASKS=on, about 200 to open
-// and route a Task, 140 to complete it, nothing more for a follow-up; an hourly reminders run a few
+// and route a Task, 140 to complete it, nothing more for a follow-up unless it would move the open Task
+// (20 more ...; if so it completes it ... and opens the new question's Task, about 320 ...); an hourly reminders run a few
 // hundred to a few thousand, whatever the history of the threads (docs/design.md has the table)."
 // docs/design.md, "Cost, quota and timeouts": the table the rows below restate.
 //
@@ -28,9 +29,9 @@ export interface CostRow {
 export const COST_TABLE: CostRow[] = [
   {
     run: 'event: a patient writes, a response Task is open',
-    published: '40 when nothing moves; 240 for an absence reroute (+ Task patch, header patch), 140 at the end of a shift (+ Task patch); + 20 for a late message that would move a Task; + 10 per Task that would move and changed after the message, unless its notes or creation say who set its owner (its history)',
-    source: 'README "Quota"; docs/design.md rows "OOO event, owner available", "… reroutes one Task for an absence", "… at the end of a shift", "… for a late message"',
-    bound: 'reads 40, + 20 when the message was sent over 2 minutes before the run, + 40 when an owner who may lose the Task has a cover, + 10 per open Task of the thread (a history); writes 100 per open Task of the thread + 100 for the header',
+    published: '40 when nothing moves; 240 for an absence reroute (+ Task patch, header patch), 140 at the end of a shift (+ Task patch); + 20 for a late message that would move a Task; + 10 per Task that would move and changed after the message, unless its notes or creation say who set its owner (its history); with the lifecycle on, + 20 when the response Task would move (the messages), and when the care team already answered it, about 320 (its completion, the new question\'s Task opened and routed)',
+    source: 'README "Quota"; docs/design.md rows "OOO event, owner available", "… reroutes one Task for an absence", "… at the end of a shift", "… for a late message", "Lifecycle: a follow-up while the Task is open", "… after a reply no event saw"',
+    bound: 'reads 40, + 20 when the message was sent over 2 minutes before the run, + 40 when an owner who may lose the Task has a cover, + 10 per open Task of the thread (a history), + when a response Task\'s owner is unavailable (it may move) 20 per 1,000 of the thread\'s messages and 80 for the new Task\'s candidates and their covers; writes 100 per open Task of the thread + 100 for the header, + 120 when a response Task may move (the new question\'s Task)',
   },
   {
     run: 'event: a patient writes, no response Task open',
@@ -72,7 +73,17 @@ export const COST_TABLE: CostRow[] = [
 
 /** What a run had to look at, counted by the oracle when it started. */
 export type CostFacts =
-  | { kind: 'event'; role: 'patient' | 'care-team' | 'other'; openTasks: number; openResponse: boolean; covers: boolean; late: boolean; messages: number }
+  | {
+      kind: 'event';
+      role: 'patient' | 'care-team' | 'other';
+      openTasks: number;
+      openResponse: boolean;
+      /** An open response Task's owner is unavailable now: the reroute may move it, so the event reads the conversation and may complete it and open the new question's Task. */
+      responseMayMove: boolean;
+      covers: boolean;
+      late: boolean;
+      messages: number;
+    }
   | {
       kind: 'sweep';
       openTasks: number;
@@ -113,8 +124,11 @@ export function costBound(facts: CostFacts, attempts = 1): { reads: number; writ
       }
       // A history (10) for each Task that would move and changed after the message.
       const extra = (facts.covers ? 40 : 0) + (facts.late ? 20 : 0) + 10 * facts.openTasks;
-      const reads = (facts.openResponse ? 40 : 81 + 20 * (pages(facts.messages) - 1)) + extra;
-      return { reads: attempts * reads, writes: attempts * (100 * facts.openTasks + 100 + (facts.openResponse ? 0 : 120)) };
+      // A response Task that may move: the messages, and when it was answered, the new Task's candidates (40) and their covers (40).
+      const answered = facts.openResponse && facts.responseMayMove ? 20 * pages(facts.messages) + 80 : 0;
+      const reads = (facts.openResponse ? 40 + answered : 81 + 20 * (pages(facts.messages) - 1)) + extra;
+      const opens = !facts.openResponse || facts.responseMayMove;
+      return { reads: attempts * reads, writes: attempts * (100 * facts.openTasks + 100 + (opens ? 120 : 0)) };
     }
     case 'sweep': {
       const chunks = Math.max(1, Math.ceil(facts.candidates / 100));

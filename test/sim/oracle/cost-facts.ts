@@ -51,6 +51,8 @@ export function costFacts(
       role: m?.role === 'patient' ? 'patient' : m?.role === 'care-team' ? 'care-team' : 'other',
       openTasks: mine.length,
       openResponse,
+      // The event reads the conversation when it would move a response Task (its owner unavailable now).
+      responseMayMove: mine.some((t) => t.kind === 'response' && away(t.owner)),
       covers,
       // "a message that arrives late": sent more than 2 minutes before the run (docs/design.md).
       late: !!m && now - m.time > 2 * 60_000,
