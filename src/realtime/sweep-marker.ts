@@ -1,9 +1,14 @@
-// The sweep's one piece of state: when the last clean sweep started (every thread with a message
-// stored before then was handled), kept in a marker the bot owns (a Basic found and made by its
+// The sweep's one piece of state, kept in a marker the bot owns (a Basic found and made by its
 // identifier, tagged as the project's) so that, with the lifecycle on, a sweep after the bot was off
-// reads back to it. It is rewritten at most every MARKER_REFRESH_MS (a version-guarded patch), not by
-// every sweep: a marker a few hours old only makes a look-back that is at least a day anyway no
-// longer, and a resource rewritten every 15 minutes would pile up 35,000 versions a year.
+// or overloaded reads back far enough: a position in the stored messages before which every thread
+// was handled. Either when the last clean sweep started (the bot's clock: the look-back starts a clock
+// margin before it), or, while a catch-up is under way, the stored time (the server's stamp, exact) of
+// the latest message of the first thread the catch-up has not handled yet, with that thread's
+// reference to order threads stored at the same instant. A clean sweep rewrites it at most every
+// MARKER_REFRESH_MS (a version-guarded patch): a marker a few hours old only makes a look-back that is
+// at least a day anyway no longer, and a resource rewritten every 15 minutes would pile up 35,000
+// versions a year; a catch-up rewrites it whenever it gets further, so the look-back shrinks with
+// every run that makes progress. The position only moves forward.
 import { getStatus, normalizeOperationOutcome } from '@medplum/core';
 import type { MedplumClient, WithId } from '@medplum/core';
 import type { Basic, BundleEntry, Extension } from '@medplum/fhirtypes';
@@ -23,6 +28,10 @@ export const LIFECYCLE_LOOKBACK_CAP_MS = 14 * LIFECYCLE_LOOKBACK_MS;
 export const SWEEP_MARKER_IDENTIFIER = { system: 'urn:medplum-messaging-bots:ooo-reroute', value: 'sweep' };
 /** The marker's extension: when the last clean sweep started. */
 export const SWEEP_CLEAN_URL = 'urn:medplum-messaging-bots:ooo-sweep-clean';
+/** The marker's extension during a catch-up: every thread whose latest message was stored before this instant was handled. */
+export const SWEEP_HANDLED_URL = 'urn:medplum-messaging-bots:ooo-sweep-handled-before';
+/** With SWEEP_HANDLED_URL: so was every thread whose latest message was stored at it, with a reference sorting before this one. */
+export const SWEEP_HANDLED_THREAD_URL = 'urn:medplum-messaging-bots:ooo-sweep-handled-thread';
 /** A clean sweep rewrites the marker only when it records an instant at least this old. */
 export const MARKER_REFRESH_MS = 6 * 3_600_000;
 /** What setup tags as the project's (src/admin/project-setup.ts, MANAGED_TAG_SYSTEM and the bot's name). */
@@ -36,8 +45,8 @@ export const MARKER_FORBIDDEN_HINT = "AccessPolicy does not allow Basic: run npm
 export interface SweepMarker {
   /** The marker, when one exists. */
   found?: WithId<Basic>;
-  /** When the last clean sweep started, if recorded. */
-  lastClean?: number;
+  /** How far every thread was handled, if recorded. */
+  position?: SweepPosition;
   /** False when the AccessPolicy refused the read: nothing is recorded this run. */
   writable: boolean;
 }
@@ -67,7 +76,7 @@ export async function readSweepMarker(medplum: MedplumClient, guard: Guard, log:
   if (typeof found === 'string') {
     return found;
   }
-  return { found: found[0], lastClean: lastCleanSweep(found), writable: true };
+  return { found: found[0], position: markerPosition(found), writable: true };
 }
 
 /**
@@ -81,52 +90,116 @@ export function refusedStatus(err: unknown): 401 | 403 | undefined {
 }
 
 /**
- * When the last clean sweep started, as its marker records it.
- * @param markers - The marker (several only if made twice; the earliest instant is kept: a longer look-back is safe).
- * @returns Epoch milliseconds, or undefined when none is recorded.
+ * A place in the stored messages, by thread: every thread whose latest message was stored before
+ * `stored`, or at `stored` with a reference sorting before `thread`, was handled since (a later
+ * message stores the thread again, later). A catch-up thread's key is the same shape: its latest
+ * message in the look-back and its reference.
  */
-export function lastCleanSweep(markers: Basic[]): number | undefined {
-  const times = markers
-    .map((m) => Date.parse(m.extension?.find((e) => e.url === SWEEP_CLEAN_URL)?.valueInstant ?? ''))
-    .filter((t) => !Number.isNaN(t));
-  return times.length ? Math.min(...times) : undefined;
+export interface SweepPosition {
+  /** Epoch milliseconds (a server stamp, `meta.lastUpdated`). */
+  stored: number;
+  /** A thread header's reference, for threads stored at `stored` exactly. */
+  thread?: string;
+}
+
+/** What the marker is set to: a clean sweep's start (the bot's clock), or a catch-up's position. */
+export type MarkerRecord = { clean: number } | SweepPosition;
+
+/**
+ * Orders positions: by stored time, then by reference (none first).
+ * @param a - A position.
+ * @param b - Another.
+ * @returns Negative, zero or positive.
+ */
+export function comparePositions(a: SweepPosition, b: SweepPosition): number {
+  const ta = a.thread ?? '';
+  const tb = b.thread ?? '';
+  return a.stored - b.stored || (ta < tb ? -1 : ta > tb ? 1 : 0);
 }
 
 /**
- * Where the lifecycle's look-back starts: the last clean sweep's start as recorded (at most
- * MARKER_REFRESH_MS before the last clean sweep; less a clock margin: the server stamps what is stored), never later than 24 hours ago and never earlier than 14 days ago.
- * No clean sweep recorded (the first sweep with the lifecycle on): 24 hours.
- * @param lastClean - When the last clean sweep started, if recorded.
+ * Where a record puts the marker: a clean sweep's start, less a clock margin (the server stamps what
+ * is stored, by its own clock, and a message may be stored while the sweep reads); a catch-up's
+ * position as it is.
+ * @param record - The record.
+ * @returns The position.
+ */
+export function positionOf(record: MarkerRecord): SweepPosition {
+  return 'clean' in record ? { stored: record.clean - CLOCK_SKEW_MS } : record;
+}
+
+/**
+ * Whether a thread the look-back finds was handled already, as the marker says.
+ * @param position - The marker's position.
+ * @param key - The thread's latest message in the look-back, and its reference.
+ * @returns True when it comes before the position.
+ */
+export function handledBefore(position: SweepPosition | undefined, key: Required<SweepPosition>): boolean {
+  return !!position && comparePositions(key, position) < 0;
+}
+
+/**
+ * The marker's position.
+ * @param markers - The marker (several only if made twice; the earliest position is kept: a longer look-back is safe).
+ * @returns The position, or undefined when none is recorded.
+ */
+export function markerPosition(markers: Basic[]): SweepPosition | undefined {
+  const positions = markers.flatMap((m): SweepPosition[] => {
+    const instant = (url: string): number => Date.parse(m.extension?.find((e) => e.url === url)?.valueInstant ?? '');
+    const handled = instant(SWEEP_HANDLED_URL);
+    if (!Number.isNaN(handled)) {
+      const thread = m.extension?.find((e) => e.url === SWEEP_HANDLED_THREAD_URL)?.valueString;
+      return [{ stored: handled, ...(thread ? { thread } : {}) }];
+    }
+    const clean = instant(SWEEP_CLEAN_URL);
+    return Number.isNaN(clean) ? [] : [positionOf({ clean })];
+  });
+  return positions.sort(comparePositions)[0];
+}
+
+/**
+ * Where the lifecycle's look-back starts: the marker's position (a clean sweep's start less a clock
+ * margin), never later than 24 hours ago and never earlier than 14 days ago. No marker (the first
+ * sweep with the lifecycle on): 24 hours.
+ * @param marker - The marker's position, or when the last clean sweep started.
  * @param now - Epoch milliseconds.
  * @returns Epoch milliseconds: threads with a message stored since are read.
  */
-export function lookBackFrom(lastClean: number | undefined, now: number): number {
+export function lookBackFrom(marker: SweepPosition | number | undefined, now: number): number {
   const least = now - LIFECYCLE_LOOKBACK_MS;
-  if (lastClean === undefined) {
+  if (marker === undefined) {
     return least;
   }
-  return Math.max(now - LIFECYCLE_LOOKBACK_CAP_MS, Math.min(least, lastClean - CLOCK_SKEW_MS));
+  const from = typeof marker === 'number' ? positionOf({ clean: marker }).stored : marker.stored;
+  return Math.max(now - LIFECYCLE_LOOKBACK_CAP_MS, Math.min(least, from));
 }
 
 /**
- * Whether a clean sweep that started at `startedAt` rewrites the marker: when none is recorded, or
- * the one recorded is MARKER_REFRESH_MS old.
- * @param lastClean - When the last clean sweep started, as recorded.
+ * Whether a clean sweep that started at `startedAt` and had nothing to catch up rewrites the
+ * marker: when none is recorded, or the one recorded is MARKER_REFRESH_MS old.
+ * @param position - The marker's position.
  * @param startedAt - When this clean sweep started.
  * @returns True to record it.
  */
-export function recordsCleanSweep(lastClean: number | undefined, startedAt: number): boolean {
-  return lastClean === undefined || startedAt - lastClean >= MARKER_REFRESH_MS;
+export function recordsCleanSweep(position: SweepPosition | undefined, startedAt: number): boolean {
+  return position === undefined || positionOf({ clean: startedAt }).stored - position.stored >= MARKER_REFRESH_MS;
 }
 
 /**
- * The write that records a clean sweep: a version-guarded patch of the marker, or its conditional create.
+ * The write that records a clean sweep or a catch-up's position: a version-guarded patch of the
+ * marker (its extensions replaced), or its conditional create.
  * @param marker - The marker as read, if any.
- * @param startedAt - When the clean sweep started.
+ * @param record - What to record.
  * @returns The batch entry.
  */
-export function sweepMarkerEntry(marker: WithId<Basic> | undefined, startedAt: number): BundleEntry {
-  const extension: Extension[] = [{ url: SWEEP_CLEAN_URL, valueInstant: new Date(startedAt).toISOString() }];
+export function sweepMarkerEntry(marker: WithId<Basic> | undefined, record: MarkerRecord): BundleEntry {
+  const extension: Extension[] =
+    'clean' in record
+      ? [{ url: SWEEP_CLEAN_URL, valueInstant: new Date(record.clean).toISOString() }]
+      : [
+          { url: SWEEP_HANDLED_URL, valueInstant: new Date(record.stored).toISOString() },
+          ...(record.thread ? [{ url: SWEEP_HANDLED_THREAD_URL, valueString: record.thread }] : []),
+        ];
   if (marker) {
     return guardedPatchEntry(marker, [{ op: 'add', path: '/extension', value: extension }]);
   }
@@ -134,18 +207,28 @@ export function sweepMarkerEntry(marker: WithId<Basic> | undefined, startedAt: n
     resourceType: 'Basic',
     meta: { tag: [SWEEP_MARKER_TAG] },
     identifier: [SWEEP_MARKER_IDENTIFIER],
-    code: { coding: [SWEEP_MARKER_CODE], text: 'Out-of-office sweep: when the last clean sweep started' },
+    code: { coding: [SWEEP_MARKER_CODE], text: 'Out-of-office sweep: how far every thread with a message was handled' },
     extension,
   };
   return { request: { method: 'POST', url: 'Basic', ifNoneExist: `identifier=${SWEEP_MARKER_IDENTIFIER.system}|${SWEEP_MARKER_IDENTIFIER.value}` }, resource };
 }
 
-export async function recordCleanSweep(medplum: MedplumClient, marker: WithId<Basic> | undefined, startedAt: number, options: WriteOptions, log: BotLog): Promise<void> {
-  const [[outcome]] = await applyWrites(medplum, [[sweepMarkerEntry(marker, startedAt)]], options);
+/**
+ * Records a clean sweep or a catch-up's position. One small write, sent even near the deadline (the
+ * deadline's margin is there for finishing steps; a catch-up stopped by its deadline is just the run
+ * whose progress must be kept), within the quota left.
+ * @param medplum - The client.
+ * @param marker - The marker as read, if any.
+ * @param record - What to record.
+ * @param options - The quota to leave (no deadline check).
+ * @param log - Logger.
+ */
+export async function recordSweep(medplum: MedplumClient, marker: WithId<Basic> | undefined, record: MarkerRecord, options: Pick<WriteOptions, 'reserve'>, log: BotLog): Promise<void> {
+  const [[outcome]] = await applyWrites(medplum, [[sweepMarkerEntry(marker, record)]], options);
   if (outcome.kind === 'failed' && (outcome.status === '401' || outcome.status === '403')) {
     log.warn(`sweep: its marker could not be written (${outcome.status}): ${MARKER_FORBIDDEN_HINT}; the next sweep looks back from the marker as it is`);
   } else if (outcome.kind !== 'applied') {
     // Another sweep moved it meanwhile, or no quota was left: the next sweep reads further back, no harm.
-    log.info(`sweep: clean, not recorded (${outcome.kind}${'status' in outcome ? ` ${outcome.status}` : ''}); the next sweep looks back from the marker as it is`);
+    log.info(`sweep: marker not written (${outcome.kind}${'status' in outcome ? ` ${outcome.status}` : ''}); the next sweep looks back from the marker as it is`);
   }
 }

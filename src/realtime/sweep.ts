@@ -7,13 +7,15 @@
 // cron, so each run starts one chunk further than the one before, whatever the cron's spacing), so
 // a sweep stopped by its deadline keeps what it did, the next one starts at the next chunk, and
 // every chunk is first within as many runs as there are chunks; within a chunk, oldest waiting
-// message first. A rerouted
-// thread has no owner left to read.
+// message first. A rerouted thread has no owner left to read.
 //
-// With the lifecycle on, the sweep also reads every thread with a message stored since the last
-// sweep that finished cleanly (at least the last 24 hours, at most 14 days), so an episode whose event
-// was lost, or that came while the bot was off, gets its Task whenever the bot comes back. The one
-// state it keeps is that instant, in a marker it owns (./sweep-marker.ts).
+// With the lifecycle on, the sweep also reads every thread with a message stored since the place
+// its marker records (./sweep-marker.ts: every thread whose latest message was stored before it was
+// handled; at least the last 24 hours, at most 14 days), so an episode whose event was lost, or that
+// came while the bot was off, gets its Task whenever the bot comes back. After a gap, the threads
+// found only before the last day are a catch-up, handled first, oldest latest message first, in the
+// same order every run; the marker moves to the first one not handled, so every run that handles a
+// chunk shrinks the look-back, and a look-back too big for one run still converges.
 import { getReferenceString } from '@medplum/core';
 import type { MedplumClient, WithId } from '@medplum/core';
 import type { Communication, Task } from '@medplum/fhirtypes';
@@ -29,12 +31,12 @@ import { isReroutableOwner, latestReroute, OOO_BOT_NAME, ownersToCheck, planThre
 import type { RouteFacts, ThreadPlan, ThreadToReroute } from '../lib/reroute-plan';
 import { answeredTasks, isResponseTask, coversToRead, opensTask, planLifecycle, routeCandidates } from '../lib/response-lifecycle';
 import type { LifecycleConfig, LifecyclePlan, LifecycleThread } from '../lib/response-lifecycle';
-import { CLOCK_SKEW_MS, conversationOf, lifecycleNeeds, readConversations, threadToReroute } from '../lib/conversation-reads';
+import { conversationOf, lifecycleNeeds, readConversations, threadToReroute } from '../lib/conversation-reads';
 import { coversNeeded } from './event';
 import { OwnerHistory } from './owner-history';
 import { OwnerDirectory } from './owners';
-import { LIFECYCLE_LOOKBACK_MS, lookBackFrom, readSweepMarker, recordCleanSweep, recordsCleanSweep } from './sweep-marker';
-import type { SweepMarker } from './sweep-marker';
+import { comparePositions, handledBefore, LIFECYCLE_LOOKBACK_MS, lookBackFrom, positionOf, readSweepMarker, recordSweep, recordsCleanSweep } from './sweep-marker';
+import type { MarkerRecord, SweepMarker, SweepPosition } from './sweep-marker';
 import type { RerouteConfig } from './settings';
 import { emptySweepSummary, lifecycleCounts, logCoverMisses, tallyLifecycle, tallyPlan } from './summary';
 import type { SweepSummary } from './summary';
@@ -128,85 +130,152 @@ async function sweepThreads(
   const worthReading = (t: WithId<Task>): boolean => isReroutableOwner(t.owner?.reference) || !!latestReroute(t) || (lifecycle.enabled && isResponseTask(t, lifecycle.code));
   const candidates = [...tasksByThread].filter(([, tasks]) => tasks.some(worthReading));
   let marker: SweepMarker | undefined;
-  /** How far the look-back was read: every message stored since `from` (complete), or before `reached` (a catch-up cut short). */
-  let scanned: { complete: true } | { complete: false; stop: Stop; reached?: number } = { complete: true };
+  /** Why the scan of the last day stopped, if it did (then nothing older is read). */
+  let recentStop: Stop | undefined;
+  /** After a gap: the threads found only by the older part of the look-back, not handled yet, in the order they are handled. */
+  let catchUp: CatchUp | undefined;
+  const least = now - LIFECYCLE_LOOKBACK_MS;
   if (lifecycle.enabled) {
     const read = await readSweepMarker(medplum, guard, log);
     if (typeof read === 'string') {
       return `sweep stopped early (${read}) before reading its marker; nothing written, the next sweep starts over`;
     }
     marker = read;
-    const { lastClean } = read;
-    const least = now - LIFECYCLE_LOOKBACK_MS;
-    const since = lookBackFrom(lastClean, now);
-    // The last day first, as every sweep reads it; then, after a gap, the older part back to the last clean sweep.
+    const { position } = read;
+    const since = lookBackFrom(position, now);
+    // The last day first, as every sweep reads it; then, after a gap, the older part back to the marker.
     const recent = await recentThreads(medplum, least, undefined, guard, log);
     if (recent.stop === 'quota') {
       // Not sent into a spent minute: the next sweep reads them.
       return 'sweep stopped early (quota) before reading the threads with recent messages; nothing written, the next sweep starts over';
     }
-    const threads = [...recent.threads];
-    if (recent.stop) {
-      scanned = { complete: false, stop: recent.stop };
-    } else if (since < least) {
-      const capped = lastClean !== undefined && since > lastClean - CLOCK_SKEW_MS;
+    recentStop = recent.stop;
+    if (!recent.stop && since < least) {
+      const capped = position !== undefined && since > position.stored;
       log[capped ? 'warn' : 'info'](
-        `sweep: the last clean sweep started ${lastClean === undefined ? 'never' : new Date(lastClean).toISOString()}; also reading the threads with a message stored since ${new Date(since).toISOString()}` +
+        `sweep: every thread was handled up to ${position === undefined ? 'never' : new Date(position.stored).toISOString()}; also reading the threads with a message stored since ${new Date(since).toISOString()}` +
           (capped ? ' (the most it reads back): a patient who wrote before then and was never answered gets no response Task until the thread moves' : '')
       );
       const older = await recentThreads(medplum, since, least, guard, log);
-      threads.push(...older.threads);
-      if (older.stop) {
-        scanned = { complete: false, stop: older.stop, reached: older.reached };
-      }
+      catchUp = {
+        since,
+        // A thread with a message in the last day is read by every sweep: not the catch-up's.
+        threads: [...older.threads]
+          .filter(([ref]) => !recent.threads.has(ref))
+          .map(([thread, stored]) => ({ thread, stored }))
+          .filter((key) => !handledBefore(position, key))
+          .sort(comparePositions),
+        stop: older.stop,
+        reached: older.reached,
+      };
     }
-    const known = new Set(candidates.map(([ref]) => ref));
-    for (const ref of threads) {
+    const known = new Set([...candidates.map(([ref]) => ref), ...(catchUp?.threads.map((t) => t.thread) ?? [])]);
+    for (const ref of recent.threads.keys()) {
       if (!known.has(ref)) {
         known.add(ref);
         candidates.push([ref, tasksByThread.get(ref) ?? []]);
       }
     }
   }
-  // Each chunk is read, decided and written before the next, starting at the chunk the run number picks.
-  const chunks: [string, WithId<Task>[]][][] = [];
-  for (let i = 0; i < candidates.length; i += THREADS_PER_SEARCH) {
-    chunks.push(candidates.slice(i, i + THREADS_PER_SEARCH));
-  }
-  const first = chunks.length ? sweepNumber(config.sweepCron, now) % chunks.length : 0;
+  // The catch-up first, oldest first and in the same order every run (so each run that handles a
+  // chunk moves the marker on); then the threads every sweep reads (open Tasks, the last day), a
+  // hundred at a time from the chunk the run number picks. Each chunk is read, decided and written
+  // before the next.
+  const catchUpThreads = new Set(catchUp?.threads.map((t) => t.thread));
+  const chunksOf = (threads: [string, WithId<Task>[]][]): [string, WithId<Task>[]][][] => {
+    const chunks: [string, WithId<Task>[]][][] = [];
+    for (let i = 0; i < threads.length; i += THREADS_PER_SEARCH) {
+      chunks.push(threads.slice(i, i + THREADS_PER_SEARCH));
+    }
+    return chunks;
+  };
+  const rotating = chunksOf(candidates.filter(([ref]) => !catchUpThreads.has(ref)));
+  const first = rotating.length ? sweepNumber(config.sweepCron, now) % rotating.length : 0;
+  const chunks = [
+    ...chunksOf((catchUp?.threads ?? []).map((t): [string, WithId<Task>[]] => [t.thread, tasksByThread.get(t.thread) ?? []])),
+    ...rotating.map((_c, k) => rotating[(first + k) % rotating.length]),
+  ];
   const owners = new OwnerDirectory();
   const route: RouteFacts = { now, owner: (ref) => owners.facts(ref), coverage: config.coverage, serviceTypes: config.serviceTypes };
   const checked = new Set<string>();
+  /** Threads read but not handled (deferred or failed), and those never read. */
+  const left = new Set<string>();
   for (let k = 0; k < chunks.length; k++) {
     // The chunk's headers and first conversation page at least; every later read asks again.
-    const chunk = chunks[(first + k) % chunks.length];
+    const chunk = chunks[k];
     const threads = guard.check(2 * QUOTA_COST.search) ?? (await readThreadsOrStop(medplum, chunk, lifecycle, guard, log));
     if (typeof threads === 'string') {
       // Nothing of the chunk is decided on half its reads, nothing written: the next sweep reads it.
-      const left = chunks.slice(k).reduce((n, _c, j) => n + chunks[(first + k + j) % chunks.length].length, 0);
-      summary.deferred[threads] += left;
+      const rest = chunks.slice(k).flat();
+      rest.forEach(([ref]) => left.add(ref));
+      summary.deferred[threads] += rest.length;
       break;
     }
     summary.threadsRead += chunk.length;
-    await sweepChunk(medplum, threads, { owners, route, checked, lifecycle, guard }, log, summary);
+    const notHandled = await sweepChunk(medplum, threads, { owners, route, checked, lifecycle, guard }, log, summary);
+    notHandled.forEach((ref) => left.add(ref));
   }
   summary.ownersChecked = checked.size;
   summary.ownersUnavailable = [...checked].filter((o) => availabilityAt(owners.facts(o), now, config.serviceTypes).state === 'unavailable').length;
-  if (!marker?.writable || summary.failed || summary.deferred.quota || summary.deferred.deadline) {
-    return undefined;
-  }
-  if (scanned.complete) {
-    // Clean: every thread with a message stored before `now` was handled (the next look-back may start here).
-    if (recordsCleanSweep(marker.lastClean, now)) {
-      await recordCleanSweep(medplum, marker.found, now, { shouldStop: nearDeadline, reserve }, log);
+  if (marker?.writable) {
+    const clean = !recentStop && !catchUp?.stop && !left.size && !summary.failed && !summary.deferred.quota && !summary.deferred.deadline;
+    const record = nextMarker(marker.position, { now, least, clean, catchUp, left });
+    if (record) {
+      await recordSweep(medplum, marker.found, record, { reserve }, log);
     }
-    return undefined;
   }
-  if (scanned.reached !== undefined && (marker.lastClean === undefined || scanned.reached > marker.lastClean)) {
-    // A catch-up cut short: what was stored before the last message read is handled; the next sweep goes on from there.
-    await recordCleanSweep(medplum, marker.found, scanned.reached, { shouldStop: nearDeadline, reserve }, log);
+  if (recentStop) {
+    return `sweep stopped early (${recentStop}) while reading the threads with recent messages; the next sweep reads on`;
   }
-  return `sweep stopped early (${scanned.stop}) while reading the threads with recent messages; the next sweep reads on`;
+  if (catchUp?.stop) {
+    return `sweep stopped early (${catchUp.stop}) while reading the older threads of the look-back; the next sweep reads on from where this one got`;
+  }
+  return undefined;
+}
+
+/** After a gap, the older part of the look-back: what it found, and how far it read. */
+interface CatchUp {
+  /** Where the look-back started. */
+  since: number;
+  /** Threads with no message in the last day and not handled yet by the marker, each keyed by its latest message read, oldest first. */
+  threads: Required<SweepPosition>[];
+  /** Why reading stopped, if it did. */
+  stop?: Stop;
+  /** When it stopped: the latest stored time read (every message stored before it was read). */
+  reached?: number;
+}
+
+/**
+ * What the marker is set to after a sweep, if anything. The catch-up's position is the key of its
+ * first thread not handled (read, decided and written without deferral or failure), and no further
+ * than its scan read; once the catch-up is done, 24 hours ago (the last day is read by every sweep,
+ * whatever was deferred there), or, the sweep being clean, its start. A clean sweep with nothing to
+ * catch up records itself every MARKER_REFRESH_MS; while catching up, the marker is written
+ * whenever it moves on. It never moves back.
+ * @param position - The marker's position as read.
+ * @param run - This sweep: when it started, the last day's start, whether it was clean, its catch-up, and the threads it left.
+ * @param run.now - When it started.
+ * @param run.least - The last day's start.
+ * @param run.clean - Everything read was handled.
+ * @param run.catchUp - The older part of the look-back, when read.
+ * @param run.left - Threads not handled.
+ * @returns The record to write, or undefined.
+ */
+export function nextMarker(
+  position: SweepPosition | undefined,
+  run: { now: number; least: number; clean: boolean; catchUp?: CatchUp; left: Set<string> }
+): MarkerRecord | undefined {
+  const { now, least, clean, catchUp, left } = run;
+  if (!catchUp) {
+    return clean && recordsCleanSweep(position, now) ? { clean: now } : undefined;
+  }
+  let next: MarkerRecord | undefined = catchUp.threads.find((t) => left.has(t.thread));
+  if (catchUp.stop) {
+    const cut: SweepPosition = { stored: catchUp.reached ?? catchUp.since };
+    next = next && comparePositions(next, cut) < 0 ? next : cut;
+  }
+  next ??= clean ? { clean: now } : { stored: least };
+  return position === undefined || comparePositions(positionOf(next), position) > 0 ? next : undefined;
 }
 
 /**
@@ -256,8 +325,9 @@ interface SweepState {
  * @param state - What the sweep's chunks share.
  * @param log - Logger.
  * @param summary - Added to.
+ * @returns The threads not handled: deferred (by the quota or the deadline) or with a failed write.
  */
-async function sweepChunk(medplum: MedplumClient, threads: SweptThread[], state: SweepState, log: BotLog, summary: SweepSummary): Promise<void> {
+async function sweepChunk(medplum: MedplumClient, threads: SweptThread[], state: SweepState, log: BotLog, summary: SweepSummary): Promise<Set<string>> {
   const { owners, route, guard, lifecycle } = state;
   const waiting = threads.filter((t) => t.waitingOnCareTeam).sort((a, b) => (a.triggerTime ?? 0) - (b.triggerTime ?? 0));
   summary.waiting += waiting.length;
@@ -278,26 +348,29 @@ async function sweepChunk(medplum: MedplumClient, threads: SweptThread[], state:
   await history.read(medplum, waiting, route, guard, log);
 
   // Oldest waiting message first, then the threads the care team answered or that were closed.
-  const groups: { plan: ThreadPlan | LifecyclePlan; lifecycle: boolean }[] = [];
+  const groups: { thread: string; plan: ThreadPlan | LifecyclePlan; lifecycle: boolean }[] = [];
+  const left = new Set<string>();
   for (const thread of [...waiting, ...threads.filter((t) => !t.waitingOnCareTeam)]) {
     if ([...needs(thread), ...coversOf(thread)].some((o) => notRead.has(o))) {
       summary.deferred[unread.notRead.length ? unread.why : covers.why]++;
+      left.add(thread.thread);
       continue;
     }
     // A Task's history the quota or deadline left unread: the whole thread waits for the next sweep.
     const historyStop = thread.waitingOnCareTeam ? history.stopped(thread) : undefined;
     if (historyStop) {
       summary.deferred[historyStop]++;
+      left.add(thread.thread);
       continue;
     }
     if (thread.waitingOnCareTeam) {
       const plan = planThread(history.with(thread), route);
       logCoverMisses(plan, route, log);
-      groups.push({ plan, lifecycle: false });
+      groups.push({ thread: thread.thread, plan, lifecycle: false });
       summary.kept += plan.decisions.filter((d) => d.action === 'kept').length;
       summary.keptOnDuty += plan.decisions.filter((d) => d.onDutyWhenWritten).length;
     }
-    groups.push({ plan: planLifecycle(thread.lifecycle, route, lifecycle), lifecycle: true });
+    groups.push({ thread: thread.thread, plan: planLifecycle(thread.lifecycle, route, lifecycle), lifecycle: true });
   }
 
   // One group per thread and kind, in that order, within the quota left.
@@ -316,7 +389,11 @@ async function sweepChunk(medplum: MedplumClient, threads: SweptThread[], state:
     if (result.deferred) {
       summary.deferred[result.deferred]++;
     }
+    if (result.deferred || result.failed) {
+      left.add(group.thread);
+    }
   });
+  return left;
 }
 
 /**
@@ -327,8 +404,8 @@ async function sweepChunk(medplum: MedplumClient, threads: SweptThread[], state:
  * @param to - Epoch milliseconds (exclusive), or undefined for up to now.
  * @param guard - Deadline and quota, checked before each page.
  * @param log - Logger.
- * @returns Thread references; when reading stopped, why, and the latest `meta.lastUpdated` read
- *   (every message stored before it was read).
+ * @returns Thread references, each with its latest message read (stored time); when reading
+ *   stopped, why, and the latest `meta.lastUpdated` read (every message stored before it was read).
  */
 async function recentThreads(
   medplum: MedplumClient,
@@ -336,8 +413,8 @@ async function recentThreads(
   to: number | undefined,
   guard: ReadGuard,
   log: BotLog
-): Promise<{ threads: string[]; stop?: Stop; reached?: number }> {
-  const threads = new Set<string>();
+): Promise<{ threads: Map<string, number>; stop?: Stop; reached?: number }> {
+  const threads = new Map<string, number>();
   let reached: number | undefined;
   const stop = await scanGuarded(
     medplum,
@@ -351,15 +428,16 @@ async function recentThreads(
     guard,
     (r) => {
       const thread = (r as Communication).partOf?.find((p) => referenceType(p) === 'Communication')?.reference;
-      if (thread) {
-        threads.add(thread);
-      }
       const stored = Date.parse(r.meta?.lastUpdated ?? '');
+      if (thread) {
+        // Oldest first: the last one read is the thread's latest.
+        threads.set(thread, Number.isNaN(stored) ? (threads.get(thread) ?? from) : Math.max(threads.get(thread) ?? stored, stored));
+      }
       reached = Number.isNaN(stored) ? reached : Math.max(reached ?? stored, stored);
     },
     log
   );
-  return { threads: [...threads], stop, reached };
+  return { threads, stop, reached };
 }
 
 /**
