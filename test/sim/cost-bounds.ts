@@ -55,11 +55,11 @@ export const COST_TABLE: CostRow[] = [
     run: 'sweep (every 15 minutes)',
     published:
       'Task scan 20 per 1,000 open Tasks; per 100 threads read, 20 for their headers and 20 per page of their latest messages; per 50 owners of waiting threads 40; 10 per Task that would move and changed after the message (unless its notes or creation say who set its owner); 200 per absence reroute, 100 per end-of-shift reroute; ' +
-      'with the lifecycle on, 20 for its marker, 20 per 1,000 messages of the last day and per 1,000 older ones stored since the last clean sweep recorded (at most 14 days back), 100 to record a clean sweep when the one recorded is 6 hours old (120 the first time)',
+      'with the lifecycle on, 20 for its marker, 20 per 1,000 messages of the last day and per 1,000 older ones stored since the place the marker records (at most 14 days back), 100 to record a clean sweep when the one recorded is 6 hours old, or a catch-up that got further (120 the first time)',
     source:
       'docs/design.md row "OOO sweep" and "Sweep"; README "Quota"; the lifecycle rows for opening (120) and completing (100); threads with a message stored since the last clean sweep (at least the last day) are read',
     bound:
-      'reads 20 for the marker + 20 per 1,000 open Tasks + 20 per 1,000 messages of the last day + 20 per 1,000 older messages stored since the last clean sweep recorded (the oracle\'s last clean sweep less 6 hours and 10 minutes: the marker is rewritten every 6 hours; at most 14 days) + per 100 candidate threads 40 and 80 for owners and covers + 20 per further 1,000 of their messages + 20 per thread with an open Task (a page further back) + 10 per open Task (a history); writes 200 per open Task + 120 per candidate thread + 120 for the marker',
+      'reads 20 for the marker + 20 per 1,000 open Tasks + 20 per 1,000 messages of the last day + 20 per 1,000 older messages stored since the last clean sweep recorded (the oracle\'s last clean sweep less 6 hours and 10 minutes: the marker is rewritten every 6 hours, and a catch-up only moves it further; at most 14 days) + per 100 candidate threads 40 and 80 for owners and covers + 20 per further 1,000 of their messages + 20 per thread with an open Task (a page further back) + 10 per open Task (a history); writes 200 per open Task + 120 per candidate thread + 120 for the marker',
   },
   {
     run: 'reminders run (hourly), and the reconcile pass it may go on with',
