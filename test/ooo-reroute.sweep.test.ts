@@ -28,13 +28,16 @@ async function waitingThread(
   server: ServerMock,
   options: { away?: boolean; owner?: OwnedThread['owner']; wroteAgo?: number } = {}
 ): Promise<OwnedThread & { message?: Communication }> {
-  const seeded = await seedOwnedThread(server, { away: options.away });
+  const wroteAgo = options.wroteAgo ?? 10 * MINUTE;
+  // With another owner, the Task is stored before the patient wrote, as its history would say.
+  const stored = options.owner ? { task: { meta: { lastUpdated: ago(wroteAgo + MINUTE) } } } : {};
+  const seeded = await seedOwnedThread(server, { away: options.away, ...stored });
   if (options.owner) {
     // Assigned when the Task was made, before the patient wrote (keeping its lastUpdated).
     await server.seedVersion({ ...seeded.task, owner: ref(options.owner) });
     await server.update({ ...seeded.thread, recipient: [seeded.patient, ref(options.owner)] });
   }
-  const message = await seedMessage(server, seeded.thread, seeded.patient, ago(options.wroteAgo ?? 10 * MINUTE));
+  const message = await seedMessage(server, seeded.thread, seeded.patient, ago(wroteAgo));
   return { ...seeded, message, owner: options.owner ?? seeded.owner, task: (await server.read<Task>('Task', seeded.task.id)) as OwnedThread['task'] };
 }
 

@@ -116,7 +116,8 @@ describe('AccessPolicies grant exactly what the bots use', () => {
       await server.seed({ ...message(thread, patient), sent: new Date(NOW - 60_000).toISOString() });
       const record = { url: 'urn:medplum-messaging-bots:ooo-reroute', extension: [{ url: 'from', valueReference: ref(owner) }, { url: 'header-version', valueId: thread.meta?.versionId }, { url: 'reason', valueCode: 'absent' }] };
       const note = { authorString: 'ooo-reroute', text: 'Returned to the team pool.', extension: [record] };
-      await seedTask(server, thread, rerouted ? { note: [note] } : { owner: ref(owner) });
+      // Stored before the patient wrote and not changed since: no history to read.
+      await seedTask(server, thread, rerouted ? { note: [note] } : { owner: ref(owner), meta: { lastUpdated: new Date(NOW - DAY).toISOString() } });
     }
     // A Task the bot sent to the pool, given back to the owner after the patient wrote: its history says by whom.
     const handedBack = await seedThread(server, { subject: patient, recipient: [patient, ref(owner)] });

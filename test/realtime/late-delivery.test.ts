@@ -18,9 +18,9 @@ const CRON = { resourceType: 'Bot', id: 'ooo', name: 'ooo-reroute' };
 
 useFixedTimeAndQuietConsole(NOW);
 
-/** A thread whose owner is away (a vacation block), with a patient message at 09:00 and the Task authored then. */
+/** A thread whose owner is away (a vacation block), with a patient message at 09:00 and the Task authored (and stored) at 08:00. */
 async function awayThread(server: ServerMock): Promise<OwnedThread & { colleague: Ref }> {
-  const t = await seedOwnedThread(server, { away: true, task: { authoredOn: local('08:00') } });
+  const t = await seedOwnedThread(server, { away: true, task: { authoredOn: local('08:00'), meta: { lastUpdated: local('08:00') } } });
   await seedMessage(server, t.thread, t.patient, local('09:00'));
   return { ...t, colleague: ref(await seedPractitioner(server)) };
 }
