@@ -1,9 +1,10 @@
 // Least privilege: the rights each bot uses, derived from the harness's request log over its
 // scenarios, must be exactly what its AccessPolicy (written by `npm run setup`) grants.
 import type { AccessPolicy, Schedule } from '@medplum/fhirtypes';
-import { beforeAll, describe, expect, test } from 'vitest';
+import { beforeAll, describe, expect, test, vi } from 'vitest';
 import { BOT_WIRING } from '../../src/admin/project-setup';
 import { handler as oooHandler } from '../../src/ooo-reroute';
+import { MARKER_REFRESH_MS } from '../../src/realtime/sweep-marker';
 import { handler as staleHandler } from '../../src/stale-thread-reminders';
 import { useFixedTimeAndQuietConsole } from '../harness/bot-test-setup';
 import {
@@ -146,7 +147,8 @@ describe('AccessPolicies grant exactly what the bots use', () => {
     await lifecycle.seed({ ...message(lost, someone), sent: new Date(NOW - 60_000).toISOString() });
     await seedTask(lifecycle, await seedThread(lifecycle, { subject: someone, status: 'completed' }), { owner: ref(nurse) });
     expect(await oooHandler(lifecycle.medplum, botEvent({ resourceType: 'Bot', id: 'ooo' }, on))).toMatchObject({ opened: 1, cancelled: 1 });
-    // The next sweep records itself on the marker the first one made (src/realtime/sweep.ts).
+    // A sweep six hours later records itself on the marker the first one made (src/realtime/sweep-marker.ts).
+    vi.setSystemTime(NOW + MARKER_REFRESH_MS);
     expect(await oooHandler(lifecycle.medplum, botEvent({ resourceType: 'Bot', id: 'ooo' }, on))).toMatchObject({ stoppedEarly: false });
     scenarios.push(lifecycle);
 
