@@ -29,9 +29,9 @@ import type { Stop } from '../lib/read-guard';
 import { isQuotaError, quotaLeft, QUOTA_COST } from '../lib/quota';
 import { isReroutableOwner, latestReroute, OOO_BOT_NAME, ownersToCheck, planThread } from '../lib/reroute-plan';
 import type { RouteFacts, ThreadPlan, ThreadToReroute } from '../lib/reroute-plan';
-import { answeredTasks, isResponseTask, coversToRead, opensTask, planLifecycle, routeCandidates } from '../lib/response-lifecycle';
+import { isResponseTask, coversToRead, opensTask, planLifecycle, routeCandidates } from '../lib/response-lifecycle';
 import type { LifecycleConfig, LifecyclePlan, LifecycleThread } from '../lib/response-lifecycle';
-import { conversationOf, lifecycleNeeds, readConversations, threadToReroute } from '../lib/conversation-reads';
+import { conversationOf, lifecycleNeeds, readConversations, threadToDecide } from '../lib/conversation-reads';
 import { coversNeeded } from './event';
 import { OwnerHistory } from './owner-history';
 import { OwnerDirectory } from './owners';
@@ -513,9 +513,7 @@ async function readThreads(
     }
     const talk = talks.get(ref)?.conversation ?? conversationOf(header, []);
     const lifecycleThread: LifecycleThread = { thread: ref, header, tasks, conversation: talk };
-    // A response Task the care team answered is the lifecycle's to complete, not the reroute's to move.
-    const answered = new Set(answeredTasks(lifecycleThread, lifecycle).map((a) => a.task.id));
-    const rerouted = tasks.filter((t) => !answered.has(t.id));
-    return [{ ...threadToReroute({ thread: ref, header, tasks: rerouted }, talk, inProgress), lifecycle: lifecycleThread }];
+    // A response Task the care team answered is the lifecycle's to complete, not the reroute's to move (as on the event path).
+    return [{ ...threadToDecide(lifecycleThread, lifecycle, inProgress), lifecycle: lifecycleThread }];
   });
 }
