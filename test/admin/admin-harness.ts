@@ -61,3 +61,24 @@ export function admin(server = createServerMock()): Admin {
   };
 }
 
+
+/**
+ * What `npm run deploy` gets in a test: the harness's client, the admin's files (a bot's source or
+ * bundle is any text), credentials for a local server, and a build that does nothing.
+ * @param a - The admin.
+ * @param out - Collects what it prints, both streams.
+ * @param build - The build step (counts builds, or fails one).
+ * @returns The io.
+ */
+export function deployIo(a: Admin, out: string[], build: () => boolean = () => true): CliIo {
+  return {
+    out: (l) => out.push(l),
+    err: (l) => out.push(l),
+    connect: async () => a.server.medplum,
+    readFile: (p) => a.files.get(p) ?? 'export {}',
+    fileSize: (p) => a.files.get(p)?.length ?? 100,
+    env: { MEDPLUM_BASE_URL: 'http://localhost:8103', MEDPLUM_CLIENT_ID: 'id', MEDPLUM_CLIENT_SECRET: 'secret' },
+    build,
+    sleep: async () => undefined,
+  };
+}

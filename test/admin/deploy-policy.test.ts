@@ -4,10 +4,9 @@
 // naming what is missing and the command that fixes it, and deploys nothing.
 import type { AccessPolicy, Bot, ProjectMembership } from '@medplum/fhirtypes';
 import { beforeAll, expect, test } from 'vitest';
-import type { CliIo } from '../../src/admin/cli';
 import { main } from '../../src/admin/cli';
 import { indexDefinitions } from '../harness/server-mock';
-import { admin } from './admin-harness';
+import { admin, deployIo } from './admin-harness';
 import type { Admin } from './admin-harness';
 
 beforeAll(() => indexDefinitions(), 60_000);
@@ -19,17 +18,7 @@ async function policyOf(a: Admin, bot: string): Promise<AccessPolicy> {
 
 async function deploy(a: Admin): Promise<{ code: number; out: string[] }> {
   const out: string[] = [];
-  const io: CliIo = {
-    out: (l) => out.push(l),
-    err: (l) => out.push(l),
-    connect: async () => a.server.medplum,
-    readFile: (p) => a.files.get(p) ?? 'export {}',
-    fileSize: (p) => a.files.get(p)?.length ?? 100,
-    env: { MEDPLUM_BASE_URL: 'http://localhost:8103', MEDPLUM_CLIENT_ID: 'id', MEDPLUM_CLIENT_SECRET: 'secret' },
-    build: () => true,
-    sleep: async () => undefined,
-  };
-  return { code: await main(['deploy'], io), out };
+  return { code: await main(['deploy'], deployIo(a, out)), out };
 }
 
 test("a policy setup made that lacks this version's rights: nothing deployed, 'run npm run setup first'; after setup it deploys", async () => {

@@ -3,10 +3,9 @@ import type { AccessPolicy, Bot, ProjectMembership, Subscription } from '@medplu
 import { beforeAll, describe, expect, test } from 'vitest';
 import baseConfig from '../../medplum.config.json';
 import { main } from '../../src/admin/cli';
-import type { CliIo } from '../../src/admin/cli';
 import { PLACEHOLDER_BOT_ID } from '../../src/admin/project-setup';
 import type { ServerMock } from '../harness/server-mock';
-import { admin, PROJECT } from './admin-harness';
+import { admin, deployIo, PROJECT } from './admin-harness';
 import { indexDefinitions } from '../harness/server-mock';
 
 beforeAll(() => indexDefinitions(), 60_000); // the FHIR definitions, once, outside any test's time
@@ -340,19 +339,11 @@ test('deploy through the command: checks first, then deploys each bot, naming th
   const a = admin();
   await a.run('setup');
   const out: string[] = [];
-  const io: CliIo = {
-    out: (l) => out.push(l),
-    err: (l) => out.push(l),
-    connect: async () => a.server.medplum,
-    readFile: (p) => a.files.get(p) ?? 'export {}',
-    fileSize: (p) => a.files.get(p)?.length ?? 100,
-    env: { MEDPLUM_BASE_URL: 'http://localhost:8103', MEDPLUM_CLIENT_ID: 'id', MEDPLUM_CLIENT_SECRET: 'secret' },
-    build: () => {
-      builds++;
-      return true;
-    },
-  };
   let builds = 0;
+  const io = deployIo(a, out, () => {
+    builds++;
+    return true;
+  });
   expect(await main(['deploy', '--help'], io)).toBe(0);
   expect(builds).toBe(0); // --help does nothing else, not even a build
   out.length = 0;

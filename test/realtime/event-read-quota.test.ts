@@ -14,7 +14,8 @@ import type { RerouteSummary, SweepSummary } from '../../src/ooo-reroute';
 import { useFixedTimeAndQuietConsole } from '../harness/bot-test-setup';
 import { botEvent, ref, seedMessage, seedOwnedThread, seedPatient, seedPractitioner, seedSchedule, seedThread } from '../harness/fixtures';
 import { createServerMock, DEFAULT_CALLER } from '../harness/server-mock';
-import type { RecordedRequest, ServerMock } from '../harness/server-mock';
+import type { ServerMock } from '../harness/server-mock';
+import { burstAfter, refusedForQuota } from '../harness/quota-burst';
 
 const NOW = Date.parse('2026-11-27T15:17:00.000Z'); // Friday, 10:17 in New York
 const MINUTE = 60_000;
@@ -33,23 +34,7 @@ async function sweep(server: ServerMock, secrets: Record<string, string>): Promi
   return (await handler(server.medplum, botEvent(CRON, secrets))) as SweepSummary;
 }
 
-/**
- * The Bot's other work spends the minute while a request of the bot is answered: after it, `left`
- * points remain (the RateLimit header of its response says so). The request is a search (20 points).
- * @param server - The server.
- * @param matches - The request after which the burst comes.
- * @param left - Points left after that request.
- */
-function burstAfter(server: ServerMock, matches: (request: RecordedRequest) => boolean, left: number): void {
-  server.beforeRequest = (request) => {
-    if (request.caller === DEFAULT_CALLER && matches(request)) {
-      server.beforeRequest = undefined;
-      server.quota.begin(DEFAULT_CALLER).charge(server.quota.remaining(DEFAULT_CALLER) - 20 - left);
-    }
-  };
-}
-
-const refused = (server: ServerMock): string[] => server.requests.filter((r) => r.status === 429 || r.entryStatuses?.includes('429')).map((r) => r.key);
+const refused = refusedForQuota;
 const logged = (): string[] => vi.mocked(console.log).mock.calls.map((args) => args.map(String).join(' '));
 
 describe('the event path', () => {
