@@ -177,9 +177,10 @@ async function sweepThreads(
       }
     }
   }
-  // The catch-up first, oldest first and in the same order every run (so each run that handles a
-  // chunk moves the marker on); then the threads every sweep reads (open Tasks, the last day), a
-  // hundred at a time from the chunk the run number picks. Each chunk is read, decided and written
+  // The threads every sweep reads (open Tasks, the last day), a hundred at a time from the chunk the
+  // run number picks, taking turns with the catch-up's chunks, oldest first and in the same order
+  // every run (so each run that handles one moves the marker on): a long catch-up neither holds back
+  // today's patients and absences nor waits behind them. Each chunk is read, decided and written
   // before the next.
   const catchUpThreads = new Set(catchUp?.threads.map((t) => t.thread));
   const chunksOf = (threads: [string, WithId<Task>[]][]): [string, WithId<Task>[]][][] => {
@@ -191,10 +192,11 @@ async function sweepThreads(
   };
   const rotating = chunksOf(candidates.filter(([ref]) => !catchUpThreads.has(ref)));
   const first = rotating.length ? sweepNumber(config.sweepCron, now) % rotating.length : 0;
-  const chunks = [
-    ...chunksOf((catchUp?.threads ?? []).map((t): [string, WithId<Task>[]] => [t.thread, tasksByThread.get(t.thread) ?? []])),
-    ...rotating.map((_c, k) => rotating[(first + k) % rotating.length]),
-  ];
+  const older = chunksOf((catchUp?.threads ?? []).map((t): [string, WithId<Task>[]] => [t.thread, tasksByThread.get(t.thread) ?? []]));
+  const chunks = takeTurns(
+    rotating.map((_c, k) => rotating[(first + k) % rotating.length]),
+    older
+  );
   const owners = new OwnerDirectory();
   const route: RouteFacts = { now, owner: (ref) => owners.facts(ref), coverage: config.coverage, serviceTypes: config.serviceTypes };
   const checked = new Set<string>();
@@ -231,6 +233,32 @@ async function sweepThreads(
     return `sweep stopped early (${catchUp.stop}) while reading the older threads of the look-back; the next sweep reads on from where this one got`;
   }
   return undefined;
+}
+
+/**
+ * Two lists, one item of each in turn (then what is left of the longer).
+ * @param a - Goes first.
+ * @param b - Second.
+ * @returns a[0], b[0], a[1], b[1], ...
+ */
+export function takeTurns<T>(a: T[], b: T[]): T[] {
+  const out: T[] = [];
+  for (let i = 0; i < Math.max(a.length, b.length); i++) {
+    out.push(...(i < a.length ? [a[i]] : []), ...(i < b.length ? [b[i]] : []));
+  }
+  return out;
+}
+
+/**
+ * Whether a write's failure will fail again however often it is retried: a 4xx other than a timeout
+ * or the quota (an invalid reference, a resource deleted, a policy's criteria). Such a thread is
+ * logged and counted as failed, but does not hold the look-back's marker: it would pin it, and every
+ * sweep would read everything after it, for up to 14 days.
+ * @param status - The failed write's status.
+ * @returns True when retrying cannot help.
+ */
+export function failsForGood(status: string): boolean {
+  return /^4\d\d$/.test(status) && status !== '408' && status !== '429';
 }
 
 /** After a gap, the older part of the look-back: what it found, and how far it read. */
@@ -325,7 +353,7 @@ interface SweepState {
  * @param state - What the sweep's chunks share.
  * @param log - Logger.
  * @param summary - Added to.
- * @returns The threads not handled: deferred (by the quota or the deadline) or with a failed write.
+ * @returns The threads not handled: deferred (by the quota or the deadline) or with a write that may succeed when retried.
  */
 async function sweepChunk(medplum: MedplumClient, threads: SweptThread[], state: SweepState, log: BotLog, summary: SweepSummary): Promise<Set<string>> {
   const { owners, route, guard, lifecycle } = state;
@@ -389,7 +417,9 @@ async function sweepChunk(medplum: MedplumClient, threads: SweptThread[], state:
     if (result.deferred) {
       summary.deferred[result.deferred]++;
     }
-    if (result.deferred || result.failed) {
+    // A write that may succeed next time keeps the thread unhandled; one that fails for good does not (failsForGood).
+    const retry = outcomes[i].some((o) => o.kind === 'failed' && !failsForGood(o.status));
+    if (result.deferred || retry) {
       left.add(group.thread);
     }
   });
