@@ -65,7 +65,8 @@ export function deployProblems(
  */
 export async function policyGap(medplum: MedplumClient, bot: BotConfig): Promise<{ policy: string; ours: boolean; missing: string[] } | undefined> {
   const wiring = BOT_WIRING[bot.name];
-  const membership = wiring && (await medplum.searchOne('ProjectMembership', { profile: `Bot/${bot.id}` }, { cache: 'no-cache' }));
+  // Credentials that may deploy but not read memberships: nothing to check here (status says so).
+  const membership = wiring && (await medplum.searchOne('ProjectMembership', { profile: `Bot/${bot.id}` }, { cache: 'no-cache' }).catch(() => undefined));
   if (!membership?.accessPolicy) {
     return undefined;
   }

@@ -318,10 +318,11 @@ function nameOf(resource: Resource): string | undefined {
  * @returns E.g. `Communication search`.
  */
 export function missingRights(policy: AccessPolicy, needed: AccessPolicy): string[] {
-  const grants = (type: string): string[] => {
-    const entry = policy.resource?.find((r) => r.resourceType === type || r.resourceType === '*');
-    return entry ? (entry.interaction ?? ['create', 'read', 'update', 'delete', 'search', 'history']) : [];
-  };
+  // Every entry for the type (or `*`) counts, as the server checks them all; a `readonly` one grants no writes.
+  const grants = (type: string): string[] =>
+    (policy.resource ?? [])
+      .filter((r) => r.resourceType === type || r.resourceType === '*')
+      .flatMap((r) => (r.interaction ?? ['create', 'read', 'vread', 'update', 'delete', 'search', 'history']).filter((i) => !r.readonly || ['read', 'vread', 'search', 'history'].includes(i)));
   return (needed.resource ?? []).flatMap((r) => (r.interaction ?? []).filter((i) => !grants(r.resourceType).includes(i)).map((i) => `${r.resourceType} ${i}`));
 }
 

@@ -5,6 +5,7 @@
 import type { AccessPolicy, Bot, ProjectMembership } from '@medplum/fhirtypes';
 import { beforeAll, expect, test } from 'vitest';
 import { main } from '../../src/admin/cli';
+import { missingRights } from '../../src/admin/project-status';
 import { indexDefinitions } from '../harness/server-mock';
 import { admin, deployIo } from './admin-harness';
 import type { Admin } from './admin-harness';
@@ -57,4 +58,22 @@ test('a policy an admin set on the Bot is theirs: deploy says what to grant in i
   expect(refused.code).toBe(1);
   expect(refused.out.join('\n')).toMatch(new RegExp(`ooo-reroute: AccessPolicy/${theirs.id} lacks what this version uses \\(.*Basic search.*\\): the policy is not one setup made`));
   expect(await a.server.read<AccessPolicy>('AccessPolicy', theirs.id as string)).toEqual(theirs);
+});
+
+test('what a policy lacks counts every entry for the type, as the server does, and a readonly entry grants no writes', () => {
+  const needed: AccessPolicy = { resourceType: 'AccessPolicy', resource: [{ resourceType: 'Basic', interaction: ['search', 'read', 'create', 'update'] }] };
+  const broadened: AccessPolicy = { resourceType: 'AccessPolicy', resource: [{ resourceType: 'Basic', interaction: ['read', 'search'] }, { resourceType: '*' }] };
+  expect(missingRights(broadened, needed)).toEqual([]);
+  const readonly: AccessPolicy = { resourceType: 'AccessPolicy', resource: [{ resourceType: 'Basic', readonly: true }] };
+  expect(missingRights(readonly, needed)).toEqual(['Basic create', 'Basic update']);
+  expect(missingRights({ resourceType: 'AccessPolicy', resource: [{ resourceType: 'Patient' }] }, needed)).toEqual(['Basic search', 'Basic read', 'Basic create', 'Basic update']);
+});
+
+test('credentials that cannot read memberships: deploy goes on (status reports what it cannot see)', async () => {
+  const a = admin();
+  await a.run('setup');
+  a.server.faults.push({ match: /ProjectMembership/, status: 403, times: 10 });
+  const run = await deploy(a);
+  expect(run.code).toBe(0);
+  expect((await a.server.read<Bot>('Bot', a.ids()['ooo-reroute'])).executableCode).toBeDefined();
 });
