@@ -285,6 +285,7 @@ export function threadToReroute(
     tasks: thread.tasks,
     trigger: lastPatient?.ref,
     triggerTime: lastPatient?.time,
+    triggerArrived: lastPatient?.stored,
     waitingSince: currentEpisode(talk).opening?.time,
     waitingOnCareTeam: inProgress && last?.role === 'patient',
   };

@@ -33,6 +33,12 @@ export interface ThreadToReroute {
   trigger?: string;
   /** When that message was sent (epoch ms); the decision replays the event at this instant. */
   triggerTime?: number;
+  /**
+   * When that message could first be seen: the later of its time and when it was stored (a message
+   * synced late is stored after it was sent). A person's choice for the message is one made after
+   * this; a Task given an owner before it was made without the message. Defaults to triggerTime.
+   */
+  triggerArrived?: number;
   /** When the patient began to wait: the first unanswered patient message (epoch ms), when the conversation was read. */
   waitingSince?: number;
   /** The patient side wrote last (always true on the event path). */
@@ -181,8 +187,8 @@ export function latestReroute(task: Task): RerouteRecord | undefined {
  *   owner changes read from history.
  * @returns True when the owner is a person's choice made after the message.
  */
-export function assignedByPersonSince(task: WithId<Task>, thread: Pick<ThreadToReroute, 'triggerTime' | 'waitingSince' | 'ownerChanges'>): boolean {
-  const wroteAt = thread.triggerTime;
+export function assignedByPersonSince(task: WithId<Task>, thread: Pick<ThreadToReroute, 'triggerTime' | 'triggerArrived' | 'waitingSince' | 'ownerChanges'>): boolean {
+  const wroteAt = arrivedAt(thread);
   if (wroteAt === undefined) {
     return false;
   }
@@ -211,6 +217,17 @@ function assignedByPersonFromNotes(task: Task, wroteAt: number, waitingSince: nu
   return waitingSince !== undefined && noted >= waitingSince && Date.parse(task.meta?.lastUpdated ?? '') > wroteAt;
 }
 
+/**
+ * When the patient's message could first be seen by a person: the later of its time and when it was
+ * stored. Only a choice made after it is a choice for that message.
+ * @param thread - The thread's trigger times.
+ * @returns Epoch milliseconds, or undefined without a message.
+ */
+export function arrivedAt(thread: Pick<ThreadToReroute, 'triggerTime' | 'triggerArrived'>): number | undefined {
+  const { triggerTime, triggerArrived } = thread;
+  return triggerTime === undefined ? triggerArrived : Math.max(triggerTime, triggerArrived ?? triggerTime);
+}
+
 /** The bot's last note with a record (a reroute or a lifecycle route). */
 function lastRouteNote(task: Task): Annotation | undefined {
   return task.note?.filter((n) => n.authorString === OOO_BOT_NAME && n.extension?.length).at(-1);
@@ -236,8 +253,8 @@ function routedTo(note: Annotation): string | undefined {
  * @param thread - When the patient wrote and began to wait.
  * @returns True when the history says whether a person chose the owner after the message.
  */
-export function needsOwnerHistory(task: Task, thread: Pick<ThreadToReroute, 'triggerTime' | 'waitingSince'>): boolean {
-  const wroteAt = thread.triggerTime;
+export function needsOwnerHistory(task: Task, thread: Pick<ThreadToReroute, 'triggerTime' | 'triggerArrived' | 'waitingSince'>): boolean {
+  const wroteAt = arrivedAt(thread);
   const owner = task.owner?.reference;
   const changed = Date.parse(task.meta?.lastUpdated ?? '');
   if (wroteAt === undefined || !isReroutableOwner(owner) || !(changed > wroteAt) || assignedByPersonFromNotes(task, wroteAt, thread.waitingSince)) {

@@ -42,6 +42,8 @@ export interface MessagePoint {
   role: SenderRole;
   /** The sender's reference string, when literal. */
   sender?: string;
+  /** When it was stored (`meta.lastUpdated`): after `time` for a message synced late. */
+  stored?: number;
 }
 
 /**
@@ -55,6 +57,7 @@ export function messagePoint(message: Communication & { id: string }): MessagePo
     time: Date.parse(message.sent ?? message.meta?.lastUpdated ?? '') || 0,
     role: senderRole(message.sender),
     sender: message.sender?.reference,
+    stored: Date.parse(message.meta?.lastUpdated ?? '') || undefined,
   };
 }
 

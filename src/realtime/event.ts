@@ -22,7 +22,7 @@ import { describeDecision, emptyEventSummary, lifecycleCounts, logCoverMisses, m
 import type { RerouteSummary } from './summary';
 
 /** A message that can trigger work, or why the input is ignored. */
-export type Trigger = { message: string; thread: string; sentAt?: number; role: 'patient' | 'care-team' } | { ignore: string; id?: string };
+export type Trigger = { message: string; thread: string; sentAt?: number; storedAt?: number; role: 'patient' | 'care-team' } | { ignore: string; id?: string };
 
 /**
  * Decides whether an input message can trigger work: a patient-side message always; a care-team
@@ -56,7 +56,8 @@ export function triageMessage(input: unknown, careTeamTriggers = false): Trigger
     return { ignore: `sender is ${who} (${role}), not the patient side`, id };
   }
   const sentAt = Date.parse(resource.sent ?? resource.meta?.lastUpdated ?? '');
-  return { message: id, thread: thread.reference, sentAt: Number.isNaN(sentAt) ? undefined : sentAt, role };
+  const storedAt = Date.parse(resource.meta?.lastUpdated ?? '');
+  return { message: id, thread: thread.reference, sentAt: Number.isNaN(sentAt) ? undefined : sentAt, storedAt: Number.isNaN(storedAt) ? undefined : storedAt, role };
 }
 
 /**
@@ -384,6 +385,7 @@ async function readThread(
     tasks,
     trigger: trigger.message,
     triggerTime: trigger.sentAt,
+    triggerArrived: trigger.storedAt,
     waitingOnCareTeam: true,
     included: resources.filter((r) => r.resourceType !== 'Task'),
   };

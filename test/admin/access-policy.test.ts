@@ -122,7 +122,8 @@ describe('AccessPolicies grant exactly what the bots use', () => {
     }
     // A Task the bot sent to the pool, given back to the owner after the patient wrote: its history says by whom.
     const handedBack = await seedThread(server, { subject: patient, recipient: [patient, ref(owner)] });
-    await server.seed({ ...message(handedBack, patient), sent: new Date(NOW - 60_000).toISOString() });
+    // Sent and stored a minute ago; the Task given back half a minute later, knowing the message.
+    await server.seed({ ...message(handedBack, patient), sent: new Date(NOW - 60_000).toISOString(), meta: { lastUpdated: new Date(NOW - 60_000).toISOString() } });
     const pooled = { authorString: 'ooo-reroute', text: 'Returned to the team pool.', time: new Date(NOW - DAY).toISOString(), extension: [{ url: 'urn:medplum-messaging-bots:ooo-reroute', extension: [{ url: 'from', valueReference: ref(owner) }, { url: 'reason', valueCode: 'absent' }] }] };
     const given = await seedTask(server, handedBack, { note: [pooled], meta: { lastUpdated: new Date(NOW - DAY).toISOString() } });
     await server.seedVersion({ ...given, owner: ref(owner), meta: { lastUpdated: new Date(NOW - 30_000).toISOString() } });

@@ -444,8 +444,9 @@ export class Oracle {
  * @param message - The patient's latest message.
  * @returns True when the act came after it.
  */
+/** A person's act is a choice for a message made once it could be seen: after its time, and after it was stored. */
 function chosenAfter(act: PersonAct, message: MessageRecord): boolean {
-  return act.at >= message.time;
+  return act.at >= Math.max(message.time, message.stored);
 }
 
 /** A run that did all its work: no failure, nothing deferred, no conflict. */
