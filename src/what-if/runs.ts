@@ -53,6 +53,13 @@ export function runInstants(events: AuditEvent[], window: { from: number; until:
 }
 
 /**
+ * How long after the window's end a run that started in it may have been recorded: its AuditEvent's
+ * `date` is when it ended, and a Bot runs 15 minutes at most. A run that started before `until` and
+ * ended after it is one of the period's (the Tasks it made are counted as the bots').
+ */
+export const RUN_RECORDED_WITHIN_MS = 15 * 60_000;
+
+/**
  * Reads the two Bots' run history over a window. Needs read access to Bot and AuditEvent (a Project
  * admin has it); without it, or when the Project has no Bot of these names, says why, and the
  * replay runs the bots every hour instead.
@@ -77,7 +84,7 @@ export async function readRunHistory(medplum: MedplumClient, pacer: QuotaPacer, 
     const query = [
       ['entity', bots.map((b) => `Bot/${b.id}`).join(',')],
       ['date', `ge${new Date(window.from).toISOString()}`],
-      ['date', `lt${new Date(window.until).toISOString()}`],
+      ['date', `lt${new Date(window.until + RUN_RECORDED_WITHIN_MS).toISOString()}`],
       ['_elements', 'period,recorded,outcome,outcomeDesc,entity'],
     ] as [string, string][];
     const pages = readPages(medplum, 'AuditEvent', query);
