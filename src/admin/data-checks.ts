@@ -4,7 +4,7 @@
 import type { MedplumClient } from '@medplum/core';
 import { fallbackReasons } from '../lib/availability';
 import type { AvailabilityReason } from '../lib/availability';
-import { scanOpenThreadTasks } from '../lib/fhir';
+import { scanOpenThreadTasks } from '../lib/read-guard';
 import { isReroutableOwner } from '../lib/reroute-plan';
 import { OwnerDirectory } from '../realtime/owners';
 
@@ -46,13 +46,14 @@ export async function unjudgedOwners(medplum: MedplumClient, serviceTypes: strin
   await scanOpenThreadTasks(
     medplum,
     'focus,owner',
+    { nearDeadline: () => false },
     (task) => {
       const owner = task.owner?.reference;
       if (isReroutableOwner(owner)) {
         tasksPerOwner.set(owner, (tasksPerOwner.get(owner) ?? 0) + 1);
       }
     },
-    { nearDeadline: () => false, log: { warn: () => undefined } }
+    { warn: () => undefined }
   );
   const directory = new OwnerDirectory();
   const now = Date.now();

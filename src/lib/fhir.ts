@@ -249,31 +249,6 @@ export async function readLatest(
   };
 }
 
-/**
- * Collects every entry (matches and includes) of a search read with readPages, de-duplicated by
- * reference.
- * @param medplum - The client.
- * @param resourceType - Resource type to search.
- * @param query - Search parameters.
- * @returns The resources, matches in lastUpdated order.
- */
-export async function searchAll(
-  medplum: MedplumClient,
-  resourceType: ResourceType,
-  query: SearchQuery
-): Promise<WithId<Resource>[]> {
-  const byRef = new Map<string, WithId<Resource>>();
-  for await (const page of readPages(medplum, resourceType, query)) {
-    for (const entry of page.entry ?? []) {
-      const resource = entry.resource;
-      if (resource?.id) {
-        byRef.set(getReferenceString(resource as WithId<Resource>), resource as WithId<Resource>);
-      }
-    }
-  }
-  return [...byRef.values()];
-}
-
 /** A JSON Patch operation (RFC 6902). */
 export interface PatchOperation {
   op: 'add' | 'remove' | 'replace' | 'test';
@@ -404,68 +379,10 @@ function entryOutcome(entry: BundleEntry | undefined): WriteOutcome {
 }
 
 /**
- * Reads every page of a search (readPages), visiting each resource, until done or the deadline.
- * @param medplum - The client.
- * @param resourceType - Type to search.
- * @param query - Search parameters.
- * @param visit - Called for each resource (a resource may be visited twice when the server
- *   answered an instant twice; visits must be idempotent).
- * @param options - `nearDeadline`: checked after each page; `log`: told of a fallback.
- * @param options.nearDeadline - Stops the scan when true.
- * @param options.log - Logger.
- * @returns True when every page was read, false when the deadline stopped the scan.
- */
-export async function scanAll(
-  medplum: MedplumClient,
-  resourceType: ResourceType,
-  query: SearchQuery,
-  visit: (resource: WithId<Resource>) => void,
-  options: { nearDeadline: () => boolean; log: { warn(message: string): void } }
-): Promise<boolean> {
-  for await (const page of readPages(medplum, resourceType, query, { warn: (m) => options.log.warn(m) })) {
-    page.entry?.forEach((e) => e.resource && visit(e.resource as WithId<Resource>));
-    if (options.nearDeadline()) {
-      return false;
-    }
-  }
-  return true;
-}
-
-/**
  * The search of every open Task focused on something (the caller keeps those on a thread).
  * @param elements - `_elements`: the fields the caller decides on.
- * @returns Search parameters for readPages or a guarded scan.
+ * @returns Search parameters for readPages or a guarded scan (scanOpenThreadTasks in ./read-guard).
  */
 export function openThreadTaskQuery(elements: string): Record<string, string> {
   return { status: OPEN_TASK_STATUSES.join(','), 'focus:missing': 'false', _elements: elements };
-}
-
-/**
- * Scans every open Task focused on a thread (a Communication), each page asking only for `elements`.
- * @param medplum - The client.
- * @param elements - `_elements`: the fields the caller decides on.
- * @param visit - Called with each Task and its thread's reference (idempotent: see scanAll).
- * @param options - Deadline and logger, as for scanAll.
- * @param options.nearDeadline - Stops the scan when true.
- * @param options.log - Logger.
- * @returns True when every page was read.
- */
-export async function scanOpenThreadTasks(
-  medplum: MedplumClient,
-  elements: string,
-  visit: (task: WithId<Task>, thread: string) => void,
-  options: { nearDeadline: () => boolean; log: { warn(message: string): void } }
-): Promise<boolean> {
-  return scanAll(
-    medplum,
-    'Task',
-    openThreadTaskQuery(elements),
-    (r) => {
-      const task = r as WithId<Task>;
-      if (referenceType(task.focus) === 'Communication' && task.focus?.reference) {
-        visit(task, task.focus.reference);
-      }
-    },
-    options
-  );
 }

@@ -3,8 +3,8 @@
 // to every read: the reminders bot (src/stale), the real-time bot's event path and sweep.
 import { getReferenceString } from '@medplum/core';
 import type { MedplumClient, WithId } from '@medplum/core';
-import type { Resource, ResourceType } from '@medplum/fhirtypes';
-import { readPages } from './fhir';
+import type { Resource, ResourceType, Task } from '@medplum/fhirtypes';
+import { openThreadTaskQuery, readPages, referenceType } from './fhir';
 import type { SearchQuery } from './fhir';
 import { QUOTA_COST, quotaLeft } from './quota';
 
@@ -54,6 +54,21 @@ export type Guard = Pick<ReadGuard, 'check'>;
 
 /** A guard that never stops (a read outside a run). */
 export const UNGUARDED = { check: (): Stop | undefined => undefined } as Guard;
+
+/**
+ * What stops a read: in a run, the run's guard (the quota the last response announced, less what
+ * it keeps, and the Bot's deadline); outside one (a report, a replay), a deadline alone.
+ */
+export type ReadLimits = Guard | { nearDeadline: () => boolean };
+
+/**
+ * The guard a read asks.
+ * @param limits - A run's guard, or a deadline.
+ * @returns The guard.
+ */
+export function guardOf(limits: ReadLimits): Guard {
+  return 'check' in limits ? limits : { check: () => (limits.nearDeadline() ? 'deadline' : undefined) };
+}
 
 /** A read the guard did not allow: nothing was sent; the run stops the work that needed it. */
 export class ReadStopped extends Error {
@@ -156,7 +171,7 @@ export async function readAll<T extends Resource>(
 }
 
 /**
- * Every entry of a search, matches and includes (as searchAll in ./fhir), de-duplicated by
+ * Every entry of a search, matches and includes, de-duplicated by
  * reference, each page read only when the guard allows it.
  * @param medplum - The client.
  * @param resourceType - Type to search.
@@ -182,4 +197,37 @@ export async function searchGuarded(
     throw new ReadStopped(stop, what);
   }
   return [...byRef.values()];
+}
+
+/**
+ * Visits every open Task focused on a thread (a Communication), each page asking only for
+ * `elements` and read only when the guard allows it: the sweep's Task scan and `status`'s.
+ * @param medplum - The client.
+ * @param elements - `_elements`: the fields the caller decides on.
+ * @param limits - The run's guard, or a deadline.
+ * @param visit - Called with each Task and its thread's reference (idempotent: see scanGuarded).
+ * @param log - Where a paging fallback is said.
+ * @param log.warn - Warning logger.
+ * @returns undefined when every page was read, else why reading stopped.
+ */
+export async function scanOpenThreadTasks(
+  medplum: MedplumClient,
+  elements: string,
+  limits: ReadLimits,
+  visit: (task: WithId<Task>, thread: string) => void,
+  log: { warn(message: string): void }
+): Promise<Stop | undefined> {
+  return scanGuarded(
+    medplum,
+    'Task',
+    openThreadTaskQuery(elements),
+    guardOf(limits),
+    (r) => {
+      const task = r as WithId<Task>;
+      if (referenceType(task.focus) === 'Communication' && task.focus?.reference) {
+        visit(task, task.focus.reference);
+      }
+    },
+    log
+  );
 }

@@ -9,11 +9,10 @@ import type { MedplumClient, WithId } from '@medplum/core';
 import type { Task } from '@medplum/fhirtypes';
 import type { BotLog } from '../lib/bot-runtime';
 import { isQuotaError, QUOTA_COST } from '../lib/quota';
-import type { Stop } from '../lib/read-guard';
+import { guardOf } from '../lib/read-guard';
+import type { ReadLimits, Stop } from '../lib/read-guard';
 import { historyToRead, ownerChangeOf } from '../lib/reroute-plan';
 import type { OwnerChange, RouteFacts, ThreadToReroute } from '../lib/reroute-plan';
-import { guardOf } from './owners';
-import type { ReadLimits } from './owners';
 
 /** Owner changes read in one run, per Task version (a Task changed since is read again). */
 export class OwnerHistory {

@@ -7,8 +7,8 @@ import { availabilityAt, fallbackEffect, isJudgedWithoutHours } from '../lib/ava
 import type { OwnerFacts } from '../lib/availability';
 import type { BotLog } from '../lib/bot-runtime';
 import { QUOTA_COST } from '../lib/quota';
-import { ReadStopped, searchGuarded } from '../lib/read-guard';
-import type { Guard } from '../lib/read-guard';
+import { guardOf, ReadStopped, searchGuarded } from '../lib/read-guard';
+import type { Guard, ReadLimits } from '../lib/read-guard';
 import { isReroutableOwner } from '../lib/reroute-plan';
 import { declaredTimeZone, parseRuleSets } from '../lib/schedule-rules';
 import type { Interval } from '../lib/schedule-rules';
@@ -16,20 +16,6 @@ import type { Interval } from '../lib/schedule-rules';
 /** Owners per Schedule search, and Schedules per Slot search (the references go in the URL). */
 const PER_SEARCH = 50;
 
-/**
- * What stops a read: in a run, the run's guard (the quota the last response announced, less what
- * it keeps, and the Bot's deadline); outside one (a report, a replay), a deadline alone.
- */
-export type ReadLimits = Guard | { nearDeadline: () => boolean };
-
-/**
- * The guard a read asks.
- * @param limits - A run's guard, or a deadline.
- * @returns The guard.
- */
-export function guardOf(limits: ReadLimits): Guard {
-  return 'check' in limits ? limits : { check: () => (limits.nearDeadline() ? 'deadline' : undefined) };
-}
 
 /** Facts per owner, kept for the run: each owner's Schedules and blocks are read once. */
 export class OwnerDirectory {

@@ -23,8 +23,8 @@ import { parseCron } from '../lib/cron';
 import { availabilityAt } from '../lib/availability';
 import type { BotLog } from '../lib/bot-runtime';
 import { RunFailedError } from '../lib/bot-runtime';
-import { applyWrites, openThreadTaskQuery, referenceType } from '../lib/fhir';
-import { ReadGuard, ReadStopped, scanGuarded, searchGuarded } from '../lib/read-guard';
+import { applyWrites, referenceType } from '../lib/fhir';
+import { ReadGuard, ReadStopped, scanGuarded, scanOpenThreadTasks, searchGuarded } from '../lib/read-guard';
 import type { Stop } from '../lib/read-guard';
 import { isQuotaError, quotaLeft, QUOTA_COST } from '../lib/quota';
 import { isReroutableOwner, latestReroute, OOO_BOT_NAME, ownersToCheck, planThread } from '../lib/reroute-plan';
@@ -102,18 +102,13 @@ async function sweepThreads(
   }
   // 1. Every open Task on a thread: ids, owners, notes (to recognise earlier reroutes).
   const tasksByThread = new Map<string, WithId<Task>[]>();
-  const scan = await scanGuarded(
+  const scan = await scanOpenThreadTasks(
     medplum,
-    'Task',
-    openThreadTaskQuery('focus,owner,status,note,code,input,output,authoredOn'),
+    'focus,owner,status,note,code,input,output,authoredOn',
     guard,
-    (r) => {
-      const task = r as WithId<Task>;
-      const thread = referenceType(task.focus) === 'Communication' ? task.focus?.reference : undefined;
-      if (thread) {
-        tasksByThread.set(thread, [...(tasksByThread.get(thread) ?? []).filter((t) => t.id !== task.id), task]);
-        summary.tasksScanned++;
-      }
+    (task, thread) => {
+      tasksByThread.set(thread, [...(tasksByThread.get(thread) ?? []).filter((t) => t.id !== task.id), task]);
+      summary.tasksScanned++;
     },
     log
   );

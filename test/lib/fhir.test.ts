@@ -1,7 +1,8 @@
 import type { MedplumClient } from '@medplum/core';
 import type { BundleEntry, OperationOutcome, Task } from '@medplum/fhirtypes';
 import { describe, expect, test } from 'vitest';
-import { applyWrites, guardedPatchEntry, isOpenTask, referenceType, scanAll, searchAll } from '../../src/lib/fhir';
+import { applyWrites, guardedPatchEntry, isOpenTask, referenceType } from '../../src/lib/fhir';
+import { scanGuarded, searchGuarded, UNGUARDED } from '../../src/lib/read-guard';
 import { createServerMock } from '../harness/server-mock';
 import type { ServerMock } from '../harness/server-mock';
 
@@ -141,8 +142,8 @@ describe('details', () => {
 
   test('searches ask for the largest page unless told a _count', async () => {
     const server = createServerMock();
-    await searchAll(server.medplum, 'Patient', {});
-    await searchAll(server.medplum, 'Patient', { _count: '5' });
+    await searchGuarded(server.medplum, 'Patient', {}, UNGUARDED);
+    await searchGuarded(server.medplum, 'Patient', { _count: '5' }, UNGUARDED);
     expect(server.requests.map((r) => new URL(r.url, 'http://x').searchParams.get('_count'))).toEqual(['1000', '5']);
   });
 });
@@ -153,7 +154,7 @@ describe('reading', () => {
     await server.seed({ resourceType: 'Patient' });
     server.faults.push({ match: /^GET Patient$/, status: 503, times: 3 });
     const warnings: string[] = [];
-    await expect(scanAll(server.medplum, 'Patient', {}, () => undefined, { nearDeadline: () => false, log: { warn: (m) => warnings.push(m) } })).rejects.toThrow();
+    await expect(scanGuarded(server.medplum, 'Patient', {}, UNGUARDED, () => undefined, { warn: (m) => warnings.push(m) })).rejects.toThrow();
     expect(warnings).toEqual([]);
   });
 });

@@ -2,7 +2,8 @@
 import type { MedplumClient } from '@medplum/core';
 import type { Bundle, Patient } from '@medplum/fhirtypes';
 import { describe, expect, test } from 'vitest';
-import { MAX_SEARCH_OFFSET, readLatest, readPages, searchAll } from '../../src/lib/fhir';
+import { MAX_SEARCH_OFFSET, readLatest, readPages } from '../../src/lib/fhir';
+import { searchGuarded, UNGUARDED } from '../../src/lib/read-guard';
 import { createServerMock } from '../harness/server-mock';
 
 const T0 = Date.UTC(2026, 10, 1);
@@ -105,12 +106,12 @@ describe('readPages', () => {
     expect(asked.some((p) => p.getAll('_lastUpdated').length)).toBe(true);
   });
 
-  test('searchAll and readLatest go through the same rules', async () => {
+  test('searchGuarded and readLatest go through the same rules', async () => {
     const server = createServerMock();
     for (let i = 0; i < 5; i++) {
       await server.seed<Patient>({ resourceType: 'Patient', name: [{ family: 'Few' }], meta: { lastUpdated: at(i) } });
     }
-    expect(await searchAll(server.medplum, 'Patient', { family: 'Few' })).toHaveLength(5);
+    expect(await searchGuarded(server.medplum, 'Patient', { family: 'Few' }, UNGUARDED)).toHaveLength(5);
     const latest = await readLatest(server.medplum, 'Patient', { family: 'Few' }, 2);
     expect(latest.resources.map((p) => p.meta?.lastUpdated)).toEqual([at(4), at(3)]);
     expect(latest.more).toBe(true);
