@@ -13,7 +13,9 @@ import { getStatus, normalizeOperationOutcome } from '@medplum/core';
 import type { MedplumClient, WithId } from '@medplum/core';
 import type { Basic, BundleEntry, Extension } from '@medplum/fhirtypes';
 import type { BotLog } from '../lib/bot-runtime';
-import { applyWrites, guardedPatchEntry } from '../lib/fhir';
+import { applyWrites } from '../lib/fhir';
+import { markerSearch, markerWrite } from '../lib/bot-marker';
+import type { BotMarker } from '../lib/bot-marker';
 import type { WriteOptions } from '../lib/fhir';
 import { CLOCK_SKEW_MS } from '../lib/conversation-reads';
 import { readAll } from '../lib/read-guard';
@@ -35,8 +37,12 @@ export const SWEEP_HANDLED_THREAD_URL = 'urn:medplum-messaging-bots:ooo-sweep-ha
 /** A clean sweep rewrites the marker only when it records an instant at least this old. */
 export const MARKER_REFRESH_MS = 6 * 3_600_000;
 /** What setup tags as the project's (src/admin/project-setup.ts, MANAGED_TAG_SYSTEM and the bot's name). */
-const SWEEP_MARKER_TAG = { system: 'urn:medplum-messaging-bots', code: OOO_BOT_NAME };
-const SWEEP_MARKER_CODE = { system: 'urn:medplum-messaging-bots', code: 'ooo-sweep-progress' };
+const SWEEP_MARKER: BotMarker = {
+  identifier: SWEEP_MARKER_IDENTIFIER,
+  tag: { system: 'urn:medplum-messaging-bots', code: OOO_BOT_NAME },
+  code: { system: 'urn:medplum-messaging-bots', code: 'ooo-sweep-progress' },
+  text: 'Out-of-office sweep: how far every thread with a message was handled',
+};
 
 /** What the bot is told when its AccessPolicy refuses the marker (a deploy without `npm run setup` after an upgrade). */
 export const MARKER_FORBIDDEN_HINT = "AccessPolicy does not allow Basic: run npm run setup to update the bot's AccessPolicy";
@@ -64,7 +70,7 @@ export interface SweepMarker {
 export async function readSweepMarker(medplum: MedplumClient, guard: Guard, log: BotLog): Promise<SweepMarker | Stop> {
   let found: WithId<Basic>[] | Stop;
   try {
-    found = await readAll<Basic>(medplum, 'Basic', { identifier: `${SWEEP_MARKER_IDENTIFIER.system}|${SWEEP_MARKER_IDENTIFIER.value}` }, guard, log);
+    found = await readAll<Basic>(medplum, 'Basic', { identifier: markerSearch(SWEEP_MARKER) }, guard, log);
   } catch (err) {
     const status = refusedStatus(err);
     if (status === undefined) {
@@ -200,17 +206,7 @@ export function sweepMarkerEntry(marker: WithId<Basic> | undefined, record: Mark
           { url: SWEEP_HANDLED_URL, valueInstant: new Date(record.stored).toISOString() },
           ...(record.thread ? [{ url: SWEEP_HANDLED_THREAD_URL, valueString: record.thread }] : []),
         ];
-  if (marker) {
-    return guardedPatchEntry(marker, [{ op: 'add', path: '/extension', value: extension }]);
-  }
-  const resource: Basic = {
-    resourceType: 'Basic',
-    meta: { tag: [SWEEP_MARKER_TAG] },
-    identifier: [SWEEP_MARKER_IDENTIFIER],
-    code: { coding: [SWEEP_MARKER_CODE], text: 'Out-of-office sweep: how far every thread with a message was handled' },
-    extension,
-  };
-  return { request: { method: 'POST', url: 'Basic', ifNoneExist: `identifier=${SWEEP_MARKER_IDENTIFIER.system}|${SWEEP_MARKER_IDENTIFIER.value}` }, resource };
+  return markerWrite(SWEEP_MARKER, marker, extension);
 }
 
 /**

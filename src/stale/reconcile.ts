@@ -19,7 +19,9 @@
 //   decided by the run's hourly part (it reads every open reminder), and are skipped.
 import type { MedplumClient, WithId } from '@medplum/core';
 import type { Basic, BundleEntry, Communication, Extension } from '@medplum/fhirtypes';
-import { applyWrites, guardedPatchEntry, readPages } from '../lib/fhir';
+import { applyWrites, readPages } from '../lib/fhir';
+import { markerSearch, markerWrite } from '../lib/bot-marker';
+import type { BotMarker } from '../lib/bot-marker';
 import { decideAndWrite } from './chunk';
 import type { RunContext } from './chunk';
 import type { StaleFacts, ThreadFacts } from './plan';
@@ -33,8 +35,12 @@ const DAY_MS = 24 * HOUR_MS;
 /** The marker's identifier: the bot finds and makes it by this, conditionally. */
 export const MARKER_IDENTIFIER = { system: 'urn:medplum-messaging-bots:stale-thread-reminders', value: 'full-reconcile' };
 /** What setup tags as the project's (src/admin/project-setup.ts, MANAGED_TAG_SYSTEM and the bot's name). */
-const MARKER_TAG = { system: 'urn:medplum-messaging-bots', code: 'stale-thread-reminders' };
-const MARKER_CODE = { system: 'urn:medplum-messaging-bots', code: 'stale-reconcile-progress' };
+const MARKER: BotMarker = {
+  identifier: MARKER_IDENTIFIER,
+  tag: { system: 'urn:medplum-messaging-bots', code: 'stale-thread-reminders' },
+  code: { system: 'urn:medplum-messaging-bots', code: 'stale-reconcile-progress' },
+  text: 'Stale-thread reminders: progress of the full reconcile',
+};
 /** The marker's extensions. */
 export const RECONCILE_URLS = {
   finished: 'urn:medplum-messaging-bots:stale-reconcile-finished',
@@ -130,7 +136,7 @@ export function reconcileDue(state: ReconcileState, now: number, fullHour: numbe
  * @returns The marker, or undefined when the bot has not made it yet.
  */
 export async function readMarker(medplum: MedplumClient): Promise<WithId<Basic> | undefined> {
-  const found = await medplum.search('Basic', { identifier: `${MARKER_IDENTIFIER.system}|${MARKER_IDENTIFIER.value}`, _count: '1' }, { cache: 'no-cache' });
+  const found = await medplum.search('Basic', { identifier: markerSearch(MARKER), _count: '1' }, { cache: 'no-cache' });
   return found.entry?.[0]?.resource as WithId<Basic> | undefined;
 }
 
@@ -141,18 +147,7 @@ export async function readMarker(medplum: MedplumClient): Promise<WithId<Basic> 
  * @returns The batch entry.
  */
 export function markerEntry(marker: WithId<Basic> | undefined, state: ReconcileState): BundleEntry {
-  const extension = stateExtensions(state);
-  if (marker) {
-    return guardedPatchEntry(marker, [{ op: 'add', path: '/extension', value: extension }]);
-  }
-  const resource: Basic = {
-    resourceType: 'Basic',
-    meta: { tag: [MARKER_TAG] },
-    identifier: [MARKER_IDENTIFIER],
-    code: { coding: [MARKER_CODE], text: 'Stale-thread reminders: progress of the full reconcile' },
-    extension,
-  };
-  return { request: { method: 'POST', url: 'Basic', ifNoneExist: `identifier=${MARKER_IDENTIFIER.system}|${MARKER_IDENTIFIER.value}` }, resource };
+  return markerWrite(MARKER, marker, stateExtensions(state));
 }
 
 /**
